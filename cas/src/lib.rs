@@ -1,0 +1,1 @@
+//! Content-addressed storage: SHA-256 digests, blob stores and Merkle trees of directories.

@@ -1,0 +1,1 @@
+//! rmake-remote: the GNU make compatible client.

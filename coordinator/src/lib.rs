@@ -1,0 +1,1 @@
+//! The rmake coordinator service.

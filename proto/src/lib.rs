@@ -1,0 +1,1 @@
+//! Wire types of the coordinator API and its typed HTTP client.
