@@ -1,1 +1,14 @@
 //! Content-addressed storage: SHA-256 digests, blob stores and Merkle trees of directories.
+//!
+//! Everything here is synchronous; async callers wrap calls in `spawn_blocking`.
+#![warn(missing_docs)]
+
+pub mod digest;
+pub mod error;
+pub mod memory_store;
+pub mod store;
+
+pub use digest::{Digest, DigestParseError, Hasher};
+pub use error::{CasError, Result};
+pub use memory_store::MemoryStore;
+pub use store::{BlobInfo, BlobStore, BlobWriter, ReadSeek};
