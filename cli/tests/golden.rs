@@ -1,0 +1,734 @@
+//! Differential golden corpus runner: runs every `tests/golden/**/*.case` through `rmake-remote --local`
+//! (or, with `BLESS=1`, through real GNU make under the same name) and compares stdout, stderr, exit
+//! status and the resulting files with the `.expected` file beside the case. See tests/golden/README.md.
+
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt::Write as _;
+use std::fs;
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+/// The name the program runs under, in bless mode and in test mode alike.
+const PROGRAM: &str = "rmake-remote";
+/// Replaces the case directory's absolute path in every output.
+const TMP_TOKEN: &str = "<TMP>";
+/// Marks a section whose content does not end with a newline.
+const NOEOL: &str = "\\ no newline at end";
+/// Files at most this large, valid UTF-8 and NUL-free, are recorded inline.
+const INLINE_LIMIT: usize = 8192;
+/// Every laid-out file and directory gets this mtime (2000-01-01 00:00:00 UTC) before `setup:` runs.
+const BASE_MTIME: u64 = 946_684_800;
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
+const MAX_DIFF_LINES: usize = 60;
+
+type Res<T> = Result<T, String>;
+
+/// One parsed `.case` file.
+#[derive(Debug, Default)]
+struct Case {
+    name: String,
+    case_path: PathBuf,
+    args: Vec<String>,
+    setup: Vec<String>,
+    env: Vec<(String, String)>,
+    unordered_stdout: bool,
+    unordered_stderr: bool,
+    nocontent: Vec<String>,
+    timeout: Option<Duration>,
+    files: Vec<(String, String)>,
+}
+
+/// What a run leaves behind: the compared outcome.
+#[derive(Debug, Default, PartialEq)]
+struct Outcome {
+    status: String,
+    stdout: String,
+    stderr: String,
+    /// New or changed files and directories, and deleted inputs, by relative path.
+    entries: BTreeMap<String, Entry>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Entry {
+    Text(String),
+    Blob { size: u64, sha256: String },
+    Any,
+    Dir,
+    Link(String),
+    Deleted,
+}
+
+/// Splits a txtar-like document into its header lines and `-- name --` sections (unescaped).
+fn split_sections(text: &str) -> Res<(Vec<String>, Vec<(String, String)>)> {
+    let mut header = Vec::new();
+    let mut sections: Vec<(String, String)> = Vec::new();
+    for line in text.split_inclusive('\n') {
+        let bare = line.strip_suffix('\n').unwrap_or(line);
+        if bare.starts_with("-- ") && bare.ends_with(" --") && bare.len() >= 6 {
+            sections.push((bare[3..bare.len() - 3].to_string(), String::new()));
+            continue;
+        }
+        match sections.last_mut() {
+            None => header.push(bare.to_string()),
+            Some((_, body)) => {
+                if bare == NOEOL {
+                    if body.ends_with('\n') {
+                        body.pop();
+                    }
+                } else if let Some(rest) = bare.strip_prefix('\\') {
+                    body.push_str(rest);
+                    body.push('\n');
+                } else {
+                    body.push_str(bare);
+                    body.push('\n');
+                }
+            }
+        }
+    }
+    Ok((header, sections))
+}
+
+/// Writes a section body so that `split_sections` reads it back exactly.
+fn escape_body(out: &mut String, body: &str) {
+    if body.is_empty() {
+        return;
+    }
+    for line in body.split_inclusive('\n') {
+        let bare = line.strip_suffix('\n').unwrap_or(line);
+        if bare.starts_with('\\') || bare.starts_with("-- ") {
+            out.push('\\');
+        }
+        out.push_str(bare);
+        out.push('\n');
+    }
+    if !body.ends_with('\n') {
+        out.push_str(NOEOL);
+        out.push('\n');
+    }
+}
+
+/// Splits an `args:` line into words, honouring '…' and "…" quoting and backslash escapes.
+fn shell_words(s: &str) -> Res<Vec<String>> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            ' ' | '\t' => {
+                if in_word {
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(ch) => cur.push(ch),
+                        None => return Err(format!("unterminated ' in {s:?}")),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => cur.extend(chars.next()),
+                        Some(ch) => cur.push(ch),
+                        None => return Err(format!("unterminated \" in {s:?}")),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                cur.extend(chars.next());
+            }
+            ch => {
+                in_word = true;
+                cur.push(ch);
+            }
+        }
+    }
+    if in_word {
+        words.push(cur);
+    }
+    Ok(words)
+}
+
+fn parse_case(name: String, case_path: PathBuf) -> Res<Case> {
+    let text = fs::read_to_string(&case_path).map_err(|e| format!("read: {e}"))?;
+    let (header, sections) = split_sections(&text)?;
+    let mut case = Case { name, case_path, ..Case::default() };
+    for line in header {
+        let line = line.trim_end();
+        if line.trim().is_empty() || line.trim_start().starts_with('#') {
+            continue;
+        }
+        let (key, value) = line.split_once(':').ok_or_else(|| format!("bad header line {line:?}"))?;
+        let value = value.trim();
+        match key.trim() {
+            "args" => case.args.extend(shell_words(value)?),
+            "setup" => case.setup.push(value.to_string()),
+            "env" => {
+                let (k, v) = value.split_once('=').ok_or_else(|| format!("bad env {value:?}"))?;
+                case.env.push((k.to_string(), v.to_string()));
+            }
+            "unordered" => {
+                for w in value.split_whitespace() {
+                    match w {
+                        "stdout" => case.unordered_stdout = true,
+                        "stderr" => case.unordered_stderr = true,
+                        other => return Err(format!("unordered: unknown stream {other:?}")),
+                    }
+                }
+            }
+            "nocontent" => case.nocontent.extend(value.split_whitespace().map(str::to_string)),
+            "timeout" => {
+                let secs: u64 = value.parse().map_err(|_| format!("bad timeout {value:?}"))?;
+                case.timeout = Some(Duration::from_secs(secs));
+            }
+            other => return Err(format!("unknown header {other:?}")),
+        }
+    }
+    for (path, body) in sections {
+        if path.is_empty() || path.starts_with('/') || path.split('/').any(|c| c == "..") {
+            return Err(format!("bad file name {path:?}"));
+        }
+        case.files.push((path, body));
+    }
+    Ok(case)
+}
+
+fn parse_expected(text: &str) -> Res<Outcome> {
+    let (header, sections) = split_sections(text)?;
+    let mut out = Outcome::default();
+    for line in header {
+        if let Some(v) = line.strip_prefix("status: ") {
+            out.status = v.to_string();
+        }
+    }
+    for (name, body) in sections {
+        let (kind, rest) = name.split_once(' ').unwrap_or((name.as_str(), ""));
+        match kind {
+            "stdout" => out.stdout = body,
+            "stderr" => out.stderr = body,
+            "file" => {
+                out.entries.insert(rest.to_string(), Entry::Text(body));
+            }
+            "blob" => {
+                let mut parts = rest.rsplitn(3, ' ');
+                let sha = parts.next().and_then(|s| s.strip_prefix("sha256="));
+                let size = parts.next().and_then(|s| s.strip_prefix("size=")).and_then(|s| s.parse().ok());
+                let path = parts.next();
+                match (path, size, sha) {
+                    (Some(p), Some(size), Some(sha)) => {
+                        out.entries.insert(p.to_string(), Entry::Blob { size, sha256: sha.to_string() });
+                    }
+                    _ => return Err(format!("bad blob line {name:?}")),
+                }
+            }
+            "any" => {
+                out.entries.insert(rest.to_string(), Entry::Any);
+            }
+            "dir" => {
+                out.entries.insert(rest.to_string(), Entry::Dir);
+            }
+            "deleted" => {
+                out.entries.insert(rest.to_string(), Entry::Deleted);
+            }
+            "link" => {
+                let (p, t) = rest.split_once(" -> ").ok_or_else(|| format!("bad link {name:?}"))?;
+                out.entries.insert(p.to_string(), Entry::Link(t.to_string()));
+            }
+            other => return Err(format!("unknown section {other:?}")),
+        }
+    }
+    Ok(out)
+}
+
+fn render_expected(case: &Case, o: &Outcome) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "# Produced by GNU make 4.3 from {}.case (BLESS=1); do not edit.", case.name);
+    let _ = writeln!(s, "status: {}", o.status);
+    s.push_str("-- stdout --\n");
+    escape_body(&mut s, &o.stdout);
+    s.push_str("-- stderr --\n");
+    escape_body(&mut s, &o.stderr);
+    for (path, e) in &o.entries {
+        match e {
+            Entry::Text(body) => {
+                let _ = writeln!(s, "-- file {path} --");
+                escape_body(&mut s, body);
+            }
+            Entry::Blob { size, sha256 } => {
+                let _ = writeln!(s, "-- blob {path} size={size} sha256={sha256} --");
+            }
+            Entry::Any => {
+                let _ = writeln!(s, "-- any {path} --");
+            }
+            Entry::Dir => {
+                let _ = writeln!(s, "-- dir {path} --");
+            }
+            Entry::Link(t) => {
+                let _ = writeln!(s, "-- link {path} -> {t} --");
+            }
+            Entry::Deleted => {
+                let _ = writeln!(s, "-- deleted {path} --");
+            }
+        }
+    }
+    s
+}
+
+/// `*` matches any run of characters (slashes included); everything else matches itself.
+fn glob_match(pat: &str, s: &str) -> bool {
+    match pat.split_once('*') {
+        None => pat == s,
+        Some((head, tail)) => {
+            let Some(rest) = s.strip_prefix(head) else { return false };
+            (0..=rest.len()).filter(|&i| rest.is_char_boundary(i)).any(|i| glob_match(tail, &rest[i..]))
+        }
+    }
+}
+
+/// A file-tree snapshot: relative path to entry (dirs only when empty).
+fn snapshot(root: &Path, case: &Case, tmp: &str) -> Res<BTreeMap<String, Entry>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![(root.to_path_buf(), String::new())];
+    while let Some((dir, rel)) = stack.pop() {
+        let rd = fs::read_dir(&dir).map_err(|e| format!("read_dir {}: {e}", dir.display()))?;
+        let mut empty = true;
+        for ent in rd {
+            empty = false;
+            let ent = ent.map_err(|e| e.to_string())?;
+            let name = ent.file_name().to_string_lossy().into_owned();
+            let path = ent.path();
+            let r = if rel.is_empty() { name } else { format!("{rel}/{name}") };
+            let meta = fs::symlink_metadata(&path).map_err(|e| e.to_string())?;
+            if meta.file_type().is_symlink() {
+                let t = fs::read_link(&path).map_err(|e| e.to_string())?;
+                out.insert(r, Entry::Link(t.to_string_lossy().replace(tmp, TMP_TOKEN)));
+            } else if meta.is_dir() {
+                stack.push((path, r));
+            } else if case.nocontent.iter().any(|p| glob_match(p, &r)) {
+                out.insert(r, Entry::Any);
+            } else {
+                let bytes = fs::read(&path).map_err(|e| e.to_string())?;
+                let entry = match String::from_utf8(bytes) {
+                    Ok(text) if text.len() <= INLINE_LIMIT && !text.contains('\0') => {
+                        Entry::Text(text.replace(tmp, TMP_TOKEN))
+                    }
+                    Ok(text) => blob(text.as_bytes()),
+                    Err(e) => blob(e.as_bytes()),
+                };
+                out.insert(r, entry);
+            }
+        }
+        if empty && !rel.is_empty() {
+            out.insert(rel, Entry::Dir);
+        }
+    }
+    Ok(out)
+}
+
+fn blob(bytes: &[u8]) -> Entry {
+    Entry::Blob { size: bytes.len() as u64, sha256: hex(&Sha256::digest(bytes)) }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// Everything a case run needs that is shared by all cases.
+struct Ctx {
+    bless: bool,
+    bin_dir: PathBuf,
+    work: PathBuf,
+}
+
+fn base_env(ctx: &Ctx, case: &Case) -> Vec<(String, String)> {
+    let mut env = vec![
+        ("PATH".to_string(), format!("{}:/usr/local/bin:/usr/bin:/bin", ctx.bin_dir.display())),
+        ("LC_ALL".to_string(), "C".to_string()),
+    ];
+    env.extend(case.env.iter().cloned());
+    env
+}
+
+fn set_tree_mtimes(dir: &Path) -> Res<()> {
+    let t = SystemTime::UNIX_EPOCH + Duration::from_secs(BASE_MTIME);
+    for ent in fs::read_dir(dir).map_err(|e| e.to_string())? {
+        let ent = ent.map_err(|e| e.to_string())?;
+        let p = ent.path();
+        if p.is_dir() {
+            set_tree_mtimes(&p)?;
+        } else {
+            let f = fs::File::options().write(true).open(&p).map_err(|e| e.to_string())?;
+            f.set_modified(t).map_err(|e| e.to_string())?;
+        }
+    }
+    let d = fs::File::open(dir).map_err(|e| e.to_string())?;
+    d.set_modified(t).map_err(|e| e.to_string())
+}
+
+/// Runs one command with a timeout, in its own process group; returns (status, stdout, stderr).
+fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Res<(String, Vec<u8>, Vec<u8>)> {
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
+    let mut child = cmd.spawn().map_err(|e| format!("spawn: {e}"))?;
+    let pid = child.id();
+    let mut so = child.stdout.take().ok_or("no stdout pipe")?;
+    let mut se = child.stderr.take().ok_or("no stderr pipe")?;
+    let t_out = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = so.read_to_end(&mut v);
+        v
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = se.read_to_end(&mut v);
+        v
+    });
+    let start = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(st)) => break Some(st),
+            Ok(None) if start.elapsed() > timeout => break None,
+            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            Err(e) => return Err(format!("wait: {e}")),
+        }
+    };
+    let status = match status {
+        Some(st) => match (st.code(), std::os::unix::process::ExitStatusExt::signal(&st)) {
+            (Some(c), _) => c.to_string(),
+            (None, Some(sig)) => format!("signal {sig}"),
+            (None, None) => "unknown".to_string(),
+        },
+        None => {
+            let _ = Command::new("kill").args(["-KILL", "--", &format!("-{pid}")]).status();
+            let _ = child.wait();
+            let _ = t_out.join();
+            let _ = t_err.join();
+            return Err(format!("timed out after {}s", timeout.as_secs()));
+        }
+    };
+    // A background grandchild may hold the pipes open: kill the group so the readers finish.
+    let _ = Command::new("kill").args(["-KILL", "--", &format!("-{pid}")]).stderr(Stdio::null()).status();
+    let out = t_out.join().map_err(|_| "stdout reader panicked")?;
+    let err = t_err.join().map_err(|_| "stderr reader panicked")?;
+    Ok((status, out, err))
+}
+
+fn run_case(ctx: &Ctx, case: &Case, idx: usize) -> Res<Outcome> {
+    let dir = ctx.work.join(format!("c{idx}"));
+    fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let dir = dir.canonicalize().map_err(|e| e.to_string())?;
+    let tmp = dir.to_string_lossy().into_owned();
+    for (path, body) in &case.files {
+        let p = dir.join(path);
+        if let Some(parent) = p.parent() {
+            fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+        }
+        if path.ends_with('/') {
+            fs::create_dir_all(&p).map_err(|e| e.to_string())?;
+        } else {
+            fs::write(&p, body).map_err(|e| format!("write {path}: {e}"))?;
+        }
+    }
+    set_tree_mtimes(&dir)?;
+    let env = base_env(ctx, case);
+    if !case.setup.is_empty() {
+        let script = format!("set -e\n{}\n", case.setup.join("\n"));
+        let mut cmd = Command::new("/bin/sh");
+        cmd.arg("-c").arg(script).current_dir(&dir).env_clear().envs(env.iter().cloned());
+        let (st, _o, e) = run_with_timeout(cmd, DEFAULT_TIMEOUT)?;
+        if st != "0" {
+            return Err(format!("setup failed ({st}): {}", String::from_utf8_lossy(&e)));
+        }
+    }
+    let before = snapshot(&dir, case, &tmp)?;
+    let mut cmd = Command::new(ctx.bin_dir.join(PROGRAM));
+    cmd.arg0(PROGRAM);
+    if !ctx.bless {
+        cmd.arg("--local");
+    }
+    cmd.args(&case.args).current_dir(&dir).env_clear().envs(env.iter().cloned());
+    let (status, out, err) = run_with_timeout(cmd, case.timeout.unwrap_or(DEFAULT_TIMEOUT))?;
+    let after = snapshot(&dir, case, &tmp)?;
+    let mut entries = BTreeMap::new();
+    for (p, e) in &after {
+        if before.get(p) != Some(e) {
+            entries.insert(p.clone(), e.clone());
+        }
+    }
+    for p in before.keys() {
+        if !after.contains_key(p) && !matches!(before.get(p), Some(Entry::Dir)) {
+            entries.insert(p.clone(), Entry::Deleted);
+        }
+    }
+    let _ = fs::remove_dir_all(&dir);
+    Ok(Outcome {
+        status,
+        stdout: String::from_utf8_lossy(&out).replace(&tmp, TMP_TOKEN),
+        stderr: String::from_utf8_lossy(&err).replace(&tmp, TMP_TOKEN),
+        entries,
+    })
+}
+
+/// A line diff (longest common subsequence), `-` expected, `+` actual, capped in length.
+fn diff(expected: &str, actual: &str) -> String {
+    let a: Vec<&str> = expected.lines().collect();
+    let b: Vec<&str> = actual.lines().collect();
+    if a.len() * b.len() > 4_000_000 {
+        return format!("    (too large to diff: {} vs {} lines)\n", a.len(), b.len());
+    }
+    let mut lcs = vec![vec![0u32; b.len() + 1]; a.len() + 1];
+    for i in (0..a.len()).rev() {
+        for j in (0..b.len()).rev() {
+            lcs[i][j] = if a[i] == b[j] { lcs[i + 1][j + 1] + 1 } else { lcs[i + 1][j].max(lcs[i][j + 1]) };
+        }
+    }
+    let (mut i, mut j, mut out, mut n) = (0, 0, String::new(), 0);
+    while i < a.len() || j < b.len() {
+        if n >= MAX_DIFF_LINES {
+            out.push_str("    ...\n");
+            break;
+        }
+        if i < a.len() && j < b.len() && a[i] == b[j] {
+            let _ = writeln!(out, "     {}", a[i]);
+            i += 1;
+            j += 1;
+        } else if j < b.len() && (i == a.len() || lcs[i][j + 1] >= lcs[i + 1][j]) {
+            let _ = writeln!(out, "    +{}", b[j]);
+            j += 1;
+        } else {
+            let _ = writeln!(out, "    -{}", a[i]);
+            i += 1;
+        }
+        n += 1;
+    }
+    if expected.ends_with('\n') != actual.ends_with('\n') {
+        out.push_str("    (final newline differs)\n");
+    }
+    out
+}
+
+fn sorted_lines(s: &str) -> String {
+    let mut v: Vec<&str> = s.lines().collect();
+    v.sort_unstable();
+    v.join("\n")
+}
+
+/// Compares; returns a readable report of every difference (empty when equal).
+fn compare(case: &Case, exp: &Outcome, act: &Outcome) -> String {
+    let mut r = String::new();
+    if exp.status != act.status {
+        let _ = writeln!(r, "  exit status: expected {}, got {}", exp.status, act.status);
+    }
+    for (label, unordered, e, a) in [
+        ("stdout", case.unordered_stdout, &exp.stdout, &act.stdout),
+        ("stderr", case.unordered_stderr, &exp.stderr, &act.stderr),
+    ] {
+        let same = if unordered { sorted_lines(e) == sorted_lines(a) } else { e == a };
+        if !same {
+            let _ = write!(r, "  {label} differs{}:\n{}", if unordered { " (unordered)" } else { "" }, diff(e, a));
+        }
+    }
+    let paths: BTreeSet<&String> = exp.entries.keys().chain(act.entries.keys()).collect();
+    for p in paths {
+        let (e, a) = (exp.entries.get(p), act.entries.get(p));
+        if e == a {
+            continue;
+        }
+        match (e, a) {
+            (Some(Entry::Text(et)), Some(Entry::Text(at))) => {
+                let _ = write!(r, "  file {p} differs:\n{}", diff(et, at));
+            }
+            _ => {
+                let _ = writeln!(r, "  file {p}: expected {}, got {}", describe(e), describe(a));
+            }
+        }
+    }
+    r
+}
+
+fn describe(e: Option<&Entry>) -> String {
+    match e {
+        None => "unchanged/absent".to_string(),
+        Some(Entry::Text(t)) => format!("text ({} bytes)", t.len()),
+        Some(Entry::Blob { size, .. }) => format!("binary ({size} bytes)"),
+        Some(Entry::Any) => "a file".to_string(),
+        Some(Entry::Dir) => "an empty directory".to_string(),
+        Some(Entry::Link(t)) => format!("a symlink to {t}"),
+        Some(Entry::Deleted) => "deleted".to_string(),
+    }
+}
+
+fn find_cases(root: &Path, rel: &str, out: &mut Vec<(String, PathBuf)>) -> Res<()> {
+    let mut ents: Vec<_> = fs::read_dir(root).map_err(|e| format!("{}: {e}", root.display()))?.flatten().collect();
+    ents.sort_by_key(|e| e.file_name());
+    for ent in ents {
+        let name = ent.file_name().to_string_lossy().into_owned();
+        let path = ent.path();
+        let r = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
+        if path.is_dir() {
+            find_cases(&path, &r, out)?;
+        } else if let Some(stem) = r.strip_suffix(".case") {
+            out.push((stem.to_string(), path));
+        }
+    }
+    Ok(())
+}
+
+/// KNOWN_FAILURES: `group/name  reason` per line; `#` comments.
+fn read_known(path: &Path) -> HashMap<String, String> {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| match l.split_once(char::is_whitespace) {
+            Some((n, why)) => (n.to_string(), why.trim().to_string()),
+            None => (l.to_string(), String::new()),
+        })
+        .collect()
+}
+
+enum Verdict {
+    Pass,
+    Fail(String),
+    Blessed,
+}
+
+fn check(ctx: &Ctx, case: &Case, idx: usize) -> Verdict {
+    let expected_path = case.case_path.with_extension("expected");
+    let actual = match run_case(ctx, case, idx) {
+        Ok(a) => a,
+        Err(e) => return Verdict::Fail(format!("  {e}\n")),
+    };
+    if ctx.bless {
+        return match fs::write(&expected_path, render_expected(case, &actual)) {
+            Ok(()) => Verdict::Blessed,
+            Err(e) => Verdict::Fail(format!("  cannot write {}: {e}\n", expected_path.display())),
+        };
+    }
+    let text = match fs::read_to_string(&expected_path) {
+        Ok(t) => t,
+        Err(e) => return Verdict::Fail(format!("  no expected file (run with BLESS=1): {e}\n")),
+    };
+    match parse_expected(&text) {
+        Err(e) => Verdict::Fail(format!("  bad expected file: {e}\n")),
+        Ok(exp) => {
+            let report = compare(case, &exp, &actual);
+            if report.is_empty() {
+                Verdict::Pass
+            } else {
+                Verdict::Fail(report)
+            }
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    match real_main() {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("golden: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn real_main() -> Res<bool> {
+    let bless = std::env::var("BLESS").is_ok_and(|v| !v.is_empty() && v != "0");
+    let filter = std::env::var("GOLDEN").unwrap_or_default();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/golden");
+    let root = root.canonicalize().map_err(|e| format!("{}: {e}", root.display()))?;
+    let mut found = Vec::new();
+    find_cases(&root, "", &mut found)?;
+    let known = read_known(&root.join("KNOWN_FAILURES"));
+    let mut cases = Vec::new();
+    let mut bad = Vec::new();
+    for (name, path) in found.into_iter().filter(|(n, _)| n.contains(&filter)) {
+        match parse_case(name.clone(), path) {
+            Ok(c) => cases.push(c),
+            Err(e) => bad.push((name, e)),
+        }
+    }
+    let work = tempfile::Builder::new().prefix("rmake-golden").tempdir().map_err(|e| e.to_string())?;
+    let bin_dir = work.path().join("bin");
+    fs::create_dir_all(&bin_dir).map_err(|e| e.to_string())?;
+    let target = if bless { PathBuf::from("/usr/bin/make") } else { PathBuf::from(env!("CARGO_BIN_EXE_rmake-remote")) };
+    std::os::unix::fs::symlink(&target, bin_dir.join(PROGRAM)).map_err(|e| e.to_string())?;
+    let ctx = Arc::new(Ctx { bless, bin_dir, work: work.path().join("cases") });
+    let cases = Arc::new(cases);
+    let next = Arc::new(AtomicUsize::new(0));
+    let results: Arc<Mutex<Vec<(usize, Verdict)>>> = Arc::new(Mutex::new(Vec::new()));
+    let jobs = std::env::var("GOLDEN_JOBS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get() * 2))
+        .max(1);
+    let mut handles = Vec::new();
+    for _ in 0..jobs {
+        let (ctx, cases, next, results) = (ctx.clone(), cases.clone(), next.clone(), results.clone());
+        handles.push(std::thread::spawn(move || loop {
+            let i = next.fetch_add(1, Ordering::SeqCst);
+            let Some(case) = cases.get(i) else { break };
+            let v = check(&ctx, case, i);
+            if let Ok(mut r) = results.lock() {
+                r.push((i, v));
+            }
+        }));
+    }
+    for h in handles {
+        h.join().map_err(|_| "worker thread panicked")?;
+    }
+    let mut results = std::mem::take(&mut *results.lock().map_err(|_| "poisoned")?);
+    results.sort_by_key(|(i, _)| *i);
+    let (mut passed, mut failed, mut known_n, mut blessed) = (0, bad.len(), 0, 0);
+    for (name, e) in &bad {
+        println!("FAIL {name}: bad case file: {e}");
+    }
+    for (i, v) in results {
+        let name = &cases[i].name;
+        match v {
+            Verdict::Blessed => blessed += 1,
+            Verdict::Pass => {
+                passed += 1;
+                if known.contains_key(name) {
+                    println!("FIXED {name}: passes now; remove it from tests/golden/KNOWN_FAILURES");
+                }
+            }
+            Verdict::Fail(report) if known.contains_key(name) => {
+                known_n += 1;
+                if std::env::var("GOLDEN_VERBOSE").is_ok() {
+                    print!("KNOWN {name}\n{report}");
+                }
+            }
+            Verdict::Fail(report) => {
+                failed += 1;
+                print!("FAIL {name}\n{report}");
+            }
+        }
+    }
+    if bless {
+        println!("golden: {blessed} blessed, {failed} failed");
+    } else if known_n > 0 {
+        println!("golden: {passed} passed, {failed} failed, {known_n} known");
+    } else {
+        println!("golden: {passed} passed, {failed} failed");
+    }
+    Ok(failed == 0)
+}
