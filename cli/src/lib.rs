@@ -1,1 +1,5 @@
-//! rmake-remote: the GNU make compatible client.
+//! rmake-remote: the GNU make compatible client (argument handling, local executor).
+
+pub mod args;
+pub mod argv;
+pub mod makeflags;

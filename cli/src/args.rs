@@ -1,0 +1,365 @@
+//! The clap definition of `rmake-remote`'s command line and its resolution into one `Config`.
+//!
+//! argv first goes through `argv::normalize` (make's getopt quirks), then through clap, then
+//! `Config::from_args` merges MAKEFLAGS from the environment (parsed first, like make) with the
+//! command line. What make does with each flag is in docs of the fields.
+
+use clap::Parser;
+
+use crate::argv::{self, ArgError};
+use crate::makeflags;
+
+/// The canonical, long-option-only command line clap parses (see `argv::normalize`).
+#[derive(Parser, Debug, Default)]
+#[command(name = "rmake-remote", disable_help_flag = true, disable_version_flag = true, args_override_self = true)]
+pub struct RawArgs {
+    #[arg(long = "ignored-b")]
+    ignored_b: bool,
+    #[arg(long = "always-make")]
+    always_make: bool,
+    #[arg(long = "directory")]
+    directory: Vec<String>,
+    #[arg(long = "debug-all")]
+    debug_all: bool,
+    #[arg(long = "debug", num_args = 0..=1, require_equals = true, default_missing_value = "a")]
+    debug: Vec<String>,
+    #[arg(long = "environment-overrides")]
+    environment_overrides: bool,
+    #[arg(long = "eval")]
+    eval: Vec<String>,
+    #[arg(long = "file")]
+    file: Vec<String>,
+    #[arg(long = "help")]
+    help: bool,
+    #[arg(long = "ignore-errors")]
+    ignore_errors: bool,
+    #[arg(long = "include-dir")]
+    include_dir: Vec<String>,
+    #[arg(long = "jobs", num_args = 0..=1, require_equals = true, default_missing_value = "0")]
+    jobs: Vec<String>,
+    #[arg(long = "keep-going")]
+    keep_going: bool,
+    #[arg(long = "load-average", num_args = 0..=1, require_equals = true, default_missing_value = "")]
+    load_average: Vec<String>,
+    #[arg(long = "check-symlink-times")]
+    check_symlink_times: bool,
+    #[arg(long = "just-print")]
+    just_print: bool,
+    #[arg(long = "old-file")]
+    old_file: Vec<String>,
+    #[arg(long = "output-sync", num_args = 0..=1, require_equals = true, default_missing_value = "target")]
+    output_sync: Vec<String>,
+    #[arg(long = "print-data-base")]
+    print_data_base: bool,
+    #[arg(long = "question")]
+    question: bool,
+    #[arg(long = "no-builtin-rules")]
+    no_builtin_rules: bool,
+    #[arg(long = "no-builtin-variables")]
+    no_builtin_variables: bool,
+    #[arg(long = "silent")]
+    silent: bool,
+    #[arg(long = "no-silent")]
+    no_silent: bool,
+    #[arg(long = "no-keep-going")]
+    no_keep_going: bool,
+    #[arg(long = "touch")]
+    touch: bool,
+    #[arg(long = "trace")]
+    trace: bool,
+    #[arg(long = "version")]
+    version: bool,
+    #[arg(long = "print-directory")]
+    print_directory: bool,
+    #[arg(long = "no-print-directory")]
+    no_print_directory: bool,
+    #[arg(long = "what-if")]
+    what_if: Vec<String>,
+    #[arg(long = "warn-undefined-variables")]
+    warn_undefined_variables: bool,
+    #[arg(long = "jobserver-auth")]
+    jobserver_auth: Option<String>,
+    /// Build on this machine, like GNU make (the default until a farm is configured).
+    #[arg(long = "local")]
+    local: bool,
+    /// The coordinator of a shared farm.
+    #[arg(long = "coordinator", env = "RMAKE_COORDINATOR")]
+    coordinator: Option<String>,
+    /// The client token for the farm.
+    #[arg(long = "token", env = "RMAKE_TOKEN")]
+    token: Option<String>,
+    /// Which outputs to download from the farm: all, goals or none.
+    #[arg(long = "download")]
+    download: Option<String>,
+    /// Goals and VAR=value assignments.
+    #[arg(last = true)]
+    words: Vec<String>,
+}
+
+/// How `-j` was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Jobs {
+    /// No `-j`: one job at a time.
+    #[default]
+    One,
+    /// `-j N`
+    Limit(u32),
+    /// `-j` without a number: no limit.
+    Unlimited,
+}
+
+/// Which outputs a farm build downloads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Download {
+    /// Every output.
+    #[default]
+    All,
+    /// Only the goals' files.
+    Goals,
+    /// Nothing.
+    None,
+}
+
+/// The resolved configuration of one invocation (MAKEFLAGS from the environment, then argv).
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// -B
+    pub always_make: bool,
+    /// -C, in order (cumulative).
+    pub directories: Vec<String>,
+    /// -e
+    pub env_overrides: bool,
+    /// --eval
+    pub evals: Vec<String>,
+    /// -f, in order.
+    pub makefiles: Vec<String>,
+    /// -h
+    pub help: bool,
+    /// -i
+    pub ignore_errors: bool,
+    /// -I, in order.
+    pub include_dirs: Vec<String>,
+    /// -j
+    pub jobs: Jobs,
+    /// -k (cancelled by a later -S)
+    pub keep_going: bool,
+    /// -l
+    pub load_average: Option<String>,
+    /// -L
+    pub check_symlink_times: bool,
+    /// -n
+    pub just_print: bool,
+    /// -o
+    pub old_files: Vec<String>,
+    /// -O
+    pub output_sync: Option<String>,
+    /// -p
+    pub print_data_base: bool,
+    /// -q
+    pub question: bool,
+    /// -r
+    pub no_builtin_rules: bool,
+    /// -R
+    pub no_builtin_variables: bool,
+    /// -s
+    pub silent: bool,
+    /// -t
+    pub touch: bool,
+    /// --trace
+    pub trace: bool,
+    /// -v
+    pub version: bool,
+    /// -w
+    pub print_directory: bool,
+    /// --no-print-directory
+    pub no_print_directory: bool,
+    /// -W
+    pub new_files: Vec<String>,
+    /// --debug flags given (shown in MAKEFLAGS).
+    pub debug: Vec<String>,
+    /// --warn-undefined-variables
+    pub warn_undefined: bool,
+    /// Command-line variable assignments, in command-line order (MAKEFLAGS' first).
+    pub vars: Vec<String>,
+    /// Goals, in order.
+    pub goals: Vec<String>,
+    /// --local (or RMAKE_LOCAL=1 inherited by sub-makes).
+    pub local: bool,
+    /// --coordinator / RMAKE_COORDINATOR
+    pub coordinator: Option<String>,
+    /// --token / RMAKE_TOKEN
+    pub token: Option<String>,
+    /// --download
+    pub download: Download,
+}
+
+/// A command line that cannot be used, with make's wording.
+#[derive(Debug, thiserror::Error)]
+pub enum UsageError {
+    /// A bad option.
+    #[error("{0}")]
+    Arg(#[from] ArgError),
+    /// Something clap refused (should not happen after normalisation).
+    #[error("{0}")]
+    Clap(String),
+    /// `--download=x`
+    #[error("invalid --download value '{0}' (expected all, goals or none)")]
+    Download(String),
+}
+
+impl Config {
+    /// Resolves argv (without argv[0]) and the MAKEFLAGS value from the environment.
+    pub fn from_args(args: &[String], env_makeflags: Option<&str>) -> Result<Config, UsageError> {
+        let mut cfg = Config::default();
+        if let Some(mf) = env_makeflags {
+            let words = makeflags::split_env(mf);
+            // make ignores errors in MAKEFLAGS it cannot parse; we do the same by skipping.
+            if let Ok(n) = argv::normalize(&words) {
+                if let Ok(raw) = parse_raw(&n) {
+                    cfg.apply(raw, &n.options)?;
+                }
+            }
+        }
+        let n = argv::normalize(args)?;
+        let raw = parse_raw(&n)?;
+        cfg.apply(raw, &n.options)?;
+        Ok(cfg)
+    }
+
+    fn apply(&mut self, raw: RawArgs, order: &[String]) -> Result<(), UsageError> {
+        // -k/-S and -s/--no-silent: the last one given wins.
+        for o in order {
+            match o.as_str() {
+                "--keep-going" => self.keep_going = true,
+                "--no-keep-going" => self.keep_going = false,
+                "--silent" => self.silent = true,
+                "--no-silent" => self.silent = false,
+                _ => {}
+            }
+        }
+        self.always_make |= raw.always_make;
+        self.directories.extend(raw.directory);
+        self.env_overrides |= raw.environment_overrides;
+        self.evals.extend(raw.eval);
+        self.makefiles.extend(raw.file);
+        self.help |= raw.help;
+        self.ignore_errors |= raw.ignore_errors;
+        self.include_dirs.extend(raw.include_dir);
+        if let Some(j) = raw.jobs.last() {
+            self.jobs = match j.parse::<u32>() {
+                Ok(0) | Err(_) => Jobs::Unlimited,
+                Ok(n) => Jobs::Limit(n),
+            };
+        }
+        if let Some(l) = raw.load_average.last() {
+            self.load_average = (!l.is_empty()).then(|| l.clone());
+        }
+        self.check_symlink_times |= raw.check_symlink_times;
+        self.just_print |= raw.just_print;
+        self.old_files.extend(raw.old_file);
+        if let Some(o) = raw.output_sync.last() {
+            self.output_sync = Some(o.clone());
+        }
+        self.print_data_base |= raw.print_data_base;
+        self.question |= raw.question;
+        self.no_builtin_rules |= raw.no_builtin_rules;
+        self.no_builtin_variables |= raw.no_builtin_variables;
+        self.touch |= raw.touch;
+        self.trace |= raw.trace;
+        self.version |= raw.version;
+        self.print_directory |= raw.print_directory;
+        self.no_print_directory |= raw.no_print_directory;
+        self.new_files.extend(raw.what_if);
+        if raw.debug_all {
+            self.debug.push("a".into());
+        }
+        self.debug.extend(raw.debug);
+        self.warn_undefined |= raw.warn_undefined_variables;
+        self.local |= raw.local;
+        if raw.coordinator.is_some() {
+            self.coordinator = raw.coordinator;
+        }
+        if raw.token.is_some() {
+            self.token = raw.token;
+        }
+        if let Some(d) = raw.download {
+            self.download = match d.as_str() {
+                "all" => Download::All,
+                "goals" => Download::Goals,
+                "none" => Download::None,
+                _ => return Err(UsageError::Download(d)),
+            };
+        }
+        for w in raw.words {
+            if argv::assignment_name(&w).is_some() {
+                self.vars.push(w);
+            } else {
+                self.goals.push(w);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn parse_raw(n: &argv::Normalized) -> Result<RawArgs, UsageError> {
+    let mut tokens = vec!["rmake-remote".to_string()];
+    tokens.extend(n.options.iter().cloned());
+    if !n.words.is_empty() {
+        tokens.push("--".into());
+        tokens.extend(n.words.iter().cloned());
+    }
+    RawArgs::try_parse_from(tokens).map_err(|e| UsageError::Clap(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(args: &[&str], env: Option<&str>) -> Config {
+        let v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        Config::from_args(&v, env).expect("valid")
+    }
+
+    #[test]
+    fn goals_and_vars_anywhere() {
+        let c = cfg(&["A=1", "all", "-k", "B:=2", "test"], None);
+        assert_eq!(c.goals, ["all", "test"]);
+        assert_eq!(c.vars, ["A=1", "B:=2"]);
+        assert!(c.keep_going);
+    }
+
+    #[test]
+    fn stop_cancels_keep_going() {
+        assert!(!cfg(&["-k", "-S"], None).keep_going);
+        assert!(!cfg(&["-S"], Some("k")).keep_going);
+    }
+
+    #[test]
+    fn jobs_forms() {
+        assert_eq!(cfg(&["-j"], None).jobs, Jobs::Unlimited);
+        assert_eq!(cfg(&["-j4"], None).jobs, Jobs::Limit(4));
+        assert_eq!(cfg(&["-kj", "2"], None).jobs, Jobs::Limit(2));
+        assert_eq!(cfg(&[], None).jobs, Jobs::One);
+    }
+
+    #[test]
+    fn makeflags_from_environment_first() {
+        let c = cfg(&["B=2"], Some("ks -j3 -- A=1"));
+        assert!(c.keep_going && c.silent);
+        assert_eq!(c.jobs, Jobs::Limit(3));
+        assert_eq!(c.vars, ["A=1", "B=2"]);
+    }
+
+    #[test]
+    fn directories_accumulate() {
+        assert_eq!(cfg(&["-C", "a", "-Cb"], None).directories, ["a", "b"]);
+    }
+
+    #[test]
+    fn farm_options_accepted() {
+        let c = cfg(&["--local", "--coordinator", "http://x", "--download=goals"], None);
+        assert!(c.local);
+        assert_eq!(c.coordinator.as_deref(), Some("http://x"));
+        assert_eq!(c.download, Download::Goals);
+    }
+}
