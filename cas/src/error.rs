@@ -93,7 +93,6 @@ pub(crate) fn is_no_space(e: &io::Error) -> bool {
 }
 
 /// Adds an operation and a path to `io::Result`s.
-#[allow(dead_code)]
 pub(crate) trait IoContext<T> {
     /// Maps the error with [`CasError::io`].
     fn ctx(self, op: &'static str, path: impl Into<PathBuf>) -> Result<T>;

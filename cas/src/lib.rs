@@ -4,10 +4,12 @@
 #![warn(missing_docs)]
 
 pub mod digest;
+pub mod disk_store;
 pub mod error;
 pub mod memory_store;
 pub mod store;
 
+pub use disk_store::DiskStore;
 pub use digest::{Digest, DigestParseError, Hasher};
 pub use error::{CasError, Result};
 pub use memory_store::MemoryStore;

@@ -131,6 +131,13 @@ pub trait BlobStore: Send + Sync {
         Ok(n)
     }
 
+    /// Stores many small blobs at once, each verified like [`BlobStore::put`]. Returns one result
+    /// per input, in order, so one bad blob does not fail the others. Stores may override this to
+    /// amortise the cost of making a batch durable.
+    fn put_many(&self, blobs: &[(Digest, &[u8])]) -> Vec<Result<()>> {
+        blobs.iter().map(|(d, data)| self.put(d, data)).collect()
+    }
+
     /// Stores a blob and returns its digest (computed here).
     fn put_bytes(&self, data: &[u8]) -> Result<Digest> {
         let d = Digest::of(data);

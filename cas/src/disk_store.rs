@@ -1,0 +1,524 @@
+//! `DiskStore`: blobs as read-only files under `<root>/blobs/ab/cd/<hex>`, written crash-safely.
+//!
+//! A write goes to a fresh file in `<root>/tmp/` (same filesystem), is hashed as it is written,
+//! checked against its digest, fsynced, and then hard-linked into its final name (which fails
+//! rather than replace an existing blob), after which the shard directory is fsynced. A reader
+//! therefore only ever sees complete, verified blobs; a crash leaves at most a temp file, which
+//! lives outside `blobs/`, is never read, and is removed by the next `open`.
+//!
+//! Not here: metadata such as last use, pins or size caps (the coordinator keeps those).
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use crate::digest::{Digest, Hasher};
+use crate::error::{CasError, IoContext, Result};
+use crate::store::{BlobInfo, BlobStore, BlobWriter, ReadSeek};
+
+/// Temp files older than this are removed at open even if their writer's pid looks alive
+/// (the pid may have been reused).
+const STALE_TEMP_AGE: Duration = Duration::from_secs(24 * 3600);
+
+/// Buffer between a streaming writer and its temp file.
+const WRITE_BUF: usize = 256 * 1024;
+
+/// Sequence number that makes temp names unique within this process.
+static TEMP_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// A blob store on the local filesystem. Cheap to clone; clones share the same directory.
+#[derive(Debug, Clone)]
+pub struct DiskStore {
+    root: PathBuf,
+    blobs: PathBuf,
+    tmp: PathBuf,
+    fsync: bool,
+}
+
+impl DiskStore {
+    /// Opens (creating if needed) a store rooted at `root`, and removes temp files left by
+    /// writers that are gone (a crash, a kill).
+    pub fn open(root: impl Into<PathBuf>) -> Result<DiskStore> {
+        let root = root.into();
+        let blobs = root.join("blobs");
+        let tmp = root.join("tmp");
+        fs::create_dir_all(&blobs).ctx("create directory", &blobs)?;
+        fs::create_dir_all(&tmp).ctx("create directory", &tmp)?;
+        let store = DiskStore { root, blobs, tmp, fsync: true };
+        store.clean_temp_files()?;
+        Ok(store)
+    }
+
+    /// Turns fsync off (or back on). Without it a power loss may lose recent blobs, though a
+    /// process crash still cannot expose a partial one. Meant for caches that can be rebuilt.
+    pub fn with_fsync(mut self, fsync: bool) -> DiskStore {
+        self.fsync = fsync;
+        self
+    }
+
+    /// The directory the store lives in.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where the blob `digest` lives (whether or not it is there).
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        let hex = digest.hex();
+        self.blobs.join(&hex[0..2]).join(&hex[2..4]).join(hex)
+    }
+
+    /// Re-reads a stored blob and checks its hash. `Ok(false)` if it is absent or corrupt.
+    pub fn verify(&self, digest: &Digest) -> Result<bool> {
+        let path = self.blob_path(digest);
+        let mut f = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(CasError::io("open", path, e)),
+        };
+        Ok(Digest::of_reader(&mut f).ctx("read", &path)? == *digest)
+    }
+
+    /// Removes temp files whose writer is no longer running, and any older than a day.
+    fn clean_temp_files(&self) -> Result<()> {
+        let me = std::process::id();
+        let can_check_pids = Path::new("/proc/self").exists();
+        let entries = fs::read_dir(&self.tmp).ctx("list", &self.tmp)?;
+        let mut removed = 0usize;
+        for entry in entries {
+            let entry = entry.ctx("list", &self.tmp)?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let pid = temp_owner(&name);
+            let old = entry
+                .metadata()
+                .ok()
+                .and_then(|m| m.modified().ok())
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > STALE_TEMP_AGE);
+            let owner_gone = match pid {
+                None => true,
+                Some(pid) if pid == me => false,
+                Some(pid) => can_check_pids && !Path::new(&format!("/proc/{pid}")).exists(),
+            };
+            if owner_gone || old {
+                let path = entry.path();
+                match fs::remove_file(&path) {
+                    Ok(()) => removed += 1,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(CasError::io("remove stale temp file", path, e)),
+                }
+            }
+        }
+        if removed > 0 {
+            tracing::info!(removed, dir = %self.tmp.display(), "removed temp files left by interrupted writes");
+        }
+        Ok(())
+    }
+
+    /// Creates a new, uniquely named, read-only temp file for `digest`.
+    fn create_temp(&self, digest: &Digest) -> Result<(PathBuf, File)> {
+        loop {
+            let seq = TEMP_SEQ.fetch_add(1, Ordering::Relaxed);
+            let path = self.tmp.join(format!("{}.{}.{seq}.tmp", digest.hex(), std::process::id()));
+            // Mode 0444: the blob is read-only from birth (the open fd may still write it).
+            match OpenOptions::new().write(true).create_new(true).mode(0o444).open(&path) {
+                Ok(f) => return Ok((path, f)),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(CasError::io("create temp file", path, e)),
+            }
+        }
+    }
+
+    /// Size of the stored file for `digest` if it exists and has the right length.
+    fn present(&self, digest: &Digest) -> Result<Option<PathBuf>> {
+        let path = self.blob_path(digest);
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.is_file() && m.len() == digest.size => Ok(Some(path)),
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(CasError::io("stat", path, e)),
+        }
+    }
+
+    /// Moves a stored file that failed verification out of `blobs/` so it can be re-uploaded.
+    fn quarantine(&self, digest: &Digest, path: &Path) {
+        let seq = TEMP_SEQ.fetch_add(1, Ordering::Relaxed);
+        let dest = self.tmp.join(format!("{}.corrupt.{seq}", digest.hex()));
+        tracing::error!(%digest, path = %path.display(), "stored blob does not match its digest; removing it");
+        if let Err(e) = fs::rename(path, &dest) {
+            tracing::warn!(?e, path = %path.display(), "could not move corrupt blob aside");
+        }
+    }
+
+    /// Publishes a verified temp file as `digest`; see the module docs for the protocol.
+    fn publish(&self, digest: &Digest, tmp_path: &Path) -> Result<()> {
+        let final_path = self.blob_path(digest);
+        let shard = final_path.parent().unwrap_or(&self.blobs).to_path_buf();
+        self.ensure_shard(&shard)?;
+        let result = match fs::hard_link(tmp_path, &final_path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                // Another writer got there first. Keep its copy unless it is visibly damaged.
+                if self.present(digest)?.is_some() {
+                    Ok(())
+                } else {
+                    fs::rename(tmp_path, &final_path).ctx("rename into place", &final_path)
+                }
+            }
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EPERM) | Some(libc::ENOTSUP) | Some(libc::EXDEV)) => {
+                // A filesystem without hard links: rename (the bytes are verified identical).
+                fs::rename(tmp_path, &final_path).ctx("rename into place", &final_path)
+            }
+            Err(e) => Err(CasError::io("link into place", &final_path, e)),
+        };
+        remove_quietly(tmp_path);
+        result?;
+        if self.fsync {
+            sync_dir(&shard)?;
+        }
+        Ok(())
+    }
+
+    /// Creates `blobs/ab/cd` if missing, fsyncing each new directory's parent.
+    fn ensure_shard(&self, shard: &Path) -> Result<()> {
+        if shard.is_dir() {
+            return Ok(());
+        }
+        let mid = shard.parent().unwrap_or(&self.blobs);
+        for (dir, parent) in [(mid, self.blobs.as_path()), (shard, mid)] {
+            match fs::create_dir(dir) {
+                Ok(()) => {
+                    if self.fsync {
+                        sync_dir(parent)?;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(CasError::io("create directory", dir, e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Flushes every pending write of the filesystem holding the store (one call for a batch).
+    fn sync_filesystem(&self) -> Result<()> {
+        let dir = File::open(&self.tmp).ctx("open", &self.tmp)?;
+        syncfs(&dir).ctx("sync filesystem of", &self.tmp)
+    }
+}
+
+/// The pid encoded in a temp file name `<hex>.<pid>.<seq>.tmp`.
+fn temp_owner(name: &str) -> Option<u32> {
+    let mut parts = name.split('.');
+    let _hex = parts.next()?;
+    parts.next()?.parse().ok()
+}
+
+fn remove_quietly(path: &Path) {
+    if let Err(e) = fs::remove_file(path) {
+        if e.kind() != io::ErrorKind::NotFound {
+            tracing::warn!(?e, path = %path.display(), "could not remove temp file");
+        }
+    }
+}
+
+/// fsyncs a directory so that entries created in it survive a power loss.
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir).and_then(|d| d.sync_all()).ctx("fsync directory", dir)
+}
+
+#[allow(unsafe_code)]
+fn syncfs(file: &File) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: `syncfs` only reads the descriptor number; `file` owns that descriptor and keeps
+    // it open for the whole call.
+    let rc = unsafe { libc::syncfs(file.as_raw_fd()) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+impl BlobStore for DiskStore {
+    fn has_many(&self, digests: &[Digest]) -> Result<Vec<bool>> {
+        digests.iter().map(|d| Ok(self.present(d)?.is_some())).collect()
+    }
+
+    fn get(&self, digest: &Digest) -> Result<Option<Vec<u8>>> {
+        let Some(path) = self.present(digest)? else { return Ok(None) };
+        let mut f = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(CasError::io("open", path, e)),
+        };
+        let mut data = Vec::with_capacity(digest.size.min(64 << 20) as usize);
+        f.read_to_end(&mut data).ctx("read", &path)?;
+        // Whole-blob reads are for small blobs, so checking them is cheap insurance against
+        // on-disk damage; streaming reads rely on the size check alone.
+        if Digest::of(&data) != *digest {
+            self.quarantine(digest, &path);
+            return Ok(None);
+        }
+        Ok(Some(data))
+    }
+
+    fn open_read(&self, digest: &Digest) -> Result<Option<Box<dyn ReadSeek>>> {
+        let path = self.blob_path(digest);
+        let f = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(CasError::io("open", path, e)),
+        };
+        let meta = f.metadata().ctx("stat", &path)?;
+        if !meta.is_file() || meta.len() != digest.size {
+            return Ok(None);
+        }
+        Ok(Some(Box::new(f)))
+    }
+
+    fn begin_write(&self, digest: &Digest) -> Result<Box<dyn BlobWriter>> {
+        let (tmp_path, file) = self.create_temp(digest)?;
+        Ok(Box::new(DiskWriter {
+            store: self.clone(),
+            expected: *digest,
+            hasher: Hasher::new(),
+            file: Some(BufWriter::with_capacity(WRITE_BUF, file)),
+            tmp_path,
+            failed: false,
+        }))
+    }
+
+    fn put(&self, digest: &Digest, data: &[u8]) -> Result<()> {
+        match self.put_many(&[(*digest, data)]).pop() {
+            Some(r) => r,
+            None => Ok(()),
+        }
+    }
+
+    fn put_many(&self, blobs: &[(Digest, &[u8])]) -> Vec<Result<()>> {
+        // Phase 1: verify and write temp files; phase 2: one flush to disk; phase 3: link all.
+        let mut results: Vec<Result<()>> = Vec::with_capacity(blobs.len());
+        let mut pending: Vec<(usize, PathBuf)> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (i, (digest, data)) in blobs.iter().enumerate() {
+            let actual = Digest::of(data);
+            if actual != *digest {
+                results.push(Err(CasError::DigestMismatch { expected: *digest, actual }));
+                continue;
+            }
+            match self.present(digest) {
+                Ok(Some(_)) => {
+                    results.push(Ok(()));
+                    continue;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    results.push(Err(e));
+                    continue;
+                }
+            }
+            if !seen.insert(*digest) {
+                results.push(Ok(()));
+                continue;
+            }
+            match self.write_temp(digest, data) {
+                Ok(path) => {
+                    pending.push((i, path));
+                    results.push(Ok(()));
+                }
+                Err(e) => results.push(Err(e)),
+            }
+        }
+        if self.fsync && !pending.is_empty() {
+            if let Err(e) = self.sync_filesystem() {
+                for (i, path) in &pending {
+                    remove_quietly(path);
+                    results[*i] = Err(CasError::io("sync", path, io::Error::other(e.to_string())));
+                }
+                return results;
+            }
+        }
+        for (i, path) in pending {
+            let digest = blobs[i].0;
+            // Each shard dir is fsynced by publish; the data was made durable above.
+            if let Err(e) = self.publish(&digest, &path) {
+                results[i] = Err(e);
+            }
+        }
+        results
+    }
+
+    fn delete(&self, digest: &Digest) -> Result<bool> {
+        let path = self.blob_path(digest);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(CasError::io("remove", path, e)),
+        }
+    }
+
+    fn list(&self) -> Result<Vec<BlobInfo>> {
+        let mut out = Vec::new();
+        for l1 in read_dir_sorted(&self.blobs)? {
+            for l2 in read_dir_sorted(&l1)? {
+                for file in read_dir_sorted(&l2)? {
+                    let Some(name) = file.file_name().and_then(|n| n.to_str()) else { continue };
+                    let mut hash = [0u8; 32];
+                    if name.len() != 64 || hex::decode_to_slice(name, &mut hash).is_err() {
+                        continue;
+                    }
+                    let meta = match fs::symlink_metadata(&file) {
+                        Ok(m) if m.is_file() => m,
+                        Ok(_) => continue,
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                        Err(e) => return Err(CasError::io("stat", file, e)),
+                    };
+                    out.push(BlobInfo {
+                        digest: Digest { hash, size: meta.len() },
+                        stored_size: meta.len(),
+                        written_at: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn local_path(&self, digest: &Digest) -> Option<PathBuf> {
+        self.present(digest).ok().flatten()
+    }
+}
+
+impl DiskStore {
+    /// Writes `data` (already verified) into a new temp file, without fsync.
+    fn write_temp(&self, digest: &Digest, data: &[u8]) -> Result<PathBuf> {
+        let (path, mut f) = self.create_temp(digest)?;
+        if let Err(e) = f.write_all(data) {
+            drop(f);
+            remove_quietly(&path);
+            return Err(CasError::io("write", path, e));
+        }
+        Ok(path)
+    }
+}
+
+fn read_dir_sorted(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(CasError::io("list", dir, e)),
+    };
+    for entry in entries {
+        out.push(entry.ctx("list", dir)?.path());
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// A streaming write into a temp file; see [`BlobWriter`].
+struct DiskWriter {
+    store: DiskStore,
+    expected: Digest,
+    hasher: Hasher,
+    file: Option<BufWriter<File>>,
+    tmp_path: PathBuf,
+    /// Set once a write failed: the temp file no longer matches the hasher.
+    failed: bool,
+}
+
+impl DiskWriter {
+    fn fail(&mut self, e: CasError) -> io::Error {
+        self.failed = true;
+        // Free the disk space now rather than when the writer is dropped.
+        self.file = None;
+        remove_quietly(&self.tmp_path);
+        io::Error::other(e)
+    }
+}
+
+impl Write for DiskWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.failed {
+            return Err(io::Error::other("blob write already failed"));
+        }
+        let written = self.hasher.len() + data.len() as u64;
+        if written > self.expected.size {
+            return Err(self.fail(CasError::SizeExceeded { expected: self.expected, written }));
+        }
+        let Some(file) = self.file.as_mut() else {
+            return Err(io::Error::other("blob writer is closed"));
+        };
+        if let Err(e) = file.write_all(data) {
+            let err = CasError::io("write", self.tmp_path.clone(), e);
+            return Err(self.fail(err));
+        }
+        self.hasher.update(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl BlobWriter for DiskWriter {
+    fn expected(&self) -> Digest {
+        self.expected
+    }
+
+    fn written(&self) -> u64 {
+        self.hasher.len()
+    }
+
+    fn commit(mut self: Box<Self>) -> Result<()> {
+        if self.failed {
+            return Err(CasError::io("write", self.tmp_path.clone(), io::Error::other("an earlier write failed")));
+        }
+        let Some(buf) = self.file.take() else {
+            return Err(CasError::io("write", self.tmp_path.clone(), io::Error::other("blob writer is closed")));
+        };
+        let file = match buf.into_inner() {
+            Ok(f) => f,
+            Err(e) => {
+                let err = CasError::io("write", self.tmp_path.clone(), e.into_error());
+                remove_quietly(&self.tmp_path);
+                return Err(err);
+            }
+        };
+        let actual = std::mem::take(&mut self.hasher).finish();
+        if actual != self.expected {
+            drop(file);
+            remove_quietly(&self.tmp_path);
+            return Err(CasError::DigestMismatch { expected: self.expected, actual });
+        }
+        if self.store.fsync {
+            if let Err(e) = file.sync_all() {
+                drop(file);
+                remove_quietly(&self.tmp_path);
+                return Err(CasError::io("fsync", self.tmp_path.clone(), e));
+            }
+        }
+        drop(file);
+        let store = self.store.clone();
+        let result = store.publish(&self.expected, &self.tmp_path);
+        if result.is_err() {
+            remove_quietly(&self.tmp_path);
+        }
+        // publish removed the temp file; nothing is left for Drop to clean.
+        self.failed = true;
+        result
+    }
+}
+
+impl Drop for DiskWriter {
+    fn drop(&mut self) {
+        if !self.failed {
+            self.file = None;
+            remove_quietly(&self.tmp_path);
+        }
+    }
+}
