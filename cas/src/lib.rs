@@ -8,9 +8,13 @@ pub mod disk_store;
 pub mod error;
 pub mod memory_store;
 pub mod store;
+pub mod tree;
+pub mod walk;
 
 pub use disk_store::DiskStore;
 pub use digest::{Digest, DigestParseError, Hasher};
 pub use error::{CasError, Result};
 pub use memory_store::MemoryStore;
 pub use store::{BlobInfo, BlobStore, BlobWriter, ReadSeek};
+pub use tree::{Directory, Entry, Node};
+pub use walk::{check_symlinks, diff, flatten, Change, FlatEntry};
