@@ -430,8 +430,9 @@ fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Res<(String, Vec<u8>
     Ok((status, out, err))
 }
 
-fn run_case(ctx: &Ctx, case: &Case, idx: usize) -> Res<Outcome> {
-    let dir = ctx.work.join(format!("c{idx}"));
+fn run_case(ctx: &Ctx, case: &Case) -> Res<Outcome> {
+    // A stable path (the case's name, then `top`): outputs like $(notdir $(CURDIR)) must not vary.
+    let dir = ctx.work.join(case.name.replace('/', "__")).join("top");
     fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let dir = dir.canonicalize().map_err(|e| e.to_string())?;
     let tmp = dir.to_string_lossy().into_owned();
@@ -610,9 +611,9 @@ enum Verdict {
     Blessed,
 }
 
-fn check(ctx: &Ctx, case: &Case, idx: usize) -> Verdict {
+fn check(ctx: &Ctx, case: &Case) -> Verdict {
     let expected_path = case.case_path.with_extension("expected");
-    let actual = match run_case(ctx, case, idx) {
+    let actual = match run_case(ctx, case) {
         Ok(a) => a,
         Err(e) => return Verdict::Fail(format!("  {e}\n")),
     };
@@ -686,7 +687,7 @@ fn real_main() -> Res<bool> {
         handles.push(std::thread::spawn(move || loop {
             let i = next.fetch_add(1, Ordering::SeqCst);
             let Some(case) = cases.get(i) else { break };
-            let v = check(&ctx, case, i);
+            let v = check(&ctx, case);
             if let Ok(mut r) = results.lock() {
                 r.push((i, v));
             }
