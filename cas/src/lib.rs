@@ -6,6 +6,8 @@
 pub mod digest;
 pub mod disk_store;
 pub mod error;
+pub mod ignore;
+pub mod index;
 pub mod memory_store;
 pub mod store;
 pub mod tree;
@@ -14,6 +16,8 @@ pub mod walk;
 pub use disk_store::DiskStore;
 pub use digest::{Digest, DigestParseError, Hasher};
 pub use error::{CasError, Result};
+pub use ignore::Ignore;
+pub use index::Index;
 pub use memory_store::MemoryStore;
 pub use store::{BlobInfo, BlobStore, BlobWriter, ReadSeek};
 pub use tree::{Directory, Entry, Node};
