@@ -1,1 +1,21 @@
-//! Wire types of the coordinator API and its typed HTTP client.
+//! Wire types of the coordinator API (serde), the batch framing, and the typed HTTP client.
+//!
+//! The API itself is described in `docs/api.md`; the types here are its single source of truth
+//! for the coordinator, the worker and the CLI.
+#![warn(missing_docs)]
+
+pub mod action;
+pub mod batch;
+pub mod client;
+pub mod error;
+pub mod paths;
+pub mod types;
+
+pub use action::{ActionKey, ActionKeyParseError, ActionResult, LogOutput, OutputFile, Platform, Timings};
+pub use client::{BlobStream, ByteRange, CoordinatorClient};
+pub use error::ClientError;
+pub use rmake_cas::Digest;
+pub use types::{
+    BatchUploadResponse, BuildId, ErrorBody, FindMissingRequest, FindMissingResponse,
+    BatchDownloadRequest, HealthResponse, PinRequest, PinResponse, RejectedBlob, StatusResponse,
+};

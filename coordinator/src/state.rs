@@ -1,0 +1,57 @@
+//! `AppState`: everything a request handler needs, and how it is opened from a [`Config`].
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rmake_cas::DiskStore;
+use rmake_cas::BlobStore;
+
+use crate::action_cache::ActionCache;
+use crate::auth::Auth;
+use crate::blobs::BlobService;
+use crate::config::{Config, Limits};
+use crate::error::StoreError;
+use crate::meta::Meta;
+use crate::pins::Pins;
+use crate::reconcile::{reconcile, ReconcileReport};
+
+/// Shared state of the service; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// Blobs, their metadata and pins.
+    pub blobs: Arc<BlobService>,
+    /// The action cache.
+    pub actions: ActionCache,
+    /// The token table.
+    pub auth: Arc<Auth>,
+    /// Request size limits.
+    pub limits: Limits,
+    /// Longest pin lease granted.
+    pub max_pin_ttl: Duration,
+    /// When the service started.
+    pub started: Instant,
+}
+
+impl AppState {
+    /// Opens the store under `<data_dir>/cas` and the metadata under `<data_dir>/meta`, and
+    /// reconciles them (blocking: call it before serving or inside `spawn_blocking`).
+    pub fn open(config: &Config) -> Result<(AppState, ReconcileReport), StoreError> {
+        let store = DiskStore::open(config.data_dir.join("cas"))?;
+        let meta = Meta::open(&config.data_dir.join("meta"))?;
+        let report = reconcile(&store, &meta)?;
+        Ok((AppState::from_parts(Arc::new(store), meta, config), report))
+    }
+
+    /// Assembles a state from an already-open store and metadata database.
+    pub fn from_parts(store: Arc<dyn BlobStore>, meta: Meta, config: &Config) -> AppState {
+        let blobs = Arc::new(BlobService::new(store, Arc::new(meta), Arc::new(Pins::new()), config.max_cache_bytes));
+        AppState {
+            actions: ActionCache::new(blobs.clone()),
+            blobs,
+            auth: Arc::new(Auth::new(&config.tokens)),
+            limits: config.limits,
+            max_pin_ttl: config.max_pin_ttl,
+            started: Instant::now(),
+        }
+    }
+}
