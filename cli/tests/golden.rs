@@ -24,7 +24,7 @@ const NOEOL: &str = "\\ no newline at end";
 const INLINE_LIMIT: usize = 8192;
 /// Every laid-out file and directory gets this mtime (2000-01-01 00:00:00 UTC) before `setup:` runs.
 const BASE_MTIME: u64 = 946_684_800;
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_DIFF_LINES: usize = 60;
 
 type Res<T> = Result<T, String>;
@@ -519,7 +519,7 @@ fn diff(expected: &str, actual: &str) -> String {
         }
         n += 1;
     }
-    if expected.ends_with('\n') != actual.ends_with('\n') {
+    if !expected.is_empty() && !actual.is_empty() && expected.ends_with('\n') != actual.ends_with('\n') {
         out.push_str("    (final newline differs)\n");
     }
     out
@@ -651,7 +651,37 @@ fn main() -> ExitCode {
     }
 }
 
+/// Checks the runner's own text handling before trusting it with the corpus.
+fn self_test() -> Res<()> {
+    for body in ["", "a\n", "a", "\\x\n-- y --\n", "\\ no newline at end\n", "x\n\n", "\n", "-- z"] {
+        let mut doc = String::from("-- f --\n");
+        escape_body(&mut doc, body);
+        let (_, sections) = split_sections(&doc)?;
+        let got = sections.first().map(|(_, b)| b.as_str());
+        if got != Some(body) {
+            return Err(format!("self-test: {body:?} came back as {got:?}"));
+        }
+    }
+    let words = shell_words(r#"-j2 'a b' "c\"d" e\ f ''"#)?;
+    if words != ["-j2", "a b", "c\"d", "e f", ""] {
+        return Err(format!("self-test: shell_words gave {words:?}"));
+    }
+    if !glob_match("*.o", "sub/x.o") || glob_match("*.o", "x.c") || !glob_match("p*g", "prog") {
+        return Err("self-test: glob_match".to_string());
+    }
+    let mut o = Outcome { status: "0".into(), stdout: "x".into(), ..Outcome::default() };
+    o.entries.insert("a b".into(), Entry::Blob { size: 3, sha256: "ab".into() });
+    o.entries.insert("d".into(), Entry::Deleted);
+    o.entries.insert("t".into(), Entry::Text("-- t --\n".into()));
+    let case = Case { name: "self/test".into(), ..Case::default() };
+    if parse_expected(&render_expected(&case, &o))? != o {
+        return Err("self-test: expected-file round trip".to_string());
+    }
+    Ok(())
+}
+
 fn real_main() -> Res<bool> {
+    self_test()?;
     let bless = std::env::var("BLESS").is_ok_and(|v| !v.is_empty() && v != "0");
     let filter = std::env::var("GOLDEN").unwrap_or_default();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/golden");
