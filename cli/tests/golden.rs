@@ -65,7 +65,10 @@ enum Entry {
 }
 
 /// Splits a txtar-like document into its header lines and `-- name --` sections (unescaped).
-fn split_sections(text: &str) -> Res<(Vec<String>, Vec<(String, String)>)> {
+/// Named `-- name --` sections with their (unescaped) bodies, in order.
+type Sections = Vec<(String, String)>;
+
+fn split_sections(text: &str) -> (Vec<String>, Sections) {
     let mut header = Vec::new();
     let mut sections: Vec<(String, String)> = Vec::new();
     for line in text.split_inclusive('\n') {
@@ -91,7 +94,7 @@ fn split_sections(text: &str) -> Res<(Vec<String>, Vec<(String, String)>)> {
             }
         }
     }
-    Ok((header, sections))
+    (header, sections)
 }
 
 /// Writes a section body so that `split_sections` reads it back exactly.
@@ -166,7 +169,7 @@ fn shell_words(s: &str) -> Res<Vec<String>> {
 
 fn parse_case(name: String, case_path: PathBuf) -> Res<Case> {
     let text = fs::read_to_string(&case_path).map_err(|e| format!("read: {e}"))?;
-    let (header, sections) = split_sections(&text)?;
+    let (header, sections) = split_sections(&text);
     let mut case = Case { name, case_path, ..Case::default() };
     for line in header {
         let line = line.trim_end();
@@ -209,7 +212,7 @@ fn parse_case(name: String, case_path: PathBuf) -> Res<Case> {
 }
 
 fn parse_expected(text: &str) -> Res<Outcome> {
-    let (header, sections) = split_sections(text)?;
+    let (header, sections) = split_sections(text);
     let mut out = Outcome::default();
     for line in header {
         if let Some(v) = line.strip_prefix("status: ") {
@@ -656,7 +659,7 @@ fn self_test() -> Res<()> {
     for body in ["", "a\n", "a", "\\x\n-- y --\n", "\\ no newline at end\n", "x\n\n", "\n", "-- z"] {
         let mut doc = String::from("-- f --\n");
         escape_body(&mut doc, body);
-        let (_, sections) = split_sections(&doc)?;
+        let (_, sections) = split_sections(&doc);
         let got = sections.first().map(|(_, b)| b.as_str());
         if got != Some(body) {
             return Err(format!("self-test: {body:?} came back as {got:?}"));
