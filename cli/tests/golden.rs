@@ -170,19 +170,27 @@ fn shell_words(s: &str) -> Res<Vec<String>> {
 fn parse_case(name: String, case_path: PathBuf) -> Res<Case> {
     let text = fs::read_to_string(&case_path).map_err(|e| format!("read: {e}"))?;
     let (header, sections) = split_sections(&text);
-    let mut case = Case { name, case_path, ..Case::default() };
+    let mut case = Case {
+        name,
+        case_path,
+        ..Case::default()
+    };
     for line in header {
         let line = line.trim_end();
         if line.trim().is_empty() || line.trim_start().starts_with('#') {
             continue;
         }
-        let (key, value) = line.split_once(':').ok_or_else(|| format!("bad header line {line:?}"))?;
+        let (key, value) = line
+            .split_once(':')
+            .ok_or_else(|| format!("bad header line {line:?}"))?;
         let value = value.trim();
         match key.trim() {
             "args" => case.args.extend(shell_words(value)?),
             "setup" => case.setup.push(value.to_string()),
             "env" => {
-                let (k, v) = value.split_once('=').ok_or_else(|| format!("bad env {value:?}"))?;
+                let (k, v) = value
+                    .split_once('=')
+                    .ok_or_else(|| format!("bad env {value:?}"))?;
                 case.env.push((k.to_string(), v.to_string()));
             }
             "unordered" => {
@@ -194,9 +202,13 @@ fn parse_case(name: String, case_path: PathBuf) -> Res<Case> {
                     }
                 }
             }
-            "nocontent" => case.nocontent.extend(value.split_whitespace().map(str::to_string)),
+            "nocontent" => case
+                .nocontent
+                .extend(value.split_whitespace().map(str::to_string)),
             "timeout" => {
-                let secs: u64 = value.parse().map_err(|_| format!("bad timeout {value:?}"))?;
+                let secs: u64 = value
+                    .parse()
+                    .map_err(|_| format!("bad timeout {value:?}"))?;
                 case.timeout = Some(Duration::from_secs(secs));
             }
             other => return Err(format!("unknown header {other:?}")),
@@ -230,11 +242,20 @@ fn parse_expected(text: &str) -> Res<Outcome> {
             "blob" => {
                 let mut parts = rest.rsplitn(3, ' ');
                 let sha = parts.next().and_then(|s| s.strip_prefix("sha256="));
-                let size = parts.next().and_then(|s| s.strip_prefix("size=")).and_then(|s| s.parse().ok());
+                let size = parts
+                    .next()
+                    .and_then(|s| s.strip_prefix("size="))
+                    .and_then(|s| s.parse().ok());
                 let path = parts.next();
                 match (path, size, sha) {
                     (Some(p), Some(size), Some(sha)) => {
-                        out.entries.insert(p.to_string(), Entry::Blob { size, sha256: sha.to_string() });
+                        out.entries.insert(
+                            p.to_string(),
+                            Entry::Blob {
+                                size,
+                                sha256: sha.to_string(),
+                            },
+                        );
                     }
                     _ => return Err(format!("bad blob line {name:?}")),
                 }
@@ -249,8 +270,11 @@ fn parse_expected(text: &str) -> Res<Outcome> {
                 out.entries.insert(rest.to_string(), Entry::Deleted);
             }
             "link" => {
-                let (p, t) = rest.split_once(" -> ").ok_or_else(|| format!("bad link {name:?}"))?;
-                out.entries.insert(p.to_string(), Entry::Link(t.to_string()));
+                let (p, t) = rest
+                    .split_once(" -> ")
+                    .ok_or_else(|| format!("bad link {name:?}"))?;
+                out.entries
+                    .insert(p.to_string(), Entry::Link(t.to_string()));
             }
             other => return Err(format!("unknown section {other:?}")),
         }
@@ -260,7 +284,11 @@ fn parse_expected(text: &str) -> Res<Outcome> {
 
 fn render_expected(case: &Case, o: &Outcome) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "# Produced by GNU make 4.3 from {}.case (BLESS=1); do not edit.", case.name);
+    let _ = writeln!(
+        s,
+        "# Produced by GNU make 4.3 from {}.case (BLESS=1); do not edit.",
+        case.name
+    );
     let _ = writeln!(s, "status: {}", o.status);
     s.push_str("-- stdout --\n");
     escape_body(&mut s, &o.stdout);
@@ -297,8 +325,12 @@ fn glob_match(pat: &str, s: &str) -> bool {
     match pat.split_once('*') {
         None => pat == s,
         Some((head, tail)) => {
-            let Some(rest) = s.strip_prefix(head) else { return false };
-            (0..=rest.len()).filter(|&i| rest.is_char_boundary(i)).any(|i| glob_match(tail, &rest[i..]))
+            let Some(rest) = s.strip_prefix(head) else {
+                return false;
+            };
+            (0..=rest.len())
+                .filter(|&i| rest.is_char_boundary(i))
+                .any(|i| glob_match(tail, &rest[i..]))
         }
     }
 }
@@ -315,7 +347,11 @@ fn snapshot(root: &Path, case: &Case, tmp: &str) -> Res<BTreeMap<String, Entry>>
             let ent = ent.map_err(|e| e.to_string())?;
             let name = ent.file_name().to_string_lossy().into_owned();
             let path = ent.path();
-            let r = if rel.is_empty() { name } else { format!("{rel}/{name}") };
+            let r = if rel.is_empty() {
+                name
+            } else {
+                format!("{rel}/{name}")
+            };
             let meta = fs::symlink_metadata(&path).map_err(|e| e.to_string())?;
             if meta.file_type().is_symlink() {
                 let t = fs::read_link(&path).map_err(|e| e.to_string())?;
@@ -344,7 +380,10 @@ fn snapshot(root: &Path, case: &Case, tmp: &str) -> Res<BTreeMap<String, Entry>>
 }
 
 fn blob(bytes: &[u8]) -> Entry {
-    Entry::Blob { size: bytes.len() as u64, sha256: hex(&Sha256::digest(bytes)) }
+    Entry::Blob {
+        size: bytes.len() as u64,
+        sha256: hex(&Sha256::digest(bytes)),
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -363,7 +402,10 @@ struct Ctx {
 
 fn base_env(ctx: &Ctx, case: &Case) -> Vec<(String, String)> {
     let mut env = vec![
-        ("PATH".to_string(), format!("{}:/usr/local/bin:/usr/bin:/bin", ctx.bin_dir.display())),
+        (
+            "PATH".to_string(),
+            format!("{}:/usr/local/bin:/usr/bin:/bin", ctx.bin_dir.display()),
+        ),
         ("LC_ALL".to_string(), "C".to_string()),
     ];
     env.extend(case.env.iter().cloned());
@@ -378,7 +420,10 @@ fn set_tree_mtimes(dir: &Path) -> Res<()> {
         if p.is_dir() {
             set_tree_mtimes(&p)?;
         } else {
-            let f = fs::File::options().write(true).open(&p).map_err(|e| e.to_string())?;
+            let f = fs::File::options()
+                .write(true)
+                .open(&p)
+                .map_err(|e| e.to_string())?;
             f.set_modified(t).map_err(|e| e.to_string())?;
         }
     }
@@ -388,7 +433,10 @@ fn set_tree_mtimes(dir: &Path) -> Res<()> {
 
 /// Runs one command with a timeout, in its own process group; returns (status, stdout, stderr).
 fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Res<(String, Vec<u8>, Vec<u8>)> {
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
     let mut child = cmd.spawn().map_err(|e| format!("spawn: {e}"))?;
     let pid = child.id();
     let mut so = child.stdout.take().ok_or("no stdout pipe")?;
@@ -413,13 +461,18 @@ fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Res<(String, Vec<u8>
         }
     };
     let status = match status {
-        Some(st) => match (st.code(), std::os::unix::process::ExitStatusExt::signal(&st)) {
+        Some(st) => match (
+            st.code(),
+            std::os::unix::process::ExitStatusExt::signal(&st),
+        ) {
             (Some(c), _) => c.to_string(),
             (None, Some(sig)) => format!("signal {sig}"),
             (None, None) => "unknown".to_string(),
         },
         None => {
-            let _ = Command::new("kill").args(["-KILL", "--", &format!("-{pid}")]).status();
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pid}")])
+                .status();
             let _ = child.wait();
             let _ = t_out.join();
             let _ = t_err.join();
@@ -427,7 +480,10 @@ fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Res<(String, Vec<u8>
         }
     };
     // A background grandchild may hold the pipes open: kill the group so the readers finish.
-    let _ = Command::new("kill").args(["-KILL", "--", &format!("-{pid}")]).stderr(Stdio::null()).status();
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{pid}")])
+        .stderr(Stdio::null())
+        .status();
     let out = t_out.join().map_err(|_| "stdout reader panicked")?;
     let err = t_err.join().map_err(|_| "stderr reader panicked")?;
     Ok((status, out, err))
@@ -455,10 +511,17 @@ fn run_case(ctx: &Ctx, case: &Case) -> Res<Outcome> {
     if !case.setup.is_empty() {
         let script = format!("set -e\n{}\n", case.setup.join("\n"));
         let mut cmd = Command::new("/bin/sh");
-        cmd.arg("-c").arg(script).current_dir(&dir).env_clear().envs(env.iter().cloned());
+        cmd.arg("-c")
+            .arg(script)
+            .current_dir(&dir)
+            .env_clear()
+            .envs(env.iter().cloned());
         let (st, _o, e) = run_with_timeout(cmd, DEFAULT_TIMEOUT)?;
         if st != "0" {
-            return Err(format!("setup failed ({st}): {}", String::from_utf8_lossy(&e)));
+            return Err(format!(
+                "setup failed ({st}): {}",
+                String::from_utf8_lossy(&e)
+            ));
         }
     }
     let before = snapshot(&dir, case, &tmp)?;
@@ -467,7 +530,10 @@ fn run_case(ctx: &Ctx, case: &Case) -> Res<Outcome> {
     if !ctx.bless {
         cmd.arg("--local");
     }
-    cmd.args(&case.args).current_dir(&dir).env_clear().envs(env.iter().cloned());
+    cmd.args(&case.args)
+        .current_dir(&dir)
+        .env_clear()
+        .envs(env.iter().cloned());
     let (status, out, err) = run_with_timeout(cmd, case.timeout.unwrap_or(DEFAULT_TIMEOUT))?;
     let after = snapshot(&dir, case, &tmp)?;
     let mut entries = BTreeMap::new();
@@ -495,12 +561,20 @@ fn diff(expected: &str, actual: &str) -> String {
     let a: Vec<&str> = expected.lines().collect();
     let b: Vec<&str> = actual.lines().collect();
     if a.len() * b.len() > 4_000_000 {
-        return format!("    (too large to diff: {} vs {} lines)\n", a.len(), b.len());
+        return format!(
+            "    (too large to diff: {} vs {} lines)\n",
+            a.len(),
+            b.len()
+        );
     }
     let mut lcs = vec![vec![0u32; b.len() + 1]; a.len() + 1];
     for i in (0..a.len()).rev() {
         for j in (0..b.len()).rev() {
-            lcs[i][j] = if a[i] == b[j] { lcs[i + 1][j + 1] + 1 } else { lcs[i + 1][j].max(lcs[i][j + 1]) };
+            lcs[i][j] = if a[i] == b[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
         }
     }
     let (mut i, mut j, mut out, mut n) = (0, 0, String::new(), 0);
@@ -522,7 +596,10 @@ fn diff(expected: &str, actual: &str) -> String {
         }
         n += 1;
     }
-    if !expected.is_empty() && !actual.is_empty() && expected.ends_with('\n') != actual.ends_with('\n') {
+    if !expected.is_empty()
+        && !actual.is_empty()
+        && expected.ends_with('\n') != actual.ends_with('\n')
+    {
         out.push_str("    (final newline differs)\n");
     }
     out
@@ -538,15 +615,28 @@ fn sorted_lines(s: &str) -> String {
 fn compare(case: &Case, exp: &Outcome, act: &Outcome) -> String {
     let mut r = String::new();
     if exp.status != act.status {
-        let _ = writeln!(r, "  exit status: expected {}, got {}", exp.status, act.status);
+        let _ = writeln!(
+            r,
+            "  exit status: expected {}, got {}",
+            exp.status, act.status
+        );
     }
     for (label, unordered, e, a) in [
         ("stdout", case.unordered_stdout, &exp.stdout, &act.stdout),
         ("stderr", case.unordered_stderr, &exp.stderr, &act.stderr),
     ] {
-        let same = if unordered { sorted_lines(e) == sorted_lines(a) } else { e == a };
+        let same = if unordered {
+            sorted_lines(e) == sorted_lines(a)
+        } else {
+            e == a
+        };
         if !same {
-            let _ = write!(r, "  {label} differs{}:\n{}", if unordered { " (unordered)" } else { "" }, diff(e, a));
+            let _ = write!(
+                r,
+                "  {label} differs{}:\n{}",
+                if unordered { " (unordered)" } else { "" },
+                diff(e, a)
+            );
         }
     }
     let paths: BTreeSet<&String> = exp.entries.keys().chain(act.entries.keys()).collect();
@@ -560,7 +650,12 @@ fn compare(case: &Case, exp: &Outcome, act: &Outcome) -> String {
                 let _ = write!(r, "  file {p} differs:\n{}", diff(et, at));
             }
             _ => {
-                let _ = writeln!(r, "  file {p}: expected {}, got {}", describe(e), describe(a));
+                let _ = writeln!(
+                    r,
+                    "  file {p}: expected {}, got {}",
+                    describe(e),
+                    describe(a)
+                );
             }
         }
     }
@@ -580,12 +675,19 @@ fn describe(e: Option<&Entry>) -> String {
 }
 
 fn find_cases(root: &Path, rel: &str, out: &mut Vec<(String, PathBuf)>) -> Res<()> {
-    let mut ents: Vec<_> = fs::read_dir(root).map_err(|e| format!("{}: {e}", root.display()))?.flatten().collect();
+    let mut ents: Vec<_> = fs::read_dir(root)
+        .map_err(|e| format!("{}: {e}", root.display()))?
+        .flatten()
+        .collect();
     ents.sort_by_key(|e| e.file_name());
     for ent in ents {
         let name = ent.file_name().to_string_lossy().into_owned();
         let path = ent.path();
-        let r = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
+        let r = if rel.is_empty() {
+            name.clone()
+        } else {
+            format!("{rel}/{name}")
+        };
         if path.is_dir() {
             find_cases(&path, &r, out)?;
         } else if let Some(stem) = r.strip_suffix(".case") {
@@ -611,7 +713,10 @@ fn read_known(path: &Path) -> HashMap<String, String> {
 /// A one-line reason for KNOWN_FAILURES from a failure report: what differs, or the run error.
 fn summarise(report: &str) -> String {
     let mut parts: Vec<&str> = Vec::new();
-    for line in report.lines().filter(|l| l.starts_with("  ") && !l.starts_with("   ")) {
+    for line in report
+        .lines()
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+    {
         let l = line.trim();
         let part = if l.starts_with("exit status") {
             "status"
@@ -691,7 +796,16 @@ fn main() -> ExitCode {
 
 /// Checks the runner's own text handling before trusting it with the corpus.
 fn self_test() -> Res<()> {
-    for body in ["", "a\n", "a", "\\x\n-- y --\n", "\\ no newline at end\n", "x\n\n", "\n", "-- z"] {
+    for body in [
+        "",
+        "a\n",
+        "a",
+        "\\x\n-- y --\n",
+        "\\ no newline at end\n",
+        "x\n\n",
+        "\n",
+        "-- z",
+    ] {
         let mut doc = String::from("-- f --\n");
         escape_body(&mut doc, body);
         let (_, sections) = split_sections(&doc);
@@ -707,11 +821,25 @@ fn self_test() -> Res<()> {
     if !glob_match("*.o", "sub/x.o") || glob_match("*.o", "x.c") || !glob_match("p*g", "prog") {
         return Err("self-test: glob_match".to_string());
     }
-    let mut o = Outcome { status: "0".into(), stdout: "x".into(), ..Outcome::default() };
-    o.entries.insert("a b".into(), Entry::Blob { size: 3, sha256: "ab".into() });
+    let mut o = Outcome {
+        status: "0".into(),
+        stdout: "x".into(),
+        ..Outcome::default()
+    };
+    o.entries.insert(
+        "a b".into(),
+        Entry::Blob {
+            size: 3,
+            sha256: "ab".into(),
+        },
+    );
     o.entries.insert("d".into(), Entry::Deleted);
-    o.entries.insert("t".into(), Entry::Text("-- t --\n".into()));
-    let case = Case { name: "self/test".into(), ..Case::default() };
+    o.entries
+        .insert("t".into(), Entry::Text("-- t --\n".into()));
+    let case = Case {
+        name: "self/test".into(),
+        ..Case::default()
+    };
     if parse_expected(&render_expected(&case, &o))? != o {
         return Err("self-test: expected-file round trip".to_string());
     }
@@ -723,7 +851,9 @@ fn real_main() -> Res<bool> {
     let bless = std::env::var("BLESS").is_ok_and(|v| !v.is_empty() && v != "0");
     let filter = std::env::var("GOLDEN").unwrap_or_default();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/golden");
-    let root = root.canonicalize().map_err(|e| format!("{}: {e}", root.display()))?;
+    let root = root
+        .canonicalize()
+        .map_err(|e| format!("{}: {e}", root.display()))?;
     let mut found = Vec::new();
     find_cases(&root, "", &mut found)?;
     let known = read_known(&root.join("KNOWN_FAILURES"));
@@ -735,12 +865,23 @@ fn real_main() -> Res<bool> {
             Err(e) => bad.push((name, e)),
         }
     }
-    let work = tempfile::Builder::new().prefix("rmake-golden").tempdir().map_err(|e| e.to_string())?;
+    let work = tempfile::Builder::new()
+        .prefix("rmake-golden")
+        .tempdir()
+        .map_err(|e| e.to_string())?;
     let bin_dir = work.path().join("bin");
     fs::create_dir_all(&bin_dir).map_err(|e| e.to_string())?;
-    let target = if bless { PathBuf::from("/usr/bin/make") } else { PathBuf::from(env!("CARGO_BIN_EXE_rmake-remote")) };
+    let target = if bless {
+        PathBuf::from("/usr/bin/make")
+    } else {
+        PathBuf::from(env!("CARGO_BIN_EXE_rmake-remote"))
+    };
     std::os::unix::fs::symlink(&target, bin_dir.join(PROGRAM)).map_err(|e| e.to_string())?;
-    let ctx = Arc::new(Ctx { bless, bin_dir, work: work.path().join("cases") });
+    let ctx = Arc::new(Ctx {
+        bless,
+        bin_dir,
+        work: work.path().join("cases"),
+    });
     let cases = Arc::new(cases);
     let next = Arc::new(AtomicUsize::new(0));
     let results: Arc<Mutex<Vec<(usize, Verdict)>>> = Arc::new(Mutex::new(Vec::new()));
@@ -751,7 +892,8 @@ fn real_main() -> Res<bool> {
         .max(1);
     let mut handles = Vec::new();
     for _ in 0..jobs {
-        let (ctx, cases, next, results) = (ctx.clone(), cases.clone(), next.clone(), results.clone());
+        let (ctx, cases, next, results) =
+            (ctx.clone(), cases.clone(), next.clone(), results.clone());
         handles.push(std::thread::spawn(move || loop {
             let i = next.fetch_add(1, Ordering::SeqCst);
             let Some(case) = cases.get(i) else { break };
@@ -766,10 +908,14 @@ fn real_main() -> Res<bool> {
     }
     let mut results = std::mem::take(&mut *results.lock().map_err(|_| "poisoned")?);
     results.sort_by_key(|(i, _)| *i);
-    let update_known = !bless && std::env::var("GOLDEN_UPDATE_KNOWN").is_ok_and(|v| !v.is_empty() && v != "0");
+    let update_known =
+        !bless && std::env::var("GOLDEN_UPDATE_KNOWN").is_ok_and(|v| !v.is_empty() && v != "0");
     let ran: BTreeSet<&str> = cases.iter().map(|c| c.name.as_str()).collect();
-    let mut new_known: BTreeMap<String, String> =
-        known.iter().filter(|(n, _)| !ran.contains(n.as_str())).map(|(n, w)| (n.clone(), w.clone())).collect();
+    let mut new_known: BTreeMap<String, String> = known
+        .iter()
+        .filter(|(n, _)| !ran.contains(n.as_str()))
+        .map(|(n, w)| (n.clone(), w.clone()))
+        .collect();
     let (mut passed, mut failed, mut known_n, mut blessed) = (0, bad.len(), 0, 0);
     for (name, e) in &bad {
         println!("FAIL {name}: bad case file: {e}");
@@ -781,11 +927,17 @@ fn real_main() -> Res<bool> {
             Verdict::Pass => {
                 passed += 1;
                 if known.contains_key(name) {
-                    println!("FIXED {name}: passes now; remove it from tests/golden/KNOWN_FAILURES");
+                    println!(
+                        "FIXED {name}: passes now; remove it from tests/golden/KNOWN_FAILURES"
+                    );
                 }
             }
             Verdict::Fail(report) if update_known => {
-                let why = known.get(name).filter(|w| !w.is_empty() && !w.starts_with("differs:")).cloned().unwrap_or_else(|| summarise(&report));
+                let why = known
+                    .get(name)
+                    .filter(|w| !w.is_empty() && !w.starts_with("differs:"))
+                    .cloned()
+                    .unwrap_or_else(|| summarise(&report));
                 new_known.insert(name.clone(), why);
                 known_n += 1;
             }
@@ -803,7 +955,10 @@ fn real_main() -> Res<bool> {
     }
     if update_known {
         write_known(&root.join("KNOWN_FAILURES"), &new_known)?;
-        println!("golden: KNOWN_FAILURES rewritten with {} cases", new_known.len());
+        println!(
+            "golden: KNOWN_FAILURES rewritten with {} cases",
+            new_known.len()
+        );
     }
     if bless {
         println!("golden: {blessed} blessed, {failed} failed");
