@@ -2,6 +2,16 @@
 //! (or, with `BLESS=1`, through real GNU make under the same name) and compares stdout, stderr, exit
 //! status and the resulting files with the `.expected` file beside the case. See tests/golden/README.md.
 
+#[path = "golden/compare.rs"]
+mod compare;
+#[path = "golden/format.rs"]
+mod format;
+
+use compare::{compare, sorted_lines, summarise};
+use format::{
+    glob_match, parse_case, parse_expected, render_expected, self_test, Case, Entry, Outcome, Res,
+};
+
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
@@ -18,322 +28,11 @@ use std::time::{Duration, Instant, SystemTime};
 const PROGRAM: &str = "rmake-remote";
 /// Replaces the case directory's absolute path in every output.
 const TMP_TOKEN: &str = "<TMP>";
-/// Marks a section whose content does not end with a newline.
-const NOEOL: &str = "\\ no newline at end";
 /// Files at most this large, valid UTF-8 and NUL-free, are recorded inline.
 const INLINE_LIMIT: usize = 8192;
 /// Every laid-out file and directory gets this mtime (2000-01-01 00:00:00 UTC) before `setup:` runs.
 const BASE_MTIME: u64 = 946_684_800;
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
-const MAX_DIFF_LINES: usize = 60;
-
-type Res<T> = Result<T, String>;
-
-/// One parsed `.case` file.
-#[derive(Debug, Default)]
-struct Case {
-    name: String,
-    case_path: PathBuf,
-    args: Vec<String>,
-    setup: Vec<String>,
-    env: Vec<(String, String)>,
-    unordered_stdout: bool,
-    unordered_stderr: bool,
-    nocontent: Vec<String>,
-    timeout: Option<Duration>,
-    files: Vec<(String, String)>,
-}
-
-/// What a run leaves behind: the compared outcome.
-#[derive(Debug, Default, PartialEq)]
-struct Outcome {
-    status: String,
-    stdout: String,
-    stderr: String,
-    /// New or changed files and directories, and deleted inputs, by relative path.
-    entries: BTreeMap<String, Entry>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-enum Entry {
-    Text(String),
-    Blob { size: u64, sha256: String },
-    Any,
-    Dir,
-    Link(String),
-    Deleted,
-}
-
-/// Splits a txtar-like document into its header lines and `-- name --` sections (unescaped).
-/// Named `-- name --` sections with their (unescaped) bodies, in order.
-type Sections = Vec<(String, String)>;
-
-fn split_sections(text: &str) -> (Vec<String>, Sections) {
-    let mut header = Vec::new();
-    let mut sections: Vec<(String, String)> = Vec::new();
-    for line in text.split_inclusive('\n') {
-        let bare = line.strip_suffix('\n').unwrap_or(line);
-        if bare.starts_with("-- ") && bare.ends_with(" --") && bare.len() >= 6 {
-            sections.push((bare[3..bare.len() - 3].to_string(), String::new()));
-            continue;
-        }
-        match sections.last_mut() {
-            None => header.push(bare.to_string()),
-            Some((_, body)) => {
-                if bare == NOEOL {
-                    if body.ends_with('\n') {
-                        body.pop();
-                    }
-                } else if let Some(rest) = bare.strip_prefix('\\') {
-                    body.push_str(rest);
-                    body.push('\n');
-                } else {
-                    body.push_str(bare);
-                    body.push('\n');
-                }
-            }
-        }
-    }
-    (header, sections)
-}
-
-/// Writes a section body so that `split_sections` reads it back exactly.
-fn escape_body(out: &mut String, body: &str) {
-    if body.is_empty() {
-        return;
-    }
-    for line in body.split_inclusive('\n') {
-        let bare = line.strip_suffix('\n').unwrap_or(line);
-        if bare.starts_with('\\') || bare.starts_with("-- ") {
-            out.push('\\');
-        }
-        out.push_str(bare);
-        out.push('\n');
-    }
-    if !body.ends_with('\n') {
-        out.push_str(NOEOL);
-        out.push('\n');
-    }
-}
-
-/// Splits an `args:` line into words, honouring '…' and "…" quoting and backslash escapes.
-fn shell_words(s: &str) -> Res<Vec<String>> {
-    let mut words = Vec::new();
-    let mut cur = String::new();
-    let mut in_word = false;
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            ' ' | '\t' => {
-                if in_word {
-                    words.push(std::mem::take(&mut cur));
-                    in_word = false;
-                }
-            }
-            '\'' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('\'') => break,
-                        Some(ch) => cur.push(ch),
-                        None => return Err(format!("unterminated ' in {s:?}")),
-                    }
-                }
-            }
-            '"' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('"') => break,
-                        Some('\\') => cur.extend(chars.next()),
-                        Some(ch) => cur.push(ch),
-                        None => return Err(format!("unterminated \" in {s:?}")),
-                    }
-                }
-            }
-            '\\' => {
-                in_word = true;
-                cur.extend(chars.next());
-            }
-            ch => {
-                in_word = true;
-                cur.push(ch);
-            }
-        }
-    }
-    if in_word {
-        words.push(cur);
-    }
-    Ok(words)
-}
-
-fn parse_case(name: String, case_path: PathBuf) -> Res<Case> {
-    let text = fs::read_to_string(&case_path).map_err(|e| format!("read: {e}"))?;
-    let (header, sections) = split_sections(&text);
-    let mut case = Case {
-        name,
-        case_path,
-        ..Case::default()
-    };
-    for line in header {
-        let line = line.trim_end();
-        if line.trim().is_empty() || line.trim_start().starts_with('#') {
-            continue;
-        }
-        let (key, value) = line
-            .split_once(':')
-            .ok_or_else(|| format!("bad header line {line:?}"))?;
-        let value = value.trim();
-        match key.trim() {
-            "args" => case.args.extend(shell_words(value)?),
-            "setup" => case.setup.push(value.to_string()),
-            "env" => {
-                let (k, v) = value
-                    .split_once('=')
-                    .ok_or_else(|| format!("bad env {value:?}"))?;
-                case.env.push((k.to_string(), v.to_string()));
-            }
-            "unordered" => {
-                for w in value.split_whitespace() {
-                    match w {
-                        "stdout" => case.unordered_stdout = true,
-                        "stderr" => case.unordered_stderr = true,
-                        other => return Err(format!("unordered: unknown stream {other:?}")),
-                    }
-                }
-            }
-            "nocontent" => case
-                .nocontent
-                .extend(value.split_whitespace().map(str::to_string)),
-            "timeout" => {
-                let secs: u64 = value
-                    .parse()
-                    .map_err(|_| format!("bad timeout {value:?}"))?;
-                case.timeout = Some(Duration::from_secs(secs));
-            }
-            other => return Err(format!("unknown header {other:?}")),
-        }
-    }
-    for (path, body) in sections {
-        if path.is_empty() || path.starts_with('/') || path.split('/').any(|c| c == "..") {
-            return Err(format!("bad file name {path:?}"));
-        }
-        case.files.push((path, body));
-    }
-    Ok(case)
-}
-
-fn parse_expected(text: &str) -> Res<Outcome> {
-    let (header, sections) = split_sections(text);
-    let mut out = Outcome::default();
-    for line in header {
-        if let Some(v) = line.strip_prefix("status: ") {
-            out.status = v.to_string();
-        }
-    }
-    for (name, body) in sections {
-        let (kind, rest) = name.split_once(' ').unwrap_or((name.as_str(), ""));
-        match kind {
-            "stdout" => out.stdout = body,
-            "stderr" => out.stderr = body,
-            "file" => {
-                out.entries.insert(rest.to_string(), Entry::Text(body));
-            }
-            "blob" => {
-                let mut parts = rest.rsplitn(3, ' ');
-                let sha = parts.next().and_then(|s| s.strip_prefix("sha256="));
-                let size = parts
-                    .next()
-                    .and_then(|s| s.strip_prefix("size="))
-                    .and_then(|s| s.parse().ok());
-                let path = parts.next();
-                match (path, size, sha) {
-                    (Some(p), Some(size), Some(sha)) => {
-                        out.entries.insert(
-                            p.to_string(),
-                            Entry::Blob {
-                                size,
-                                sha256: sha.to_string(),
-                            },
-                        );
-                    }
-                    _ => return Err(format!("bad blob line {name:?}")),
-                }
-            }
-            "any" => {
-                out.entries.insert(rest.to_string(), Entry::Any);
-            }
-            "dir" => {
-                out.entries.insert(rest.to_string(), Entry::Dir);
-            }
-            "deleted" => {
-                out.entries.insert(rest.to_string(), Entry::Deleted);
-            }
-            "link" => {
-                let (p, t) = rest
-                    .split_once(" -> ")
-                    .ok_or_else(|| format!("bad link {name:?}"))?;
-                out.entries
-                    .insert(p.to_string(), Entry::Link(t.to_string()));
-            }
-            other => return Err(format!("unknown section {other:?}")),
-        }
-    }
-    Ok(out)
-}
-
-fn render_expected(case: &Case, o: &Outcome) -> String {
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "# Produced by GNU make 4.3 from {}.case (BLESS=1); do not edit.",
-        case.name
-    );
-    let _ = writeln!(s, "status: {}", o.status);
-    s.push_str("-- stdout --\n");
-    escape_body(&mut s, &o.stdout);
-    s.push_str("-- stderr --\n");
-    escape_body(&mut s, &o.stderr);
-    for (path, e) in &o.entries {
-        match e {
-            Entry::Text(body) => {
-                let _ = writeln!(s, "-- file {path} --");
-                escape_body(&mut s, body);
-            }
-            Entry::Blob { size, sha256 } => {
-                let _ = writeln!(s, "-- blob {path} size={size} sha256={sha256} --");
-            }
-            Entry::Any => {
-                let _ = writeln!(s, "-- any {path} --");
-            }
-            Entry::Dir => {
-                let _ = writeln!(s, "-- dir {path} --");
-            }
-            Entry::Link(t) => {
-                let _ = writeln!(s, "-- link {path} -> {t} --");
-            }
-            Entry::Deleted => {
-                let _ = writeln!(s, "-- deleted {path} --");
-            }
-        }
-    }
-    s
-}
-
-/// `*` matches any run of characters (slashes included); everything else matches itself.
-fn glob_match(pat: &str, s: &str) -> bool {
-    match pat.split_once('*') {
-        None => pat == s,
-        Some((head, tail)) => {
-            let Some(rest) = s.strip_prefix(head) else {
-                return false;
-            };
-            (0..=rest.len())
-                .filter(|&i| rest.is_char_boundary(i))
-                .any(|i| glob_match(tail, &rest[i..]))
-        }
-    }
-}
 
 /// A file-tree snapshot: relative path to entry (dirs only when empty).
 fn snapshot(root: &Path, case: &Case, tmp: &str) -> Res<BTreeMap<String, Entry>> {
@@ -556,124 +255,6 @@ fn run_case(ctx: &Ctx, case: &Case) -> Res<Outcome> {
     })
 }
 
-/// A line diff (longest common subsequence), `-` expected, `+` actual, capped in length.
-fn diff(expected: &str, actual: &str) -> String {
-    let a: Vec<&str> = expected.lines().collect();
-    let b: Vec<&str> = actual.lines().collect();
-    if a.len() * b.len() > 4_000_000 {
-        return format!(
-            "    (too large to diff: {} vs {} lines)\n",
-            a.len(),
-            b.len()
-        );
-    }
-    let mut lcs = vec![vec![0u32; b.len() + 1]; a.len() + 1];
-    for i in (0..a.len()).rev() {
-        for j in (0..b.len()).rev() {
-            lcs[i][j] = if a[i] == b[j] {
-                lcs[i + 1][j + 1] + 1
-            } else {
-                lcs[i + 1][j].max(lcs[i][j + 1])
-            };
-        }
-    }
-    let (mut i, mut j, mut out, mut n) = (0, 0, String::new(), 0);
-    while i < a.len() || j < b.len() {
-        if n >= MAX_DIFF_LINES {
-            out.push_str("    ...\n");
-            break;
-        }
-        if i < a.len() && j < b.len() && a[i] == b[j] {
-            let _ = writeln!(out, "     {}", a[i]);
-            i += 1;
-            j += 1;
-        } else if j < b.len() && (i == a.len() || lcs[i][j + 1] >= lcs[i + 1][j]) {
-            let _ = writeln!(out, "    +{}", b[j]);
-            j += 1;
-        } else {
-            let _ = writeln!(out, "    -{}", a[i]);
-            i += 1;
-        }
-        n += 1;
-    }
-    if !expected.is_empty()
-        && !actual.is_empty()
-        && expected.ends_with('\n') != actual.ends_with('\n')
-    {
-        out.push_str("    (final newline differs)\n");
-    }
-    out
-}
-
-fn sorted_lines(s: &str) -> String {
-    let mut v: Vec<&str> = s.lines().collect();
-    v.sort_unstable();
-    v.join("\n")
-}
-
-/// Compares; returns a readable report of every difference (empty when equal).
-fn compare(case: &Case, exp: &Outcome, act: &Outcome) -> String {
-    let mut r = String::new();
-    if exp.status != act.status {
-        let _ = writeln!(
-            r,
-            "  exit status: expected {}, got {}",
-            exp.status, act.status
-        );
-    }
-    for (label, unordered, e, a) in [
-        ("stdout", case.unordered_stdout, &exp.stdout, &act.stdout),
-        ("stderr", case.unordered_stderr, &exp.stderr, &act.stderr),
-    ] {
-        let same = if unordered {
-            sorted_lines(e) == sorted_lines(a)
-        } else {
-            e == a
-        };
-        if !same {
-            let _ = write!(
-                r,
-                "  {label} differs{}:\n{}",
-                if unordered { " (unordered)" } else { "" },
-                diff(e, a)
-            );
-        }
-    }
-    let paths: BTreeSet<&String> = exp.entries.keys().chain(act.entries.keys()).collect();
-    for p in paths {
-        let (e, a) = (exp.entries.get(p), act.entries.get(p));
-        if e == a {
-            continue;
-        }
-        match (e, a) {
-            (Some(Entry::Text(et)), Some(Entry::Text(at))) => {
-                let _ = write!(r, "  file {p} differs:\n{}", diff(et, at));
-            }
-            _ => {
-                let _ = writeln!(
-                    r,
-                    "  file {p}: expected {}, got {}",
-                    describe(e),
-                    describe(a)
-                );
-            }
-        }
-    }
-    r
-}
-
-fn describe(e: Option<&Entry>) -> String {
-    match e {
-        None => "unchanged/absent".to_string(),
-        Some(Entry::Text(t)) => format!("text ({} bytes)", t.len()),
-        Some(Entry::Blob { size, .. }) => format!("binary ({size} bytes)"),
-        Some(Entry::Any) => "a file".to_string(),
-        Some(Entry::Dir) => "an empty directory".to_string(),
-        Some(Entry::Link(t)) => format!("a symlink to {t}"),
-        Some(Entry::Deleted) => "deleted".to_string(),
-    }
-}
-
 fn find_cases(root: &Path, rel: &str, out: &mut Vec<(String, PathBuf)>) -> Res<()> {
     let mut ents: Vec<_> = fs::read_dir(root)
         .map_err(|e| format!("{}: {e}", root.display()))?
@@ -710,32 +291,6 @@ fn read_known(path: &Path) -> HashMap<String, String> {
         .collect()
 }
 
-/// A one-line reason for KNOWN_FAILURES from a failure report: what differs, or the run error.
-fn summarise(report: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for line in report
-        .lines()
-        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
-    {
-        let l = line.trim();
-        let part = if l.starts_with("exit status") {
-            "status"
-        } else if l.starts_with("stdout") {
-            "stdout"
-        } else if l.starts_with("stderr") {
-            "stderr"
-        } else if l.starts_with("file ") {
-            "files"
-        } else {
-            return l.chars().take(100).collect();
-        };
-        if !parts.contains(&part) {
-            parts.push(part);
-        }
-    }
-    format!("differs: {}", parts.join(" "))
-}
-
 fn write_known(path: &Path, entries: &BTreeMap<String, String>) -> Res<()> {
     let mut s = String::from(
         "# Golden cases that rmake-remote --local does not pass yet: `group/name  reason`.\n\
@@ -754,6 +309,14 @@ enum Verdict {
     Blessed,
 }
 
+fn sorted_keeping_eol(s: &str) -> String {
+    let mut out = sorted_lines(s);
+    if s.ends_with('\n') {
+        out.push('\n');
+    }
+    out
+}
+
 fn check(ctx: &Ctx, case: &Case) -> Verdict {
     let expected_path = case.case_path.with_extension("expected");
     let actual = match run_case(ctx, case) {
@@ -761,6 +324,14 @@ fn check(ctx: &Ctx, case: &Case) -> Verdict {
         Err(e) => return Verdict::Fail(format!("  {e}\n")),
     };
     if ctx.bless {
+        // Unordered streams are recorded sorted, so re-blessing does not churn them.
+        let mut actual = actual;
+        if case.unordered_stdout {
+            actual.stdout = sorted_keeping_eol(&actual.stdout);
+        }
+        if case.unordered_stderr {
+            actual.stderr = sorted_keeping_eol(&actual.stderr);
+        }
         return match fs::write(&expected_path, render_expected(case, &actual)) {
             Ok(()) => Verdict::Blessed,
             Err(e) => Verdict::Fail(format!("  cannot write {}: {e}\n", expected_path.display())),
@@ -792,58 +363,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// Checks the runner's own text handling before trusting it with the corpus.
-fn self_test() -> Res<()> {
-    for body in [
-        "",
-        "a\n",
-        "a",
-        "\\x\n-- y --\n",
-        "\\ no newline at end\n",
-        "x\n\n",
-        "\n",
-        "-- z",
-    ] {
-        let mut doc = String::from("-- f --\n");
-        escape_body(&mut doc, body);
-        let (_, sections) = split_sections(&doc);
-        let got = sections.first().map(|(_, b)| b.as_str());
-        if got != Some(body) {
-            return Err(format!("self-test: {body:?} came back as {got:?}"));
-        }
-    }
-    let words = shell_words(r#"-j2 'a b' "c\"d" e\ f ''"#)?;
-    if words != ["-j2", "a b", "c\"d", "e f", ""] {
-        return Err(format!("self-test: shell_words gave {words:?}"));
-    }
-    if !glob_match("*.o", "sub/x.o") || glob_match("*.o", "x.c") || !glob_match("p*g", "prog") {
-        return Err("self-test: glob_match".to_string());
-    }
-    let mut o = Outcome {
-        status: "0".into(),
-        stdout: "x".into(),
-        ..Outcome::default()
-    };
-    o.entries.insert(
-        "a b".into(),
-        Entry::Blob {
-            size: 3,
-            sha256: "ab".into(),
-        },
-    );
-    o.entries.insert("d".into(), Entry::Deleted);
-    o.entries
-        .insert("t".into(), Entry::Text("-- t --\n".into()));
-    let case = Case {
-        name: "self/test".into(),
-        ..Case::default()
-    };
-    if parse_expected(&render_expected(&case, &o))? != o {
-        return Err("self-test: expected-file round trip".to_string());
-    }
-    Ok(())
 }
 
 fn real_main() -> Res<bool> {
