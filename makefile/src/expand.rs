@@ -1,0 +1,353 @@
+//! Variable expansion: `$(...)`/`${...}`/`$x` references, substitution references, computed names,
+//! and the variable lookup chain (call/foreach scopes, automatic variables, target-specific,
+//! pattern-specific, global).
+
+use crate::db::{Database, Scope};
+use crate::error::{Error, ErrorKind};
+use crate::host::Host;
+use crate::loc::Loc;
+use crate::pattern;
+use crate::vars::{Flavor, Origin, Variable};
+
+/// Where an expansion happens and where its errors are reported.
+pub(crate) struct Ctx<'a, 'b> {
+    pub scope: &'a Scope<'b>,
+    pub loc: Option<&'a Loc>,
+}
+
+impl Ctx<'_, '_> {
+    pub(crate) fn err(&self, kind: ErrorKind) -> Error {
+        Error::new(self.loc.cloned(), kind)
+    }
+}
+
+/// One link of the lookup chain.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Link {
+    Local(usize),
+    Auto,
+    Target(usize),
+    Pattern(usize),
+    Global,
+}
+
+const AUTO_NAMES: &[&str] = &["@", "%", "<", "?", "^", "+", "|", "*"];
+
+impl Database {
+    /// The links of the chain for `scope`, innermost first, each with whether it is a parent (private
+    /// variables there are invisible).
+    fn chain(&self, scope: &Scope<'_>) -> Vec<(Link, bool)> {
+        let mut v = Vec::with_capacity(self.locals.len() + 2 * scope.targets.len() + 2);
+        for i in (0..self.locals.len()).rev() {
+            v.push((Link::Local(i), false));
+        }
+        if scope.auto.is_some() {
+            v.push((Link::Auto, false));
+        }
+        for i in 0..scope.targets.len() {
+            v.push((Link::Target(i), i > 0));
+            v.push((Link::Pattern(i), i > 0));
+        }
+        v.push((Link::Global, !scope.targets.is_empty()));
+        v
+    }
+
+    fn in_link(&self, name: &str, link: Link, scope: &Scope<'_>) -> Option<Variable> {
+        match link {
+            Link::Local(i) => self.locals.get(i)?.get(name).cloned(),
+            Link::Auto => {
+                let a = scope.auto?;
+                let val = match name {
+                    "@" => a.target.clone(),
+                    "%" => a.member.clone(),
+                    "<" => a.first_prereq.clone(),
+                    "?" => a.newer.join(" "),
+                    "^" => a.all.join(" "),
+                    "+" => a.all_dups.join(" "),
+                    "|" => a.order_only.join(" "),
+                    "*" => a.stem.clone(),
+                    _ => return None,
+                };
+                Some(Variable::new(val, Flavor::Simple, Origin::Automatic))
+            }
+            Link::Target(i) => self.target_vars.get(*scope.targets.get(i)?)?.get(name).cloned(),
+            Link::Pattern(i) => self.pattern_var_for(name, scope.targets.get(i)?),
+            Link::Global => self.globals.get(name).cloned(),
+        }
+    }
+
+    /// The pattern-specific definition of `name` for `target`: every matching pattern assignment, in
+    /// make's order (shorter patterns first), folded together as make builds a target's pattern set.
+    fn pattern_var_for(&self, name: &str, target: &str) -> Option<Variable> {
+        if self.pattern_vars.is_empty() {
+            return None;
+        }
+        let mut cur: Option<Variable> = None;
+        for p in self.pattern_vars.iter().filter(|p| p.name == name) {
+            if !pattern::matches(&p.pattern, target) {
+                continue;
+            }
+            use crate::vars::AssignOp;
+            match p.op {
+                AssignOp::Simple | AssignOp::Recursive | AssignOp::Shell => {
+                    if cur.as_ref().is_none_or(|c| p.var.origin >= c.origin) {
+                        cur = Some(p.var.clone());
+                    }
+                }
+                AssignOp::Conditional => {
+                    if cur.is_none() && !self.globals.contains_key(name) {
+                        cur = Some(p.var.clone());
+                    }
+                }
+                AssignOp::Append => match &mut cur {
+                    None => {
+                        let mut v = p.var.clone();
+                        v.append = true;
+                        v.flavor = Flavor::Recursive;
+                        cur = Some(v);
+                    }
+                    Some(c) => {
+                        let joined = if c.value.is_empty() {
+                            p.var.value.to_string()
+                        } else {
+                            format!("{} {}", c.value, p.var.value)
+                        };
+                        c.value = joined.into();
+                    }
+                },
+            }
+        }
+        cur
+    }
+
+    /// Find `name` in `scope`: the variable and its position in the chain.
+    pub(crate) fn lookup_var(&self, name: &str, scope: &Scope<'_>) -> Option<(Variable, usize)> {
+        let quick = self.locals.is_empty() && scope.targets.is_empty() && scope.auto.is_none();
+        if quick {
+            return self.globals.get(name).map(|v| (v.clone(), 0));
+        }
+        let is_auto = AUTO_NAMES.contains(&name);
+        for (pos, (link, parent)) in self.chain(scope).into_iter().enumerate() {
+            if link == Link::Auto && !is_auto {
+                continue;
+            }
+            if let Some(v) = self.in_link(name, link, scope) {
+                if parent && v.private {
+                    continue;
+                }
+                return Some((v, pos));
+            }
+        }
+        None
+    }
+
+    /// make's `variable_append`: the value of an appending target-specific variable found at `pos`.
+    fn append_value(
+        &mut self,
+        host: &mut dyn Host,
+        name: &str,
+        pos: usize,
+        ctx: &Ctx<'_, '_>,
+        out: &mut String,
+    ) -> Result<(), Error> {
+        let chain = self.chain(ctx.scope);
+        // Collect the definitions from `pos` outwards, stopping at the first non-appending one.
+        let mut defs: Vec<Variable> = Vec::new();
+        let mut local = true;
+        for (i, (link, parent)) in chain.iter().enumerate().skip(pos) {
+            if *parent {
+                local = false;
+            }
+            if let Some(v) = self.in_link(name, *link, ctx.scope) {
+                if i != pos && !local && v.private {
+                    continue;
+                }
+                let more = v.append;
+                defs.push(v);
+                if !more {
+                    break;
+                }
+            }
+        }
+        let start = out.len();
+        for v in defs.iter().rev() {
+            if out.len() > start {
+                out.push(' ');
+            }
+            match v.flavor {
+                Flavor::Simple => out.push_str(&v.value),
+                Flavor::Recursive => self.expand_into(host, &v.value, ctx, out)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Expand a reference to the variable `name` into `out`.
+    pub(crate) fn reference(
+        &mut self,
+        host: &mut dyn Host,
+        name: &str,
+        ctx: &Ctx<'_, '_>,
+        out: &mut String,
+    ) -> Result<(), Error> {
+        if name == ".VARIABLES" {
+            let mut first = true;
+            for k in self.globals.keys() {
+                if !first {
+                    out.push(' ');
+                }
+                first = false;
+                out.push_str(k);
+            }
+            return Ok(());
+        }
+        let Some((v, pos)) = self.lookup_var(name, ctx.scope) else { return Ok(()) };
+        if v.value.is_empty() && !v.append {
+            return Ok(());
+        }
+        match v.flavor {
+            Flavor::Simple => out.push_str(&v.value),
+            Flavor::Recursive => {
+                if self.expanding.iter().any(|(n, p)| n == name && *p == pos) {
+                    return Err(ctx.err(ErrorKind::RecursiveVariable(name.to_string())));
+                }
+                self.expanding.push((name.to_string(), pos));
+                let loc = v.loc.clone();
+                let inner_loc = ctx.loc.or(loc.as_ref());
+                let ictx = Ctx { scope: ctx.scope, loc: inner_loc };
+                let r = if v.append {
+                    self.append_value(host, name, pos, &ictx, out)
+                } else {
+                    self.expand_into(host, &v.value, &ictx, out)
+                };
+                self.expanding.pop();
+                r?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The full value of `name` in `scope`, expanded (what `$(name)` gives).
+    pub(crate) fn value_of(&mut self, host: &mut dyn Host, name: &str, ctx: &Ctx<'_, '_>) -> Result<String, Error> {
+        let mut s = String::new();
+        self.reference(host, name, ctx, &mut s)?;
+        Ok(s)
+    }
+
+    /// Expand `text` into `out`.
+    pub(crate) fn expand_into(
+        &mut self,
+        host: &mut dyn Host,
+        text: &str,
+        ctx: &Ctx<'_, '_>,
+        out: &mut String,
+    ) -> Result<(), Error> {
+        let b = text.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            let Some(rel) = text[i..].find('$') else {
+                out.push_str(&text[i..]);
+                break;
+            };
+            let pos = i + rel;
+            out.push_str(&text[i..pos]);
+            if pos + 1 >= b.len() {
+                break;
+            }
+            let c = b[pos + 1];
+            match c {
+                b'$' => {
+                    out.push('$');
+                    i = pos + 2;
+                }
+                b'(' | b'{' => {
+                    i = self.expand_paren(host, text, pos + 1, ctx, out)?;
+                }
+                _ => {
+                    let ch_len = text[pos + 1..].chars().next().map_or(1, char::len_utf8);
+                    let name = &text[pos + 1..pos + 1 + ch_len];
+                    self.reference(host, name, ctx, out)?;
+                    i = pos + 1 + ch_len;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Expand the reference whose opening paren is at `open_at`; returns the index after it.
+    fn expand_paren(
+        &mut self,
+        host: &mut dyn Host,
+        text: &str,
+        open_at: usize,
+        ctx: &Ctx<'_, '_>,
+        out: &mut String,
+    ) -> Result<usize, Error> {
+        let b = text.as_bytes();
+        let open = b[open_at];
+        let close = if open == b'(' { b')' } else { b'}' };
+        let beg = open_at + 1;
+        if let Some(next) = self.try_function(host, text, beg, open, close, ctx, out)? {
+            return Ok(next);
+        }
+        let Some(end_rel) = text[beg..].bytes().position(|c| c == close) else {
+            return Err(ctx.err(ErrorKind::UnterminatedVariableRef));
+        };
+        let mut end = beg + end_rel;
+        let mut next = end + 1;
+        let owned;
+        let mut name: &str = &text[beg..end];
+        if name.contains('$') {
+            let mut count: i32 = 0;
+            let mut p = beg;
+            while p < b.len() {
+                if b[p] == open {
+                    count += 1;
+                } else if b[p] == close {
+                    count -= 1;
+                    if count < 0 {
+                        break;
+                    }
+                }
+                p += 1;
+            }
+            if count < 0 {
+                let mut s = String::new();
+                self.expand_into(host, &text[beg..p], ctx, &mut s)?;
+                owned = s;
+                name = &owned;
+                end = p;
+                next = end + 1;
+            } else {
+                // make's "$($(a)" case: the name runs to the first close and scanning stops.
+                next = b.len();
+            }
+        }
+        let _ = end;
+        // A substitution reference $(VAR:from=to)?
+        if let Some(colon) = name.find(':') {
+            if let Some(eq_rel) = name[colon + 1..].find('=') {
+                let var = &name[..colon];
+                let from = &name[colon + 1..colon + 1 + eq_rel];
+                let to = &name[colon + 2 + eq_rel..];
+                let (from, to) = (from.to_string(), to.to_string());
+                let mut val = String::new();
+                self.reference(host, var, ctx, &mut val)?;
+                if !val.is_empty() {
+                    if crate::pattern::find_percent(&from).1.is_some() {
+                        pattern::patsubst(&from, &to, &val, out);
+                    } else {
+                        // `$(X:a=b)` is `$(patsubst %a,%b,$(X))`, with the texts taken literally.
+                        let from_esc = format!("%{}", from.replace('%', "\\%"));
+                        let to_esc = format!("%{}", to.replace('%', "\\%"));
+                        pattern::patsubst(&from_esc, &to_esc, &val, out);
+                    }
+                }
+                return Ok(next);
+            }
+        }
+        let name = name.to_string();
+        self.reference(host, &name, ctx, out)?;
+        Ok(next)
+    }
+}

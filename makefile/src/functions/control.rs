@@ -1,0 +1,187 @@
+//! Functions about variables and the outside world: origin, flavor, eval, shell, file, call, foreach.
+
+use crate::db::Database;
+use crate::error::{Error, ErrorKind};
+use crate::expand::Ctx;
+use crate::host::Host;
+use crate::vars::{Flavor, Origin, VarSet, Variable};
+use std::sync::Arc;
+
+fn trim(s: &str) -> &str {
+    s.trim_matches(|c: char| c.is_ascii() && crate::pattern::is_space(c as u8))
+}
+
+impl Database {
+    /// `$(origin name)`.
+    pub(crate) fn func_origin(&self, name: &str, ctx: &Ctx<'_, '_>, out: &mut String) {
+        match self.lookup_var(name, ctx.scope) {
+            Some((v, _)) => out.push_str(v.origin.name()),
+            None => out.push_str("undefined"),
+        }
+    }
+
+    /// `$(flavor name)`.
+    pub(crate) fn func_flavor(&self, name: &str, ctx: &Ctx<'_, '_>, out: &mut String) {
+        match self.lookup_var(name, ctx.scope) {
+            Some((v, _)) => out.push_str(v.flavor.name()),
+            None => out.push_str("undefined"),
+        }
+    }
+
+    /// `$(eval text)`: read `text` as makefile lines, reporting errors at the caller's location.
+    pub(crate) fn func_eval(&mut self, host: &mut dyn Host, text: &str, ctx: &Ctx<'_, '_>) -> Result<(), Error> {
+        let (file, line): (Arc<str>, u32) = match ctx.loc {
+            Some(l) => (l.file.clone(), l.line),
+            None => (Arc::from(""), 0),
+        };
+        let saved_locals = std::mem::take(&mut self.locals);
+        let saved_expanding = std::mem::take(&mut self.expanding);
+        // Arguments of an enclosing $(call) stay visible to the evaluated text, as in make.
+        self.locals = saved_locals.clone();
+        let r = self.eval_source(host, file, text, line);
+        self.locals = saved_locals;
+        self.expanding = saved_expanding;
+        r
+    }
+
+    /// Run a shell command for `$(shell)` or `!=`: newlines folded to spaces, trailing ones removed,
+    /// `.SHELLSTATUS` set.
+    pub(crate) fn run_shell(&mut self, host: &mut dyn Host, cmd: &str, ctx: &Ctx<'_, '_>) -> Result<String, Error> {
+        let shell = self.value_of(host, "SHELL", ctx)?;
+        let flags = self.value_of(host, ".SHELLFLAGS", ctx)?;
+        let mut env = self.state.env.clone();
+        if let Some(e) = env.iter_mut().find(|(k, _)| k == "MAKELEVEL") {
+            e.1 = (self.state.makelevel + 1).to_string();
+        }
+        let res = host.shell(cmd, &shell, &flags, &env);
+        let mut s = res.stdout;
+        while s.ends_with('\n') {
+            s.pop();
+            if s.ends_with('\r') {
+                s.pop();
+            }
+        }
+        let s = s.replace("\r\n", " ").replace('\n', " ");
+        self.globals.insert(".SHELLSTATUS".into(), Variable::new(res.status.to_string(), Flavor::Simple, Origin::Override));
+        Ok(s)
+    }
+
+    /// `$(shell cmd)`.
+    pub(crate) fn func_shell(&mut self, host: &mut dyn Host, cmd: &str, ctx: &Ctx<'_, '_>, out: &mut String) -> Result<(), Error> {
+        let s = self.run_shell(host, cmd, ctx)?;
+        out.push_str(&s);
+        Ok(())
+    }
+
+    /// `$(file op name[,text])`.
+    pub(crate) fn func_file(&mut self, host: &mut dyn Host, args: &[String], ctx: &Ctx<'_, '_>, out: &mut String) -> Result<(), Error> {
+        let spec = args[0].trim_start_matches(|c: char| c.is_ascii() && crate::pattern::is_space(c as u8));
+        if let Some(r) = spec.strip_prefix('>') {
+            let (append, r) = match r.strip_prefix('>') {
+                Some(r2) => (true, r2),
+                None => (false, r),
+            };
+            let name = trim(r);
+            if name.is_empty() {
+                return Err(ctx.err(ErrorKind::FileMissingName));
+            }
+            let mut text = String::new();
+            if let Some(t) = args.get(1) {
+                text.push_str(t);
+                if !t.ends_with('\n') {
+                    text.push('\n');
+                }
+            }
+            if let Err(e) = host.write_file(name, &text, append) {
+                return Err(ctx.err(ErrorKind::FileOpen { path: name.to_string(), reason: crate::eval::io_reason(&e) }));
+            }
+            return Ok(());
+        }
+        if let Some(r) = spec.strip_prefix('<') {
+            let name = trim(r);
+            if name.is_empty() {
+                return Err(ctx.err(ErrorKind::FileMissingName));
+            }
+            if args.len() > 1 {
+                return Err(ctx.err(ErrorKind::FileTooManyArgs));
+            }
+            if let Ok(mut t) = host.read_file(name) {
+                if t.ends_with('\n') {
+                    t.pop();
+                }
+                out.push_str(&t);
+            }
+            return Ok(());
+        }
+        Err(ctx.err(ErrorKind::InvalidFileOp(spec.to_string())))
+    }
+
+    /// `$(call name,args...)`.
+    pub(crate) fn func_call(&mut self, host: &mut dyn Host, args: &[String], ctx: &Ctx<'_, '_>, out: &mut String) -> Result<(), Error> {
+        let fname = trim(&args[0]).to_string();
+        if crate::functions::is_builtin(&fname) {
+            let rest: Vec<String> = args[1..].to_vec();
+            let text = format!("$({fname} {})", rest.join(","));
+            let _ = text;
+            return self.call_expanded(host, &fname, &rest, ctx, out);
+        }
+        match self.lookup_var(&fname, ctx.scope) {
+            Some((v, _)) if !v.value.is_empty() => {}
+            _ => return Ok(()),
+        }
+        let mut set = VarSet::default();
+        for (i, a) in args.iter().enumerate() {
+            let name = if i == 0 { "0".to_string() } else { i.to_string() };
+            let val = if i == 0 { fname.as_str() } else { a.as_str() };
+            set.insert(name, Variable::new(val, Flavor::Simple, Origin::Automatic));
+        }
+        let n = args.len();
+        for i in n..self.call_args {
+            set.insert(i.to_string(), Variable::new("", Flavor::Simple, Origin::Automatic));
+        }
+        let saved = self.call_args;
+        self.call_args = n.max(saved);
+        self.locals.push(set);
+        let r = self.reference(host, &fname, ctx, out);
+        self.locals.pop();
+        self.call_args = saved;
+        r
+    }
+
+    /// `$(foreach var,list,text)`.
+    pub(crate) fn func_foreach(
+        &mut self,
+        host: &mut dyn Host,
+        var: &str,
+        list: &str,
+        body: &str,
+        ctx: &Ctx<'_, '_>,
+        out: &mut String,
+    ) -> Result<(), Error> {
+        let mut name = String::new();
+        self.expand_into(host, var, ctx, &mut name)?;
+        let name = trim(&name).to_string();
+        let mut items = String::new();
+        self.expand_into(host, list, ctx, &mut items)?;
+        let words: Vec<&str> = crate::pattern::words(&items).collect();
+        if words.is_empty() {
+            return Ok(());
+        }
+        self.locals.push(VarSet::default());
+        let mut result = Ok(());
+        for (i, w) in words.iter().enumerate() {
+            if i > 0 {
+                out.push(' ');
+            }
+            if let Some(top) = self.locals.last_mut() {
+                top.insert(name.clone(), Variable::new(*w, Flavor::Simple, Origin::Automatic));
+            }
+            if let Err(e) = self.expand_into(host, body, ctx, out) {
+                result = Err(e);
+                break;
+            }
+        }
+        self.locals.pop();
+        result
+    }
+}
