@@ -2,4 +2,124 @@
 
 pub mod args;
 pub mod argv;
+pub mod host;
+pub mod local;
 pub mod makeflags;
+pub mod runner;
+pub mod signals;
+mod usage;
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use crate::args::{Config, UsageError};
+use crate::runner::Prefix;
+
+/// The program name make shows in messages: argv[0]'s basename.
+fn program_name(argv0: &str) -> String {
+    argv0.rsplit('/').next().filter(|s| !s.is_empty()).unwrap_or("rmake-remote").to_string()
+}
+
+/// `$(MAKE)`: argv[0], made absolute when it is a relative path with a slash (-C may move us).
+fn make_program(argv0: &str) -> String {
+    if argv0.contains('/') && !argv0.starts_with('/') {
+        if let Ok(cwd) = std::env::current_dir() {
+            return format!("{}/{}", cwd.display(), argv0);
+        }
+    }
+    argv0.to_string()
+}
+
+/// Runs rmake-remote with `args` (argv including argv[0]); returns the exit status.
+pub fn run(args: Vec<String>) -> ExitCode {
+    let argv0 = args.first().cloned().unwrap_or_else(|| "rmake-remote".into());
+    let name = program_name(&argv0);
+    let makelevel: u32 = std::env::var("MAKELEVEL").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+    let prefix_text = if makelevel > 0 { format!("{name}[{makelevel}]") } else { name.clone() };
+    let prefix = Prefix(Arc::from(prefix_text.as_str()));
+    let env_flags = std::env::var("MAKEFLAGS").ok();
+    let rest = args.get(1..).unwrap_or(&[]).to_vec();
+    let mut cfg = match Config::from_args(&rest, env_flags.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = std::io::stdout().flush();
+            eprintln!("{}: {e}", prefix.0);
+            if matches!(e, UsageError::Arg(_)) {
+                eprint!("{}", usage::text(&name));
+            }
+            return ExitCode::from(2);
+        }
+    };
+    if cfg.help {
+        print!("{}", usage::text(&name));
+        return ExitCode::SUCCESS;
+    }
+    if cfg.version {
+        print!("{}", usage::version());
+        return ExitCode::SUCCESS;
+    }
+    if std::env::var("RMAKE_LOCAL").is_ok_and(|v| v == "1") {
+        cfg.local = true;
+    }
+    // Until a farm exists, every build is local; sub-makes inherit the mode.
+    cfg.local = true;
+    std::env::set_var("RMAKE_LOCAL", "1");
+    let make_prog = make_program(&argv0);
+    for dir in &cfg.directories {
+        if let Err(e) = std::env::set_current_dir(dir) {
+            let _ = std::io::stdout().flush();
+            let reason = io_reason(&e);
+            eprintln!("{}: *** {dir}: {reason}.  Stop.", prefix.0);
+            return ExitCode::from(2);
+        }
+    }
+    let print_dir = !cfg.no_print_directory
+        && (cfg.print_directory || (!cfg.silent && (!cfg.directories.is_empty() || makelevel > 0)));
+    let jobserver = match cfg.jobs {
+        args::Jobs::Limit(n) if n > 1 => Some((3, 4)),
+        _ => None,
+    };
+    let makeflags = makeflags::render(&cfg, jobserver, print_dir && cfg.print_directory || print_dir);
+    std::env::set_var("MAKEFLAGS", &makeflags);
+    signals::install();
+    let cwd = std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default();
+    if print_dir {
+        println!("{}: Entering directory '{cwd}'", prefix.0);
+    }
+    let session = local::Session { cfg, prefix: prefix.clone(), make_program: make_prog, makelevel, makeflags };
+    let code = local::run(&session);
+    if print_dir {
+        println!("{}: Leaving directory '{cwd}'", prefix.0);
+    }
+    let _ = std::io::stdout().flush();
+    code
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "No such file or directory".into(),
+        std::io::ErrorKind::PermissionDenied => "Permission denied".into(),
+        _ => {
+            let s = e.to_string();
+            match s.find(" (os error") {
+                Some(i) => s[..i].to_string(),
+                None => s,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert_eq!(program_name("/usr/bin/rmake-remote"), "rmake-remote");
+        assert_eq!(program_name("make"), "make");
+        assert_eq!(make_program("/abs/x"), "/abs/x");
+        assert_eq!(make_program("rmake-remote"), "rmake-remote");
+        assert!(make_program("./x").ends_with("/./x"));
+    }
+}

@@ -1,2 +1,5 @@
 //! The `rmake-remote` binary: parses arguments and hands over to the library.
-fn main() {}
+
+fn main() -> std::process::ExitCode {
+    rmake_cli::run(std::env::args().collect())
+}

@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 mod builtin;
+pub mod build;
 pub mod db;
 pub mod error;
 mod eval;

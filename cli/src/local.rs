@@ -1,0 +1,352 @@
+//! Local mode: GNU make on this machine. Loads the makefiles, remakes them (restarting when one
+//! changed), then drives the build `Plan` with up to `-j` job threads, printing make's messages.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rmake_makefile::build::{Event, JobId, JobResult, Outcome, Plan, PlanOptions};
+use rmake_makefile::db::{Database, LoadOptions, LoadReport};
+use rmake_makefile::host::Host;
+
+use crate::args::{Config, Jobs};
+use crate::host::RealHost;
+use crate::runner::{self, Pids, Prefix};
+use crate::signals;
+
+/// What the caller resolved about this process before the build.
+pub struct Session {
+    /// The parsed command line.
+    pub cfg: Config,
+    /// `rmake-remote` or `rmake-remote[N]`.
+    pub prefix: Prefix,
+    /// `$(MAKE)`.
+    pub make_program: String,
+    /// This make's MAKELEVEL.
+    pub makelevel: u32,
+    /// The MAKEFLAGS value recipes see.
+    pub makeflags: String,
+}
+
+/// Prints one event the way make prints the corresponding message.
+pub fn print_event(prefix: &Prefix, ev: Event) {
+    let p = &prefix.0;
+    match ev {
+        Event::Stdout(s) => {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{s}");
+            let _ = out.flush();
+        }
+        Event::Message(s) => {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{p}: {s}");
+            let _ = out.flush();
+        }
+        Event::Error(s) => {
+            let _ = std::io::stdout().flush();
+            eprintln!("{p}: {s}");
+        }
+        Event::Stderr(s) => {
+            let _ = std::io::stdout().flush();
+            eprintln!("{s}");
+        }
+        Event::DeleteTarget { path, before } => delete_target(prefix, &path, before),
+        Event::RemoveIntermediates { paths, silent, dry_run } => {
+            let mut removed = Vec::new();
+            for path in paths {
+                if dry_run {
+                    removed.push(path);
+                    continue;
+                }
+                match std::fs::remove_file(&path) {
+                    Ok(()) => removed.push(path),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        eprintln!("{p}: unlink: {path}: {e}");
+                    }
+                }
+            }
+            if !removed.is_empty() && !silent {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "rm {}", removed.join(" "));
+                let _ = out.flush();
+            }
+        }
+        Event::Touch { path, silent } => {
+            if !silent {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "touch {path}");
+                let _ = out.flush();
+            }
+            touch(prefix, &path);
+        }
+    }
+}
+
+fn touch(prefix: &Prefix, path: &str) {
+    let res = std::fs::OpenOptions::new().create(true).append(true).open(path).and_then(|f| {
+        f.set_modified(std::time::SystemTime::now())
+    });
+    if let Err(e) = res {
+        eprintln!("{}: touch: {path}: {e}", prefix.0);
+    }
+}
+
+fn delete_target(prefix: &Prefix, path: &str, before: Option<rmake_makefile::host::Mtime>) {
+    let Ok(meta) = std::fs::metadata(path) else { return };
+    if !meta.is_file() {
+        return;
+    }
+    if crate::host::file_mtime(path) == before {
+        return;
+    }
+    let _ = std::io::stdout().flush();
+    eprintln!("{}: *** Deleting file '{path}'", prefix.0);
+    if let Err(e) = std::fs::remove_file(path) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            eprintln!("{}: unlink: {path}: {e}", prefix.0);
+        }
+    }
+}
+
+fn load_options(s: &Session, restarts: u32) -> LoadOptions {
+    let cfg = &s.cfg;
+    LoadOptions {
+        makefiles: cfg.makefiles.clone(),
+        cmdline_vars: cfg.vars.clone(),
+        env: std::env::vars().collect(),
+        env_overrides: cfg.env_overrides,
+        no_builtin_rules: cfg.no_builtin_rules || cfg.no_builtin_variables,
+        no_builtin_vars: cfg.no_builtin_variables,
+        include_dirs: cfg.include_dirs.clone(),
+        goals: cfg.goals.clone(),
+        makeflags: s.makeflags.clone(),
+        make_program: s.make_program.clone(),
+        makelevel: s.makelevel,
+        eval: cfg.evals.clone(),
+        restarts,
+    }
+}
+
+fn plan_options(cfg: &Config, rebuilding: bool) -> PlanOptions {
+    PlanOptions {
+        serial: matches!(cfg.jobs, Jobs::One | Jobs::Limit(1)),
+        keep_going: cfg.keep_going,
+        just_print: cfg.just_print,
+        question: cfg.question,
+        touch: cfg.touch,
+        always_make: cfg.always_make,
+        ignore_errors: cfg.ignore_errors,
+        silent: cfg.silent,
+        trace: cfg.trace,
+        old_files: cfg.old_files.clone(),
+        new_files: cfg.new_files.clone(),
+        rebuilding_makefiles: rebuilding,
+    }
+}
+
+fn report_load_error(prefix: &Prefix, e: &rmake_makefile::error::Error) {
+    let _ = std::io::stdout().flush();
+    if e.loc.is_some() {
+        eprintln!("{e}");
+    } else {
+        eprintln!("{}: {e}", prefix.0);
+    }
+}
+
+/// Runs the whole local build; returns make's exit status.
+pub fn run(s: &Session) -> ExitCode {
+    let mut host = RealHost::new();
+    let mut restarts = 0;
+    loop {
+        let opts = load_options(s, restarts);
+        let (db, report) = match Database::load(&mut host, &opts) {
+            Ok(x) => x,
+            Err(e) => {
+                report_load_error(&s.prefix, &e);
+                return ExitCode::from(2);
+            }
+        };
+        match remake_makefiles(s, &mut host, db, &report) {
+            Remade::Restart => {
+                restarts += 1;
+                if restarts > 20 {
+                    return ExitCode::from(2);
+                }
+                host.invalidate();
+                continue;
+            }
+            Remade::Fail(code) => return code,
+            Remade::Go(db) => {
+                let mut plan = Plan::new(db, &mut host, &goal_list(&s.cfg.goals), plan_options(&s.cfg, false));
+                let outcome = drive(s, &mut host, &mut plan);
+                return match outcome {
+                    Outcome::Success { .. } => ExitCode::SUCCESS,
+                    Outcome::Question => ExitCode::from(1),
+                    Outcome::Failed => ExitCode::from(2),
+                };
+            }
+        }
+    }
+}
+
+fn goal_list(goals: &[String]) -> Vec<(String, bool)> {
+    goals.iter().map(|g| (g.clone(), false)).collect()
+}
+
+enum Remade {
+    Restart,
+    Go(Database),
+    Fail(ExitCode),
+}
+
+fn remake_makefiles(s: &Session, host: &mut RealHost, db: Database, report: &LoadReport) -> Remade {
+    let any_target = report.makefiles.iter().any(|m| !db.rules_for(&m.name).is_empty());
+    let any_missing = report.makefiles.iter().any(|m| m.missing);
+    let mut db = db;
+    if any_target || any_missing {
+        let goals: Vec<(String, bool)> = report.makefiles.iter().map(|m| (m.name.clone(), true)).collect();
+        let mut plan = Plan::new(db, host, &goals, plan_options(&s.cfg, true));
+        let outcome = drive(s, host, &mut plan);
+        db = plan.into_database();
+        if outcome == Outcome::Failed && report.makefiles.iter().all(|m| !m.missing) {
+            return Remade::Fail(ExitCode::from(2));
+        }
+        if let Outcome::Success { remade: true } = outcome {
+            return Remade::Restart;
+        }
+    }
+    for m in &report.makefiles {
+        if m.missing && !m.optional && host.mtime(&m.name).is_none() {
+            let _ = std::io::stdout().flush();
+            match &m.loc {
+                Some(loc) => eprintln!("{loc}: {}: No such file or directory", m.name),
+                None => eprintln!("{}: {}: No such file or directory", s.prefix.0, m.name),
+            }
+            eprintln!("{}: *** No rule to make target '{}'.  Stop.", s.prefix.0, m.name);
+            return Remade::Fail(ExitCode::from(2));
+        }
+    }
+    Remade::Go(db)
+}
+
+/// Drives `plan` to the end with local job threads.
+fn drive(s: &Session, host: &mut RealHost, plan: &mut Plan) -> Outcome {
+    let slots = match s.cfg.jobs {
+        _ if plan.not_parallel() => 1,
+        Jobs::One => 1,
+        Jobs::Limit(n) => n.max(1) as usize,
+        Jobs::Unlimited => usize::MAX,
+    };
+    let pids: Pids = Arc::new(Mutex::new(Default::default()));
+    let (tx, rx) = mpsc::channel::<(JobId, JobResult)>();
+    let mut running = 0usize;
+    let mut idle_polls = 0u32;
+    loop {
+        if let Some(sig) = signals::pending() {
+            interrupt(s, host, plan, sig, &pids, &rx, running);
+        }
+        plan.poll(host);
+        flush_events(s, plan);
+        while running < slots {
+            let Some(job) = plan.next_job(host) else { break };
+            flush_events(s, plan);
+            let tx = tx.clone();
+            let pids = pids.clone();
+            let prefix = s.prefix.clone();
+            running += 1;
+            std::thread::spawn(move || {
+                let result = runner::run_job(&job, &prefix, &pids);
+                let _ = tx.send((job.id, result));
+            });
+        }
+        flush_events(s, plan);
+        if running == 0 {
+            if plan.is_done() {
+                break;
+            }
+            if !plan.has_waiting_job() {
+                idle_polls += 1;
+                if idle_polls > 100_000 {
+                    tracing::error!("build plan made no progress");
+                    break;
+                }
+            }
+            continue;
+        }
+        idle_polls = 0;
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok((id, result)) => {
+                running -= 1;
+                host.invalidate();
+                plan.job_finished(id, result, host);
+                flush_events(s, plan);
+                // Reap whatever else finished meanwhile before the next pass, like make.
+                while let Ok((id, result)) = rx.try_recv() {
+                    running -= 1;
+                    plan.job_finished(id, result, host);
+                    flush_events(s, plan);
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    let outcome = plan.finish(host);
+    flush_events(s, plan);
+    outcome
+}
+
+fn flush_events(s: &Session, plan: &mut Plan) {
+    for ev in plan.take_events() {
+        print_event(&s.prefix, ev);
+    }
+}
+
+/// A fatal signal: stop the children, delete the targets being made, and die of the signal.
+fn interrupt(
+    s: &Session,
+    host: &mut RealHost,
+    plan: &mut Plan,
+    sig: i32,
+    pids: &Pids,
+    rx: &mpsc::Receiver<(JobId, JobResult)>,
+    mut running: usize,
+) -> ! {
+    if sig == libc::SIGTERM {
+        if let Ok(p) = pids.lock() {
+            for pid in p.values() {
+                signals::kill(*pid, sig);
+            }
+        }
+    }
+    for (path, before) in plan.interrupted_targets() {
+        delete_target(&s.prefix, &path, before);
+    }
+    plan.interrupt();
+    while running > 0 {
+        match rx.recv_timeout(Duration::from_secs(5)) {
+            Ok((id, result)) => {
+                running -= 1;
+                plan.job_finished(id, result, host);
+                for ev in plan.take_events() {
+                    if !matches!(ev, Event::DeleteTarget { .. }) {
+                        print_event(&s.prefix, ev);
+                    }
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    if !s.cfg.just_print {
+        for path in plan.intermediates_to_remove() {
+            if std::fs::remove_file(&path).is_ok() {
+                eprintln!("{}: *** Deleting intermediate file '{path}'", s.prefix.0);
+            }
+        }
+    }
+    let _ = std::io::stdout().flush();
+    signals::die_of(sig)
+}

@@ -1,0 +1,62 @@
+//! Fatal signals (SIGINT, SIGTERM, SIGHUP, SIGQUIT): recorded by a handler so the executor can
+//! stop its children, delete the targets being made and then die of the same signal, like make.
+
+use std::sync::atomic::{AtomicI32, Ordering};
+
+static PENDING: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn on_signal(sig: libc::c_int) {
+    PENDING.store(sig, Ordering::SeqCst);
+}
+
+const FATAL: [libc::c_int; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
+
+/// Installs the handlers (keeping a signal ignored if it was ignored when we started, as make does).
+#[allow(unsafe_code)]
+pub fn install() {
+    for sig in FATAL {
+        // SAFETY: sigaction with a handler that only stores into an atomic, which is
+        // async-signal-safe; the struct is zero-initialised and then filled in.
+        unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(sig, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN {
+                continue;
+            }
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
+            libc::sigemptyset(&mut sa.sa_mask);
+            sa.sa_flags = libc::SA_RESTART;
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+}
+
+/// The fatal signal received, if any.
+pub fn pending() -> Option<i32> {
+    match PENDING.load(Ordering::SeqCst) {
+        0 => None,
+        s => Some(s),
+    }
+}
+
+/// Sends `sig` to a child process.
+#[allow(unsafe_code)]
+pub fn kill(pid: u32, sig: i32) {
+    if let Ok(pid) = libc::pid_t::try_from(pid) {
+        // SAFETY: kill(2) has no memory-safety preconditions.
+        unsafe {
+            libc::kill(pid, sig);
+        }
+    }
+}
+
+/// Restores the default action for `sig` and raises it: the process dies of it, as make does.
+#[allow(unsafe_code)]
+pub fn die_of(sig: i32) -> ! {
+    // SAFETY: resetting a handler to SIG_DFL and raising a signal on ourselves.
+    unsafe {
+        libc::signal(sig, libc::SIG_DFL);
+        libc::raise(sig);
+    }
+    std::process::exit(128 + sig)
+}
