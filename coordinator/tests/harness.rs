@@ -1,0 +1,113 @@
+//! Test harness: a coordinator served on 127.0.0.1:0 in-process, with its temp data dir, and
+//! helpers for deterministic data.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+
+use rmake_cas::Digest;
+use rmake_coordinator::config::Limits;
+use rmake_coordinator::{server, AppState, Config, Role};
+use rmake_proto::CoordinatorClient;
+
+/// A running in-process coordinator. Dropping it stops the server.
+pub(crate) struct TestServer {
+    pub(crate) url: String,
+    pub(crate) state: AppState,
+    pub(crate) dir: TempDir,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+/// Options for [`TestServer::start`].
+#[derive(Clone)]
+pub(crate) struct Options {
+    pub(crate) max_cache_bytes: u64,
+    pub(crate) tokens: Vec<(Role, String)>,
+    pub(crate) limits: Limits,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options { max_cache_bytes: 1 << 40, tokens: Vec::new(), limits: Limits::default() }
+    }
+}
+
+impl TestServer {
+    pub(crate) async fn start() -> TestServer {
+        TestServer::with(Options::default()).await
+    }
+
+    pub(crate) async fn with(opts: Options) -> TestServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        TestServer::in_dir(dir, opts).await
+    }
+
+    pub(crate) async fn in_dir(dir: TempDir, opts: Options) -> TestServer {
+        let mut config = Config::local(dir.path(), opts.max_cache_bytes);
+        config.tokens = opts.tokens;
+        config.limits = opts.limits;
+        let cfg = config.clone();
+        let (state, _report) = tokio::task::spawn_blocking(move || AppState::open(&cfg))
+            .await
+            .expect("join")
+            .expect("open state");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr: SocketAddr = listener.local_addr().expect("addr");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(server::serve(listener, state.clone(), Duration::from_secs(3600), async move {
+            let _ = rx.await;
+        }));
+        TestServer { url: format!("http://{addr}"), state, dir, shutdown: Some(tx), task: Some(task) }
+    }
+
+    pub(crate) fn client(&self) -> CoordinatorClient {
+        CoordinatorClient::new(&self.url, None).expect("client")
+    }
+
+    pub(crate) fn client_with(&self, token: &str) -> CoordinatorClient {
+        CoordinatorClient::new(&self.url, Some(token.to_string())).expect("client")
+    }
+
+    /// Stops serving and waits for the server task (which flushes metadata).
+    pub(crate) async fn stop(mut self) -> TempDir {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::mem::replace(&mut self.dir, dir)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Deterministic pseudo-random bytes (xorshift), different for each seed.
+pub(crate) fn data(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// A blob and its digest.
+pub(crate) fn blob(seed: u64, len: usize) -> (Digest, bytes::Bytes) {
+    let d = data(seed, len);
+    (Digest::of(&d), bytes::Bytes::from(d))
+}
