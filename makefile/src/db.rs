@@ -281,7 +281,7 @@ impl Database {
         loc: Option<&Loc>,
     ) -> Result<String, Error> {
         let mut out = String::with_capacity(text.len());
-        let ctx = crate::expand::Ctx { scope, loc };
+        let ctx = crate::expand::Ctx { scope, loc, var_loc: None };
         self.expand_into(host, text, &ctx, &mut out)?;
         Ok(out)
     }

@@ -12,12 +12,22 @@ use crate::vars::{Flavor, Origin, Variable};
 /// Where an expansion happens and where its errors are reported.
 pub(crate) struct Ctx<'a, 'b> {
     pub scope: &'a Scope<'b>,
+    /// The line being read, or the recipe line being expanded (`$(error)`, `$(warning)` report here).
     pub loc: Option<&'a Loc>,
+    /// The definition of the innermost variable being expanded (make's `expanding_var`): syntax errors
+    /// inside a variable's value are reported there.
+    pub var_loc: Option<&'a Loc>,
 }
 
 impl Ctx<'_, '_> {
+    /// An error at the reading location.
     pub(crate) fn err(&self, kind: ErrorKind) -> Error {
         Error::new(self.loc.cloned(), kind)
+    }
+
+    /// An error at the location of the variable being expanded (or the reading location).
+    pub(crate) fn var_err(&self, kind: ErrorKind) -> Error {
+        Error::new(self.var_loc.or(self.loc).cloned(), kind)
     }
 }
 
@@ -209,12 +219,12 @@ impl Database {
             Flavor::Simple => out.push_str(&v.value),
             Flavor::Recursive => {
                 if self.expanding.iter().any(|(n, p)| n == name && *p == pos) {
-                    return Err(ctx.err(ErrorKind::RecursiveVariable(name.to_string())));
+                    let loc = v.loc.clone().or_else(|| ctx.var_loc.or(ctx.loc).cloned());
+                    return Err(Error::new(loc, ErrorKind::RecursiveVariable(name.to_string())));
                 }
                 self.expanding.push((name.to_string(), pos));
                 let loc = v.loc.clone();
-                let inner_loc = ctx.loc.or(loc.as_ref());
-                let ictx = Ctx { scope: ctx.scope, loc: inner_loc };
+                let ictx = Ctx { scope: ctx.scope, loc: ctx.loc, var_loc: loc.as_ref().or(ctx.var_loc) };
                 let r = if v.append {
                     self.append_value(host, name, pos, &ictx, out)
                 } else {
@@ -291,7 +301,7 @@ impl Database {
             return Ok(next);
         }
         let Some(end_rel) = text[beg..].bytes().position(|c| c == close) else {
-            return Err(ctx.err(ErrorKind::UnterminatedVariableRef));
+            return Err(ctx.var_err(ErrorKind::UnterminatedVariableRef));
         };
         let mut end = beg + end_rel;
         let mut next = end + 1;

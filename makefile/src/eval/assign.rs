@@ -190,7 +190,7 @@ impl Database {
                 Scope { targets: &targets_buf, auto: None }
             }
         };
-        let ctx = Ctx { scope: &scope, loc };
+        let ctx = Ctx { scope: &scope, loc, var_loc: None };
         let mut append_flag = false;
         let (new_value, flavor): (String, Flavor) = match op {
             AssignOp::Simple => {
@@ -293,7 +293,7 @@ impl Database {
     ) -> Result<(), Error> {
         let origin = if a.mods.override_ { Origin::Override } else { Origin::File };
         let ctx_scope = Scope::GLOBAL;
-        let ctx = Ctx { scope: &ctx_scope, loc: Some(loc) };
+        let ctx = Ctx { scope: &ctx_scope, loc: Some(loc), var_loc: None };
         if a.mods.undefine {
             let mut n = String::new();
             self.expand_into(host, a.name, &ctx, &mut n)?;
@@ -355,7 +355,7 @@ impl Database {
         let op = a.op.unwrap_or(AssignOp::Recursive);
         for t in targets {
             let scope = Scope::GLOBAL;
-            let ctx = Ctx { scope: &scope, loc: Some(loc) };
+            let ctx = Ctx { scope: &scope, loc: Some(loc), var_loc: None };
             let mut name = String::new();
             self.expand_into(host, a.name, &ctx, &mut name)?;
             let name = name.trim().to_string();

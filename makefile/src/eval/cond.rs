@@ -134,7 +134,7 @@ impl Database {
             return Ok(true);
         }
         let scope = Scope::GLOBAL;
-        let ctx = Ctx { scope: &scope, loc: Some(loc) };
+        let ctx = Ctx { scope: &scope, loc: Some(loc), var_loc: None };
         let truth;
         if word == "ifdef" || word == "ifndef" {
             let mut var = String::new();

@@ -118,7 +118,7 @@ impl Database {
         }
         let line = collapse_continuations(&line).into_owned();
         let scope = Scope::GLOBAL;
-        let ctx = Ctx { scope: &scope, loc: Some(loc) };
+        let ctx = Ctx { scope: &scope, loc: Some(loc), var_loc: None };
         let b = line.as_bytes();
 
         // Expand word by word until a colon shows up.
@@ -244,9 +244,13 @@ impl Database {
         if static_pattern.is_some() && pattern_targets > 0 {
             return Err(Error::new(Some(loc.clone()), ErrorKind::MixedStaticRules));
         }
-        let is_pattern = pattern_targets > 0;
+        let mut target_words = target_words;
+        let mut is_pattern = pattern_targets > 0;
         if is_pattern && pattern_targets != target_words.len() {
-            return Err(Error::new(Some(loc.clone()), ErrorKind::MixedRules));
+            // make 4.3 complains and keeps the ordinary targets.
+            host.stderr(&format!("{loc}: *** mixed implicit and normal rules: deprecated syntax\n"));
+            target_words.retain(|t| find_percent(t).1.is_none());
+            is_pattern = false;
         }
         let mut targets = Vec::with_capacity(target_words.len());
         for t in target_words {

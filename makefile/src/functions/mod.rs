@@ -113,7 +113,7 @@ impl Database {
             end += 1;
         }
         if count >= 0 {
-            return Err(ctx.err(ErrorKind::UnterminatedCall { name: func.name.to_string(), close: close as char }));
+            return Err(ctx.var_err(ErrorKind::UnterminatedCall { name: func.name.to_string(), close: close as char }));
         }
         // Split into arguments.
         let mut args: Vec<&str> = Vec::new();
@@ -132,7 +132,7 @@ impl Database {
             }
         }
         if args.len() < func.min {
-            return Err(ctx.err(ErrorKind::InsufficientArgs { name: func.name.to_string(), got: args.len() }));
+            return Err(ctx.var_err(ErrorKind::InsufficientArgs { name: func.name.to_string(), got: args.len() }));
         }
         if func.expand {
             let mut ex: Vec<String> = Vec::with_capacity(args.len());

@@ -57,7 +57,7 @@ pub(crate) fn sort(text: &str, out: &mut String) {
 fn numeric(arg: &str, which: &'static str, func: &'static str, ctx: &Ctx<'_, '_>) -> Result<i64, Error> {
     let t = arg.trim_matches(|c: char| c.is_ascii() && crate::pattern::is_space(c as u8));
     if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(ctx.err(ErrorKind::NonNumericArg { which, func, arg: arg.to_string() }));
+        return Err(ctx.var_err(ErrorKind::NonNumericArg { which, func, arg: arg.to_string() }));
     }
     Ok(t.parse::<i64>().unwrap_or(i64::MAX))
 }
@@ -66,7 +66,7 @@ fn numeric(arg: &str, which: &'static str, func: &'static str, ctx: &Ctx<'_, '_>
 pub(crate) fn word(n: &str, text: &str, ctx: &Ctx<'_, '_>, out: &mut String) -> Result<(), Error> {
     let i = numeric(n, "first", "word", ctx)?;
     if i == 0 {
-        return Err(ctx.err(ErrorKind::ZeroIndex("word")));
+        return Err(ctx.var_err(ErrorKind::ZeroIndex("word")));
     }
     if let Some(w) = words(text).nth((i - 1) as usize) {
         out.push_str(w);
@@ -79,14 +79,22 @@ pub(crate) fn wordlist(s: &str, e: &str, text: &str, ctx: &Ctx<'_, '_>, out: &mu
     let start = numeric(s, "first", "wordlist", ctx)?;
     let end = numeric(e, "second", "wordlist", ctx)?;
     if start < 1 {
-        return Err(ctx.err(ErrorKind::WordlistStart(start)));
+        return Err(ctx.var_err(ErrorKind::WordlistStart(start)));
     }
     if end < start {
         return Ok(());
     }
-    let mut first = true;
+    // make copies the text from the first word's start to the last word's end, spacing included.
+    let base = text.as_ptr() as usize;
+    let mut from = None;
+    let mut to = 0;
     for w in words(text).skip((start - 1) as usize).take((end - start + 1) as usize) {
-        push_word(out, &mut first, w);
+        let off = w.as_ptr() as usize - base;
+        from.get_or_insert(off);
+        to = off + w.len();
+    }
+    if let Some(f) = from {
+        out.push_str(&text[f..to]);
     }
     Ok(())
 }

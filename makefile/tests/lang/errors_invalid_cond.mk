@@ -1,0 +1,2 @@
+ifeq a b
+endif

@@ -1,0 +1,1 @@
+$(info $(subst a,b,c)

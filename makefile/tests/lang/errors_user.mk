@@ -1,0 +1,2 @@
+$(warning careful)
+$(error stop here $(words a b))

@@ -1,0 +1,1 @@
+$(info $(word x,a))

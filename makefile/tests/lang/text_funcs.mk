@@ -1,0 +1,12 @@
+L = foo bar  baz   foo qux
+$(info [$(subst o,0,$(L))] [$(subst ,x,abc)])
+$(info [$(patsubst %.c,%.o,a.c b.c x.h)] [$(patsubst a,b,a aa a)])
+$(info [$(strip   a   b  c  )] [$(findstring ar,$(L))] [$(findstring zz,$(L))])
+$(info [$(filter foo b%,$(L))] [$(filter-out foo b%,$(L))])
+$(info [$(sort $(L))] [$(words $(L))] [$(word 2,$(L))] [$(word 9,$(L))])
+$(info [$(wordlist 2,3,$(L))] [$(wordlist 3,2,$(L))] [$(wordlist 4,100,$(L))])
+$(info [$(firstword $(L))] [$(lastword $(L))] [$(firstword )])
+$(info [$(join a b c,1 2)] [$(addprefix p/,x y)] [$(addsuffix .c,x y)])
+$(info [$(if ,yes,no)] [$(if x,yes,no)] [$(if $(E) ,yes)] [$(or ,,b,c)] [$(and a,b,c)] [$(and a,,c)])
+$(info [$(foreach v,1 2 3,<$(v)>)] [$(foreach v,a b,)])
+$(info [$(subst a,b,c,d,a)])
