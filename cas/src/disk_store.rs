@@ -1,10 +1,14 @@
-//! `DiskStore`: blobs as read-only files under `<root>/blobs/ab/cd/<hex>`, written crash-safely.
+//! `DiskStore`: blobs as read-only files under `<root>/blobs/ab/<hex>`, written crash-safely.
 //!
 //! A write goes to a fresh file in `<root>/tmp/` (same filesystem), is hashed as it is written,
 //! checked against its digest, fsynced, and then hard-linked into its final name (which fails
 //! rather than replace an existing blob), after which the shard directory is fsynced. A reader
 //! therefore only ever sees complete, verified blobs; a crash leaves at most a temp file, which
 //! lives outside `blobs/`, is never read, and is removed by the next `open`.
+//!
+//! One level of 256 shard directories keeps directories small enough (a million blobs is ~4,000
+//! per directory, which ext4's hashed directories handle well) while a batch of small blobs does
+//! not pay for creating a directory per blob, as a second level of 65,536 would.
 //!
 //! Not here: metadata such as last use, pins or size caps (the coordinator keeps those).
 
@@ -25,6 +29,9 @@ const STALE_TEMP_AGE: Duration = Duration::from_secs(24 * 3600);
 
 /// Buffer between a streaming writer and its temp file.
 const WRITE_BUF: usize = 256 * 1024;
+
+/// Lists at least this long are checked by several threads in `has_many`.
+const PARALLEL_HAS_MIN: usize = 2048;
 
 /// Sequence number that makes temp names unique within this process.
 static TEMP_SEQ: AtomicU64 = AtomicU64::new(0);
@@ -67,7 +74,7 @@ impl DiskStore {
     /// Where the blob `digest` lives (whether or not it is there).
     pub fn blob_path(&self, digest: &Digest) -> PathBuf {
         let hex = digest.hex();
-        self.blobs.join(&hex[0..2]).join(&hex[2..4]).join(hex)
+        self.blobs.join(&hex[0..2]).join(hex)
     }
 
     /// Re-reads a stored blob and checks its hash. `Ok(false)` if it is absent or corrupt.
@@ -153,12 +160,17 @@ impl DiskStore {
         }
     }
 
-    /// Publishes a verified temp file as `digest`; see the module docs for the protocol.
-    fn publish(&self, digest: &Digest, tmp_path: &Path) -> Result<()> {
+    /// Publishes a verified temp file as `digest`; see the module docs for the protocol. With
+    /// `sync`, the shard directory is fsynced; a batch passes `false` and syncs once at the end.
+    fn publish(&self, digest: &Digest, tmp_path: &Path, sync: bool) -> Result<()> {
         let final_path = self.blob_path(digest);
         let shard = final_path.parent().unwrap_or(&self.blobs).to_path_buf();
-        self.ensure_shard(&shard)?;
-        let result = match fs::hard_link(tmp_path, &final_path) {
+        let mut linked = fs::hard_link(tmp_path, &final_path);
+        if matches!(&linked, Err(e) if e.kind() == io::ErrorKind::NotFound) {
+            self.ensure_shard(&shard, sync)?;
+            linked = fs::hard_link(tmp_path, &final_path);
+        }
+        let result = match linked {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                 // Another writer got there first. Keep its copy unless it is visibly damaged.
@@ -176,30 +188,24 @@ impl DiskStore {
         };
         remove_quietly(tmp_path);
         result?;
-        if self.fsync {
+        if sync && self.fsync {
             sync_dir(&shard)?;
         }
         Ok(())
     }
 
-    /// Creates `blobs/ab/cd` if missing, fsyncing each new directory's parent.
-    fn ensure_shard(&self, shard: &Path) -> Result<()> {
-        if shard.is_dir() {
-            return Ok(());
-        }
-        let mid = shard.parent().unwrap_or(&self.blobs);
-        for (dir, parent) in [(mid, self.blobs.as_path()), (shard, mid)] {
-            match fs::create_dir(dir) {
-                Ok(()) => {
-                    if self.fsync {
-                        sync_dir(parent)?;
-                    }
+    /// Creates the shard directory `blobs/ab` if missing, fsyncing `blobs/` after.
+    fn ensure_shard(&self, shard: &Path, sync: bool) -> Result<()> {
+        match fs::create_dir(shard) {
+            Ok(()) => {
+                if sync && self.fsync {
+                    sync_dir(&self.blobs)?;
                 }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(CasError::io("create directory", dir, e)),
+                Ok(())
             }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) => Err(CasError::io("create directory", shard, e)),
         }
-        Ok(())
     }
 
     /// Flushes every pending write of the filesystem holding the store (one call for a batch).
@@ -244,7 +250,25 @@ fn syncfs(file: &File) -> io::Result<()> {
 
 impl BlobStore for DiskStore {
     fn has_many(&self, digests: &[Digest]) -> Result<Vec<bool>> {
-        digests.iter().map(|d| Ok(self.present(d)?.is_some())).collect()
+        let check = |ds: &[Digest]| -> Result<Vec<bool>> { ds.iter().map(|d| Ok(self.present(d)?.is_some())).collect() };
+        // A long list is one stat per digest: spread it over the cores.
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
+        if digests.len() < PARALLEL_HAS_MIN || threads < 2 {
+            return check(digests);
+        }
+        let chunk = digests.len().div_ceil(threads);
+        let parts: Vec<Result<Vec<bool>>> = std::thread::scope(|s| {
+            let handles: Vec<_> = digests.chunks(chunk).map(|c| s.spawn(move || check(c))).collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| Err(CasError::io("stat", &self.blobs, io::Error::other("worker thread panicked")))))
+                .collect()
+        });
+        let mut out = Vec::with_capacity(digests.len());
+        for p in parts {
+            out.extend(p?);
+        }
+        Ok(out)
     }
 
     fn get(&self, digest: &Digest) -> Result<Option<Vec<u8>>> {
@@ -332,20 +356,40 @@ impl BlobStore for DiskStore {
                 Err(e) => results.push(Err(e)),
             }
         }
+        // A lone blob is cheaper to make durable with its own fsyncs than with a filesystem sync.
+        let single = pending.len() == 1;
         if self.fsync && !pending.is_empty() {
-            if let Err(e) = self.sync_filesystem() {
+            let synced = if single {
+                File::open(&pending[0].1).and_then(|f| f.sync_all()).ctx("fsync", &pending[0].1)
+            } else {
+                self.sync_filesystem()
+            };
+            if let Err(e) = synced {
+                let msg = e.to_string();
+                let no_space = e.is_no_space();
                 for (i, path) in &pending {
                     remove_quietly(path);
-                    results[*i] = Err(CasError::io("sync", path, io::Error::other(e.to_string())));
+                    results[*i] = Err(if no_space {
+                        CasError::NoSpace { path: path.clone() }
+                    } else {
+                        CasError::io("sync", path, io::Error::other(msg.clone()))
+                    });
                 }
                 return results;
             }
         }
+        let mut published = false;
         for (i, path) in pending {
             let digest = blobs[i].0;
-            // Each shard dir is fsynced by publish; the data was made durable above.
-            if let Err(e) = self.publish(&digest, &path) {
-                results[i] = Err(e);
+            match self.publish(&digest, &path, single) {
+                Ok(()) => published = true,
+                Err(e) => results[i] = Err(e),
+            }
+        }
+        // One flush makes every new directory entry of the batch durable.
+        if self.fsync && published && !single {
+            if let Err(e) = self.sync_filesystem() {
+                tracing::warn!(%e, "could not sync the store after a batch");
             }
         }
         results
@@ -362,26 +406,24 @@ impl BlobStore for DiskStore {
 
     fn list(&self) -> Result<Vec<BlobInfo>> {
         let mut out = Vec::new();
-        for l1 in read_dir_sorted(&self.blobs)? {
-            for l2 in read_dir_sorted(&l1)? {
-                for file in read_dir_sorted(&l2)? {
-                    let Some(name) = file.file_name().and_then(|n| n.to_str()) else { continue };
-                    let mut hash = [0u8; 32];
-                    if name.len() != 64 || hex::decode_to_slice(name, &mut hash).is_err() {
-                        continue;
-                    }
-                    let meta = match fs::symlink_metadata(&file) {
-                        Ok(m) if m.is_file() => m,
-                        Ok(_) => continue,
-                        Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                        Err(e) => return Err(CasError::io("stat", file, e)),
-                    };
-                    out.push(BlobInfo {
-                        digest: Digest { hash, size: meta.len() },
-                        stored_size: meta.len(),
-                        written_at: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
-                    });
+        for shard in read_dir_sorted(&self.blobs)? {
+            for file in read_dir_sorted(&shard)? {
+                let Some(name) = file.file_name().and_then(|n| n.to_str()) else { continue };
+                let mut hash = [0u8; 32];
+                if name.len() != 64 || hex::decode_to_slice(name, &mut hash).is_err() {
+                    continue;
                 }
+                let meta = match fs::symlink_metadata(&file) {
+                    Ok(m) if m.is_file() => m,
+                    Ok(_) => continue,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(CasError::io("stat", file, e)),
+                };
+                out.push(BlobInfo {
+                    digest: Digest { hash, size: meta.len() },
+                    stored_size: meta.len(),
+                    written_at: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                });
             }
         }
         Ok(out)
@@ -504,7 +546,7 @@ impl BlobWriter for DiskWriter {
         }
         drop(file);
         let store = self.store.clone();
-        let result = store.publish(&self.expected, &self.tmp_path);
+        let result = store.publish(&self.expected, &self.tmp_path, true);
         if result.is_err() {
             remove_quietly(&self.tmp_path);
         }

@@ -6,7 +6,7 @@
 //! otherwise go unnoticed. The file format is versioned and ends in a SHA-256 of its content; an
 //! index that does not check out is discarded (it is only a cache) with a warning.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fs::{self, File, Metadata};
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
@@ -57,6 +57,8 @@ struct IndexEntry {
     stamp: Stamp,
     digest: Digest,
     trusted: bool,
+    /// The pass (see [`Index::begin_pass`]) that last looked this path up.
+    pass: u64,
 }
 
 /// The index for one tree. Load it, pass it to `snapshot`, save it.
@@ -66,6 +68,7 @@ pub struct Index {
     path: Option<PathBuf>,
     hashed: u64,
     dirty: bool,
+    pass: u64,
 }
 
 impl Index {
@@ -114,7 +117,9 @@ impl Index {
     /// stamp is unchanged and trusted, otherwise by reading and hashing the file.
     pub fn digest_file(&mut self, rel: &str, abs: &Path, meta: &Metadata) -> Result<Digest> {
         let stamp = Stamp::of(meta);
-        if let Some(e) = self.entries.get(rel) {
+        let pass = self.pass;
+        if let Some(e) = self.entries.get_mut(rel) {
+            e.pass = pass;
             if e.trusted && e.stamp == stamp {
                 return Ok(e.digest);
             }
@@ -125,15 +130,22 @@ impl Index {
         // If the file changed while being read, what we hashed may be torn: do not trust it.
         let after = f.metadata().map(|m| Stamp::of(&m)).ok();
         let trusted = after == Some(stamp) && digest.size == stamp.size && !is_racy(&stamp);
-        self.entries.insert(rel.to_string(), IndexEntry { stamp, digest, trusted });
+        self.entries.insert(rel.to_string(), IndexEntry { stamp, digest, trusted, pass });
         self.dirty = true;
         Ok(digest)
     }
 
-    /// Forgets every path not in `keep` (files that were deleted or are now ignored).
-    pub fn retain(&mut self, keep: &HashSet<String>) {
+    /// Starts a pass over the tree: [`Index::end_pass`] then forgets every path that
+    /// [`Index::digest_file`] was not asked about in between (deleted or now-ignored files).
+    pub fn begin_pass(&mut self) {
+        self.pass += 1;
+    }
+
+    /// Ends a pass started by [`Index::begin_pass`]; see there.
+    pub fn end_pass(&mut self) {
         let before = self.entries.len();
-        self.entries.retain(|p, _| keep.contains(p));
+        let pass = self.pass;
+        self.entries.retain(|_, e| e.pass == pass);
         if self.entries.len() != before {
             self.dirty = true;
         }
@@ -230,7 +242,7 @@ fn decode(data: &[u8]) -> Option<HashMap<String, IndexEntry>> {
         let trusted = take(1)?[0] == 1;
         let hash: [u8; 32] = take(32)?.try_into().ok()?;
         let size = u64_(take(8)?)?;
-        entries.insert(path, IndexEntry { stamp, digest: Digest { hash, size }, trusted });
+        entries.insert(path, IndexEntry { stamp, digest: Digest { hash, size }, trusted, pass: 0 });
     }
     (pos == body.len()).then_some(entries)
 }

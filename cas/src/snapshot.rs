@@ -4,7 +4,7 @@
 //! Symlinks are recorded, never followed. A symlink that is absolute or leads out of the tree is
 //! left out with a warning (it could never be materialized); so are sockets, FIFOs and devices.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -91,11 +91,15 @@ pub fn scan(dir: &Path, index: &mut Index, ignore: &Ignore) -> Result<Scan> {
         stats: SnapshotStats::default(),
         skipped: Vec::new(),
     };
-    let mut seen = HashSet::new();
     let hashed_before = index.hashes();
-    let mut root = scan_dir(dir, "", index, ignore, &mut scan, &mut seen)?;
-    index.retain(&seen);
-    drop_escaping_links(&mut root, &mut scan.skipped);
+    index.begin_pass();
+    let mut root = scan_dir(dir, "", index, ignore, &mut scan)?;
+    index.end_pass();
+    if scan.stats.symlinks > 0 {
+        drop_escaping_links(&mut root, &mut scan.skipped);
+    }
+    // Counted again, for the links that were kept, while encoding.
+    scan.stats.symlinks = 0;
     let ScanNode::Dir(children) = root else {
         return Err(CasError::InvalidPath { path: dir.display().to_string(), reason: "not a directory".into() });
     };
@@ -110,7 +114,6 @@ fn scan_dir(
     index: &mut Index,
     ignore: &Ignore,
     scan: &mut Scan,
-    seen: &mut HashSet<String>,
 ) -> Result<ScanNode> {
     let mut children = BTreeMap::new();
     for entry in fs::read_dir(abs).ctx("list", abs)? {
@@ -140,10 +143,9 @@ fn scan_dir(
             continue;
         }
         let node = if ft.is_dir() {
-            scan_dir(&child_abs, &child_rel, index, ignore, scan, seen)?
+            scan_dir(&child_abs, &child_rel, index, ignore, scan)?
         } else if ft.is_file() {
             let digest = index.digest_file(&child_rel, &child_abs, &meta)?;
-            seen.insert(child_rel);
             scan.stats.files += 1;
             scan.stats.bytes += digest.size;
             scan.files.entry(digest).or_insert(child_abs);
@@ -156,6 +158,7 @@ fn scan_dir(
                 continue;
             };
             validate_target(&target)?;
+            scan.stats.symlinks += 1;
             ScanNode::Symlink { target }
         } else {
             tracing::warn!(path = %child_rel, "not a file, directory or symlink; left out of the snapshot");

@@ -42,7 +42,7 @@ fn blobs_are_sharded_read_only_files() {
     let d = s.put_bytes(b"sharded").unwrap();
     let p = s.blob_path(&d);
     let hex = d.hex();
-    assert!(p.ends_with(format!("blobs/{}/{}/{}", &hex[..2], &hex[2..4], hex)));
+    assert!(p.ends_with(format!("blobs/{}/{}", &hex[..2], hex)));
     assert_eq!(s.local_path(&d), Some(p.clone()));
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o444);
