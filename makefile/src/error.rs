@@ -106,6 +106,9 @@ pub enum ErrorKind {
     /// A target given with both `:` and `::`.
     #[error("target file '{0}' has both : and :: entries")]
     BothColons(String),
+    /// A grouped rule (`&:`) without a recipe.
+    #[error("grouped targets must provide a recipe")]
+    GroupedNoRecipe,
     /// A target-specific assignment that cannot be parsed.
     #[error("Malformed target-specific variable definition")]
     MalformedTargetVar,

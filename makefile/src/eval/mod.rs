@@ -208,7 +208,7 @@ impl Database {
             }
             Err(e) => {
                 return Err(Error::new(
-                    loc.cloned(),
+                    None,
                     crate::error::ErrorKind::Read { path: name.to_string(), reason: crate::eval::io_reason(&e) },
                 ))
             }

@@ -328,6 +328,9 @@ impl Database {
             self.add_pattern_rule(pr, true);
             return Ok(());
         }
+        if r.grouped && recipe.is_none() {
+            return Err(Error::new(Some(r.loc.clone()), ErrorKind::GroupedNoRecipe));
+        }
         let glob = !r.second_expansion;
         if let Some(pat) = &r.static_pattern {
             let pat = pat.clone();
