@@ -264,7 +264,7 @@ impl Database {
     /// Evaluate makefile text as if read from `file` (what `$(eval)` and `--eval` do).
     pub fn eval_text(&mut self, host: &mut dyn Host, file: &str, text: &str) -> Result<(), Error> {
         let file: Arc<str> = Arc::from(file);
-        self.eval_source(host, file, text, 1)
+        self.eval_source(host, file, text, 1, false)
     }
 
     /// Expand `text` in `scope` (recipe lines, target-specific values, `SHELL`...).

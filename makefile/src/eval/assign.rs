@@ -201,7 +201,7 @@ impl Database {
             AssignOp::Shell => {
                 let mut cmd = String::new();
                 self.expand_into(host, value, &ctx, &mut cmd)?;
-                (self.run_shell(host, &cmd, &ctx)?, Flavor::Recursive)
+                (self.run_shell(host, &cmd, false, &ctx)?, Flavor::Recursive)
             }
             AssignOp::Conditional => {
                 if self.lookup_var(name, &scope).is_some() {
@@ -372,7 +372,7 @@ impl Database {
                     AssignOp::Shell => {
                         let mut cmd = String::new();
                         self.expand_into(host, a.value, &ctx, &mut cmd)?;
-                        self.run_shell(host, &cmd, &ctx)?
+                        self.run_shell(host, &cmd, false, &ctx)?
                     }
                     _ => a.value.to_string(),
                 };

@@ -148,7 +148,7 @@ pub(crate) fn load(host: &mut dyn Host, opts: &LoadOptions) -> Result<(Database,
     let mut db = initial(host, opts)?;
     for (i, e) in opts.eval.iter().enumerate() {
         let _ = i;
-        db.eval_source(host, Arc::from("--eval"), e, 1)?;
+        db.eval_source(host, Arc::from("--eval"), e, 1, true)?;
     }
     // MAKEFILES: read first, silently, without setting the default goal.
     let makefiles_var = db.expand(host, "$(MAKEFILES)", &Scope::GLOBAL)?;
@@ -223,7 +223,7 @@ impl Database {
             return Err(Error::new(loc.cloned(), crate::error::ErrorKind::Other(format!("{name}: too many nested includes"))));
         }
         self.state.include_depth += 1;
-        let r = self.eval_source(host, Arc::from(path.as_str()), &text, 1);
+        let r = self.eval_source(host, Arc::from(path.as_str()), &text, 1, false);
         self.state.include_depth -= 1;
         r
     }

@@ -34,7 +34,14 @@ struct Reader {
 
 impl Database {
     /// Evaluate `text` as makefile lines read from `file`, the first numbered `first_line`.
-    pub(crate) fn eval_source(&mut self, host: &mut dyn Host, file: Arc<str>, text: &str, first_line: u32) -> Result<(), Error> {
+    pub(crate) fn eval_source(
+        &mut self,
+        host: &mut dyn Host,
+        file: Arc<str>,
+        text: &str,
+        first_line: u32,
+        is_eval: bool,
+    ) -> Result<(), Error> {
         let mut r = Reader { file, conds: Conds::default(), pending: None, no_targets: false, set_default: true };
         let mut lex = Lexer::new(text, first_line);
         let result = self.eval_lines(host, &mut r, &mut lex);
@@ -42,7 +49,9 @@ impl Database {
         result?;
         finish?;
         if !r.conds.levels.is_empty() {
-            return Err(Error::new(Some(Loc::new(r.file.clone(), lex.line())), ErrorKind::MissingEndif));
+            // A file reports the line after its last; an $(eval) text its last line.
+            let line = if !is_eval { lex.line() } else { lex.line().saturating_sub(1).max(first_line) };
+            return Err(Error::new(Some(Loc::new(r.file.clone(), line)), ErrorKind::MissingEndif));
         }
         Ok(())
     }

@@ -38,15 +38,15 @@ impl Database {
         let saved_expanding = std::mem::take(&mut self.expanding);
         // Arguments of an enclosing $(call) stay visible to the evaluated text, as in make.
         self.locals = saved_locals.clone();
-        let r = self.eval_source(host, file, text, line);
+        let r = self.eval_source(host, file, text, line, true);
         self.locals = saved_locals;
         self.expanding = saved_expanding;
         r
     }
 
     /// Run a shell command for `$(shell)` or `!=`: newlines folded to spaces, trailing ones removed,
-    /// `.SHELLSTATUS` set.
-    pub(crate) fn run_shell(&mut self, host: &mut dyn Host, cmd: &str, ctx: &Ctx<'_, '_>) -> Result<String, Error> {
+    /// `.SHELLSTATUS` set. `$(shell)` drops every trailing newline (`trim_all`), `!=` only the last.
+    pub(crate) fn run_shell(&mut self, host: &mut dyn Host, cmd: &str, trim_all: bool, ctx: &Ctx<'_, '_>) -> Result<String, Error> {
         let shell = self.value_of(host, "SHELL", ctx)?;
         let flags = self.value_of(host, ".SHELLFLAGS", ctx)?;
         let mut env = self.state.env.clone();
@@ -54,21 +54,14 @@ impl Database {
             e.1 = (self.state.makelevel + 1).to_string();
         }
         let res = host.shell(cmd, &shell, &flags, &env);
-        let mut s = res.stdout;
-        while s.ends_with('\n') {
-            s.pop();
-            if s.ends_with('\r') {
-                s.pop();
-            }
-        }
-        let s = s.replace("\r\n", " ").replace('\n', " ");
+        let s = fold_newlines(&res.stdout, trim_all);
         self.globals.insert(".SHELLSTATUS".into(), Variable::new(res.status.to_string(), Flavor::Simple, Origin::Override));
         Ok(s)
     }
 
     /// `$(shell cmd)`.
     pub(crate) fn func_shell(&mut self, host: &mut dyn Host, cmd: &str, ctx: &Ctx<'_, '_>, out: &mut String) -> Result<(), Error> {
-        let s = self.run_shell(host, cmd, ctx)?;
+        let s = self.run_shell(host, cmd, true, ctx)?;
         out.push_str(&s);
         Ok(())
     }
@@ -81,7 +74,8 @@ impl Database {
                 Some(r2) => (true, r2),
                 None => (false, r),
             };
-            let name = trim(r);
+            // make keeps trailing blanks in the name.
+            let name = r.trim_start_matches(|c: char| c.is_ascii() && crate::pattern::is_space(c as u8));
             if name.is_empty() {
                 return Err(ctx.err(ErrorKind::FileMissingName));
             }
@@ -183,5 +177,45 @@ impl Database {
         }
         self.locals.pop();
         result
+    }
+}
+
+/// make's `fold_newlines`: newlines (and CR-LF) become spaces; trailing ones are dropped (all of them
+/// with `trim_all`, else only the last).
+fn fold_newlines(text: &str, trim_all: bool) -> String {
+    let b = text.as_bytes();
+    let mut dst: Vec<u8> = Vec::with_capacity(b.len());
+    let mut last_nonnl: isize = -1;
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\r' && i + 1 < b.len() && b[i + 1] == b'\n' {
+            i += 1;
+            continue;
+        }
+        if b[i] == b'\n' {
+            dst.push(b' ');
+        } else {
+            last_nonnl = dst.len() as isize;
+            dst.push(b[i]);
+        }
+        i += 1;
+    }
+    if !trim_all && last_nonnl < dst.len() as isize - 2 {
+        last_nonnl = dst.len() as isize - 2;
+    }
+    dst.truncate((last_nonnl + 1).max(0) as usize);
+    String::from_utf8_lossy(&dst).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fold_newlines;
+
+    #[test]
+    fn folding() {
+        assert_eq!(fold_newlines("a\nb\n\n", true), "a b");
+        assert_eq!(fold_newlines("a\nb\n\n", false), "a b ");
+        assert_eq!(fold_newlines("a\r\nb\n", false), "a b");
+        assert_eq!(fold_newlines("x", false), "x");
     }
 }

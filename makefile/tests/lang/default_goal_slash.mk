@@ -1,0 +1,3 @@
+.dir/x: ; @:
+y: ; @:
+$(info [$(.DEFAULT_GOAL)])

@@ -1,0 +1,1 @@
+$(eval ifeq (a,a))

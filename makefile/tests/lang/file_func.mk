@@ -1,0 +1,8 @@
+$(file >out.tmp,hello)
+$(file >>out.tmp,world)
+$(file >>out.tmp)
+$(info [$(file <out.tmp)])
+$(file > out.tmp ,)
+$(info [$(file < out.tmp)])
+$(info [$(file <nonexistent.tmp)])
+$(shell rm -f out.tmp)

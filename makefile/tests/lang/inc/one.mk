@@ -1,0 +1,2 @@
+INCVAR := from inc
+$(info in inc: $(lastword $(MAKEFILE_LIST)))

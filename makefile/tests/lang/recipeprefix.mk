@@ -1,0 +1,6 @@
+.RECIPEPREFIX = >
+all:
+>@echo hi
+$(info [$(.RECIPEPREFIX)])
+.RECIPEPREFIX :=
+$(info [$(.RECIPEPREFIX)])
