@@ -75,7 +75,8 @@ pub fn run(args: Vec<String>) -> ExitCode {
         }
     }
     let print_dir = !cfg.no_print_directory
-        && (cfg.print_directory || (!cfg.silent && (!cfg.directories.is_empty() || makelevel > 0)));
+        && (cfg.print_directory
+            || (!cfg.silent && !cfg.question && (!cfg.directories.is_empty() || makelevel > 0)));
     let jobserver = match cfg.jobs {
         args::Jobs::Limit(n) if n > 1 => Some((3, 4)),
         _ => None,
@@ -96,10 +97,12 @@ pub fn run(args: Vec<String>) -> ExitCode {
     code
 }
 
-fn io_reason(e: &std::io::Error) -> String {
+/// The system's reason for an I/O error, as strerror words it.
+pub(crate) fn io_reason(e: &std::io::Error) -> String {
     match e.kind() {
         std::io::ErrorKind::NotFound => "No such file or directory".into(),
         std::io::ErrorKind::PermissionDenied => "Permission denied".into(),
+        std::io::ErrorKind::IsADirectory => "Is a directory".into(),
         _ => {
             let s = e.to_string();
             match s.find(" (os error") {

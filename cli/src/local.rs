@@ -55,6 +55,7 @@ pub fn print_event(prefix: &Prefix, ev: Event) {
         Event::DeleteTarget { path, before } => delete_target(prefix, &path, before),
         Event::RemoveIntermediates { paths, silent, dry_run } => {
             let mut removed = Vec::new();
+            let mut errors = Vec::new();
             for path in paths {
                 if dry_run {
                     removed.push(path);
@@ -64,7 +65,8 @@ pub fn print_event(prefix: &Prefix, ev: Event) {
                     Ok(()) => removed.push(path),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                     Err(e) => {
-                        eprintln!("{p}: unlink: {path}: {e}");
+                        errors.push(format!("{p}: unlink: {path}: {}", crate::io_reason(&e)));
+                        removed.push(path);
                     }
                 }
             }
@@ -72,6 +74,9 @@ pub fn print_event(prefix: &Prefix, ev: Event) {
                 let mut out = std::io::stdout().lock();
                 let _ = writeln!(out, "rm {}", removed.join(" "));
                 let _ = out.flush();
+            }
+            for e in errors {
+                eprintln!("{e}");
             }
         }
         Event::Touch { path, silent } => {
@@ -162,79 +167,110 @@ pub fn run(s: &Session) -> ExitCode {
     let mut restarts = 0;
     loop {
         let opts = load_options(s, restarts);
-        let (db, report) = match Database::load(&mut host, &opts) {
+        let (mut db, report) = match Database::load(&mut host, &opts) {
             Ok(x) => x,
             Err(e) => {
                 report_load_error(&s.prefix, &e);
                 return ExitCode::from(2);
             }
         };
-        match remake_makefiles(s, &mut host, db, &report) {
-            Remade::Restart => {
-                restarts += 1;
-                if restarts > 20 {
+        let cfg = flags_from_makefile(s, &mut host, &mut db);
+        // make tries to remake every makefile it read, the last read first.
+        let mk_goals: Vec<(String, bool)> = report.makefiles.iter().rev().map(|m| (m.name.clone(), true)).collect();
+        let mut plan = Plan::new(db, &mut host, &mk_goals, plan_options(&cfg, true));
+        let outcome = drive(s, &cfg, &mut host, &mut plan);
+        if let Outcome::Success { remade: true } = outcome {
+            restarts += 1;
+            if restarts > 20 {
+                return ExitCode::from(2);
+            }
+            host.invalidate();
+            continue;
+        }
+        if let Some(code) = check_required_makefiles(s, &mut host, &mut plan, &report) {
+            return code;
+        }
+        if cfg.goals.is_empty() {
+            match plan.database().default_goal() {
+                None => {
+                    let found_any = report.makefiles.iter().any(|m| !m.missing);
+                    let msg = if found_any { "*** No targets.  Stop." } else { "*** No targets specified and no makefile found.  Stop." };
+                    let _ = std::io::stdout().flush();
+                    eprintln!("{}: {msg}", s.prefix.0);
                     return ExitCode::from(2);
                 }
-                host.invalidate();
-                continue;
-            }
-            Remade::Fail(code) => return code,
-            Remade::Go(db) => {
-                let mut plan = Plan::new(db, &mut host, &goal_list(&s.cfg.goals), plan_options(&s.cfg, false));
-                let outcome = drive(s, &mut host, &mut plan);
-                return match outcome {
-                    Outcome::Success { .. } => ExitCode::SUCCESS,
-                    Outcome::Question => ExitCode::from(1),
-                    Outcome::Failed => ExitCode::from(2),
-                };
+                Some(g) if g.split_whitespace().count() > 1 => {
+                    let _ = std::io::stdout().flush();
+                    eprintln!("{}: *** .DEFAULT_GOAL contains more than one target.  Stop.", s.prefix.0);
+                    return ExitCode::from(2);
+                }
+                Some(_) => {}
             }
         }
+        plan.start_goals(&mut host, &goal_list(&cfg.goals), plan_options(&cfg, false));
+        let outcome = drive(s, &cfg, &mut host, &mut plan);
+        return match outcome {
+            Outcome::Success { .. } => ExitCode::SUCCESS,
+            Outcome::Question => ExitCode::from(1),
+            Outcome::Failed => ExitCode::from(2),
+        };
     }
+}
+
+/// Flags a makefile set through `MAKEFLAGS` (`MAKEFLAGS += -rs -j2`) take effect after
+/// reading, as in make; `-r` then removes the built-in rules.
+fn flags_from_makefile(s: &Session, host: &mut RealHost, db: &mut Database) -> Config {
+    let mut cfg = s.cfg.clone();
+    let Ok(value) = db.expand(host, "$(MAKEFLAGS)", &rmake_makefile::db::Scope::GLOBAL) else { return cfg };
+    if value.trim() == s.makeflags.trim() {
+        return cfg;
+    }
+    let words = crate::makeflags::split_env(&value);
+    let Ok(extra) = Config::from_args(&words, None) else { return cfg };
+    cfg.keep_going |= extra.keep_going;
+    cfg.silent |= extra.silent;
+    cfg.ignore_errors |= extra.ignore_errors;
+    cfg.just_print |= extra.just_print;
+    cfg.question |= extra.question;
+    cfg.touch |= extra.touch;
+    cfg.always_make |= extra.always_make;
+    cfg.trace |= extra.trace;
+    if extra.jobs != Jobs::One {
+        cfg.jobs = extra.jobs;
+    }
+    if (extra.no_builtin_rules || extra.no_builtin_variables) && !cfg.no_builtin_rules {
+        cfg.no_builtin_rules = true;
+        db.pattern_rules.retain(|r| !r.builtin);
+    }
+    cfg
+}
+
+/// After remaking makefiles: a required makefile that is still missing because it could not be
+/// remade stops the build with make's two messages.
+fn check_required_makefiles(s: &Session, host: &mut RealHost, plan: &mut Plan, report: &LoadReport) -> Option<ExitCode> {
+    for m in &report.makefiles {
+        if !m.missing || m.optional || host.mtime(&m.name).is_some() || !plan.makefile_failed(&m.name) {
+            continue;
+        }
+        let _ = std::io::stdout().flush();
+        match &m.loc {
+            Some(loc) => eprintln!("{loc}: {}: No such file or directory", m.name),
+            None => eprintln!("{}: {}: No such file or directory", s.prefix.0, m.name),
+        }
+        plan.report_failed_makefile(&m.name);
+        flush_events(s, plan);
+        return Some(ExitCode::from(2));
+    }
+    None
 }
 
 fn goal_list(goals: &[String]) -> Vec<(String, bool)> {
     goals.iter().map(|g| (g.clone(), false)).collect()
 }
 
-enum Remade {
-    Restart,
-    Go(Database),
-    Fail(ExitCode),
-}
-
-fn remake_makefiles(s: &Session, host: &mut RealHost, db: Database, report: &LoadReport) -> Remade {
-    let any_target = report.makefiles.iter().any(|m| !db.rules_for(&m.name).is_empty());
-    let any_missing = report.makefiles.iter().any(|m| m.missing);
-    let mut db = db;
-    if any_target || any_missing {
-        let goals: Vec<(String, bool)> = report.makefiles.iter().map(|m| (m.name.clone(), true)).collect();
-        let mut plan = Plan::new(db, host, &goals, plan_options(&s.cfg, true));
-        let outcome = drive(s, host, &mut plan);
-        db = plan.into_database();
-        if outcome == Outcome::Failed && report.makefiles.iter().all(|m| !m.missing) {
-            return Remade::Fail(ExitCode::from(2));
-        }
-        if let Outcome::Success { remade: true } = outcome {
-            return Remade::Restart;
-        }
-    }
-    for m in &report.makefiles {
-        if m.missing && !m.optional && host.mtime(&m.name).is_none() {
-            let _ = std::io::stdout().flush();
-            match &m.loc {
-                Some(loc) => eprintln!("{loc}: {}: No such file or directory", m.name),
-                None => eprintln!("{}: {}: No such file or directory", s.prefix.0, m.name),
-            }
-            eprintln!("{}: *** No rule to make target '{}'.  Stop.", s.prefix.0, m.name);
-            return Remade::Fail(ExitCode::from(2));
-        }
-    }
-    Remade::Go(db)
-}
-
 /// Drives `plan` to the end with local job threads.
-fn drive(s: &Session, host: &mut RealHost, plan: &mut Plan) -> Outcome {
-    let slots = match s.cfg.jobs {
+fn drive(s: &Session, cfg: &Config, host: &mut RealHost, plan: &mut Plan) -> Outcome {
+    let slots = match cfg.jobs {
         _ if plan.not_parallel() => 1,
         Jobs::One => 1,
         Jobs::Limit(n) => n.max(1) as usize,
@@ -280,7 +316,6 @@ fn drive(s: &Session, host: &mut RealHost, plan: &mut Plan) -> Outcome {
         match rx.recv_timeout(Duration::from_millis(50)) {
             Ok((id, result)) => {
                 running -= 1;
-                host.invalidate();
                 plan.job_finished(id, result, host);
                 flush_events(s, plan);
                 // Reap whatever else finished meanwhile before the next pass, like make.

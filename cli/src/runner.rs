@@ -36,7 +36,7 @@ pub fn run_job(job: &Job, prefix: &Prefix, pids: &Pids) -> JobResult {
         if !line.execute {
             continue;
         }
-        let exit = run_command(job, &line.command, pids);
+        let exit = run_command(job, &line.command, prefix, pids);
         let Some(exit) = exit else { continue };
         if line.ignore_errors {
             if !job.silent {
@@ -64,13 +64,50 @@ fn signal_text(sig: i32) -> String {
     }
 }
 
-/// Runs one command; `None` on success, else how it failed.
-fn run_command(job: &Job, command: &str, pids: &Pids) -> Option<ExitKind> {
-    let mut c = Command::new(&job.shell);
-    for f in job.shell_flags.split_whitespace() {
-        c.arg(f);
+/// Shell builtins and keywords make never runs without a shell.
+const SH_CMDS: &[&str] = &[
+    ".", ":", "alias", "bg", "break", "case", "cd", "command", "continue", "eval", "exec", "exit", "export", "fc",
+    "fg", "for", "getopts", "hash", "if", "jobs", "login", "logout", "read", "readonly", "return", "set", "shift",
+    "test", "trap", "type", "ulimit", "umask", "unalias", "unset", "wait", "while",
+];
+
+/// make's fast path: a simple command under the default shell runs directly, without `sh -c`
+/// (which changes the message when the program does not exist).
+fn direct_argv<'a>(job: &Job, command: &'a str) -> Option<Vec<&'a str>> {
+    if job.shell != "/bin/sh" || !(job.shell_flags == "-c" || job.shell_flags == "-ec") {
+        return None;
     }
-    c.arg(command);
+    const SPECIAL: &str = "#;\"*?[]&|<>(){}$`^~!\\'\n=";
+    if command.chars().any(|c| SPECIAL.contains(c)) {
+        return None;
+    }
+    let words: Vec<&str> = command.split([' ', '\t']).filter(|w| !w.is_empty()).collect();
+    let first = words.first()?;
+    if SH_CMDS.contains(first) {
+        return None;
+    }
+    Some(words)
+}
+
+/// Runs one command; `None` on success, else how it failed.
+fn run_command(job: &Job, command: &str, prefix: &Prefix, pids: &Pids) -> Option<ExitKind> {
+    let direct = direct_argv(job, command);
+    let program = match &direct {
+        Some(words) => words[0],
+        None => job.shell.as_str(),
+    };
+    let mut c = Command::new(program);
+    match &direct {
+        Some(words) => {
+            c.args(&words[1..]);
+        }
+        None => {
+            for f in job.shell_flags.split_whitespace() {
+                c.arg(f);
+            }
+            c.arg(command);
+        }
+    }
     c.env_clear();
     c.envs(job.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     c.stdin(Stdio::inherit()).stdout(Stdio::inherit()).stderr(Stdio::inherit());
@@ -78,7 +115,12 @@ fn run_command(job: &Job, command: &str, pids: &Pids) -> Option<ExitKind> {
         Ok(ch) => ch,
         Err(e) => {
             let _ = std::io::stdout().flush();
-            eprintln!("{}: {}", job.shell, e);
+            let reason = match e.kind() {
+                std::io::ErrorKind::NotFound => "No such file or directory".to_string(),
+                std::io::ErrorKind::PermissionDenied => "Permission denied".to_string(),
+                _ => e.to_string(),
+            };
+            eprintln!("{}: {program}: {reason}", prefix.0);
             return Some(ExitKind::Code(127));
         }
     };

@@ -111,6 +111,12 @@ pub(crate) struct File {
     pub(crate) parent: Option<FileId>,
     /// This file was handed out as a job and is running.
     pub(crate) running_job: bool,
+    /// Its recipe is `.DEFAULT`'s (then `$<` is the target itself).
+    pub(crate) from_default: bool,
+    /// While remaking makefiles, a failed recipe's message is kept here instead of printed.
+    pub(crate) deferred_error: Option<String>,
+    /// A job with at least one command ran (or the file was touched) for it.
+    pub(crate) ran_commands: bool,
 }
 
 impl File {
@@ -144,6 +150,9 @@ impl File {
             mtime_before_update: None,
             parent: None,
             running_job: false,
+            from_default: false,
+            deferred_error: None,
+            ran_commands: false,
         }
     }
 }

@@ -87,7 +87,12 @@ pub(crate) fn build(db: &Database) -> Files {
     let sp = &db.special;
     for n in &sp.phony {
         let id = files.enter(n);
-        files.get_mut(id).phony = true;
+        let f = files.get_mut(id);
+        // make never looks at a phony target's file: it counts as missing, always remade.
+        f.phony = true;
+        f.is_target = true;
+        f.mtime = Some(crate::build::file::Time::Missing);
+        f.mtime_before_update = Some(crate::build::file::Time::Missing);
     }
     for n in &sp.precious {
         let id = files.enter(n);

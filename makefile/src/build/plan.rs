@@ -68,6 +68,8 @@ pub enum Outcome {
 pub(crate) struct Goal {
     pub(crate) file: FileId,
     pub(crate) changed: bool,
+    /// Files whose recipes were started while updating this goal.
+    pub(crate) started: Vec<FileId>,
     pub(crate) dontcare: bool,
 }
 
@@ -98,6 +100,8 @@ pub struct Plan {
     pub(crate) made_order: Vec<FileId>,
     /// Serial mode: a job was started in this pass; stop walking until it finishes.
     pub(crate) blocked: bool,
+    /// Every file queued for a job or touched, in order (attributes started commands to goals).
+    pub(crate) queued_log: Vec<FileId>,
 }
 
 impl Plan {
@@ -137,7 +141,7 @@ impl Plan {
             match db.default_goal() {
                 Some(g) => {
                     let file = files.enter(&g);
-                    goal_list.push(Goal { file, changed: false, dontcare: false });
+                    goal_list.push(Goal { file, changed: false, started: Vec::new(), dontcare: false });
                 }
                 None if !opts.rebuilding_makefiles => {
                     events.push(Event::Error("*** No targets.  Stop.".into()));
@@ -148,7 +152,7 @@ impl Plan {
         }
         for (g, dontcare) in goals {
             let file = files.enter(g);
-            goal_list.push(Goal { file, changed: false, dontcare: *dontcare });
+            goal_list.push(Goal { file, changed: false, started: Vec::new(), dontcare: *dontcare });
         }
         Plan {
             db,
@@ -172,6 +176,7 @@ impl Plan {
             default_cmds,
             made_order: Vec::new(),
             blocked: false,
+            queued_log: Vec::new(),
         }
     }
 
@@ -305,7 +310,14 @@ impl Plan {
                 self.files.get_mut(fid).status = Status::Success;
             }
             JobResult::Failed { line, exit } => {
-                self.report_failure(fid, line, exit);
+                let msg = self.failure_message(fid, line, exit);
+                if self.opts.rebuilding_makefiles {
+                    let file = self.files.get_mut(fid);
+                    file.deferred_error = Some(msg);
+                    file.no_diag = true;
+                } else {
+                    self.events.push(Event::Error(msg));
+                }
                 self.files.get_mut(fid).status = Status::Failed;
                 if self.db.special.delete_on_error {
                     self.delete_targets_of(fid);
@@ -314,13 +326,52 @@ impl Plan {
         }
         self.notice_finished_file(host, fid);
         let failed = self.files.get(fid).status == Status::Failed;
-        if failed && !self.opts.keep_going && !self.goal_dontcare(fid) {
+        if failed && !self.opts.keep_going && !self.opts.rebuilding_makefiles {
             self.die();
         }
     }
 
-    fn goal_dontcare(&self, fid: FileId) -> bool {
-        self.opts.rebuilding_makefiles && self.files.get(fid).dontcare
+    /// After remaking makefiles: whether the makefile `name` could not be remade.
+    pub fn makefile_failed(&self, name: &str) -> bool {
+        self.files.lookup(name).is_some_and(|f| self.files.get(f).status >= Status::Question)
+    }
+
+    /// Reports why the required makefile `name` could not be remade (the recipe error kept
+    /// while remaking makefiles, or make's `No rule to make target`), and stops the build.
+    pub fn report_failed_makefile(&mut self, name: &str) {
+        let Some(f) = self.files.lookup(name) else { return };
+        match self.files.get_mut(f).deferred_error.take() {
+            Some(msg) => self.events.push(Event::Error(msg)),
+            None => {
+                let keep = self.opts.keep_going;
+                self.opts.keep_going = false;
+                self.complain(f);
+                self.opts.keep_going = keep;
+            }
+        }
+        self.die();
+    }
+
+    /// Starts the second phase on the same file database (after remaking makefiles without a
+    /// restart, as make does): new goals and options, file states kept.
+    pub fn start_goals(&mut self, host: &mut dyn Host, goals: &[(String, bool)], opts: PlanOptions) {
+        let _ = host;
+        self.opts = opts;
+        self.goals.clear();
+        self.status = Status::None;
+        self.remade = false;
+        self.blocked = false;
+        self.events.clear();
+        if goals.is_empty() {
+            if let Some(g) = self.db.default_goal() {
+                let file = self.files.enter(&g);
+                self.goals.push(Goal { file, changed: false, started: Vec::new(), dontcare: false });
+            }
+        }
+        for (g, dontcare) in goals {
+            let file = self.files.enter(g);
+            self.goals.push(Goal { file, changed: false, started: Vec::new(), dontcare: *dontcare });
+        }
     }
 
     /// Stop starting jobs (make's die()): prints `Waiting for unfinished jobs....` when some run.

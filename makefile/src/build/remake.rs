@@ -192,6 +192,17 @@ impl Plan {
     }
 
     pub(crate) fn complain(&mut self, f: FileId) {
+        // A file that failed quietly while remaking makefiles: blame the prerequisite that failed.
+        if self.files.get(f).no_diag {
+            let deps: Vec<FileId> = self.files.get(f).deps.iter().map(|d| d.file).collect();
+            for d in deps {
+                let df = self.files.get(d);
+                if df.updated && df.status >= Status::Question && d != f {
+                    self.complain(d);
+                    return;
+                }
+            }
+        }
         let file = self.files.get(f);
         let name = file.name.clone();
         let parent = file.parent.map(|p| self.files.get(p).name.clone());
@@ -265,6 +276,7 @@ impl Plan {
             file.mtime_before_update = file.mtime;
         }
         self.commands_started += 1;
+        self.queued_log.push(f);
         self.waiting.push_back(f);
         if self.opts.serial || self.db.special.notparallel {
             self.blocked = true;
@@ -292,6 +304,8 @@ impl Plan {
                 self.events.push(Event::Touch { path: self.files.get(f).name.clone(), silent });
                 self.dirs.invalidate(&self.files.get(f).name.clone());
                 self.commands_started += 1;
+                self.queued_log.push(f);
+                self.files.get_mut(f).ran_commands = true;
                 touched = true;
             }
         }
@@ -345,8 +359,8 @@ impl Plan {
         self.made_order.push(f);
     }
 
-    /// make's child_error for a failed (not ignored) recipe line.
-    pub(crate) fn report_failure(&mut self, f: FileId, line: usize, exit: ExitKind) {
+    /// make's child_error for a failed (not ignored) recipe line: the message text.
+    pub(crate) fn failure_message(&self, f: FileId, line: usize, exit: ExitKind) -> String {
         let file = self.files.get(f);
         let loc = file
             .cmds
@@ -360,7 +374,7 @@ impl Plan {
             ExitKind::Code(c) => format!("Error {c}"),
             ExitKind::Signal(s) => signal_name(s),
         };
-        self.events.push(Event::Error(format!("*** [{where_}: {}] {what}", file.name)));
+        format!("*** [{where_}: {}] {what}", file.name)
     }
 
     /// Builds the automatic variables of `f` from its prerequisites.
@@ -395,6 +409,9 @@ impl Plan {
             if !seen_all.contains(&n) && seen_oo.insert(n.clone()) {
                 av.order_only.push(n);
             }
+        }
+        if file.from_default {
+            av.first_prereq = file.name.clone();
         }
         av.stem = match &file.stem {
             Some(s) => s.clone(),

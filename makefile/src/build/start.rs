@@ -2,7 +2,7 @@
 //! splitting it into commands with make's `@ - +` flags, and the `--trace` line.
 
 use crate::build::events::Event;
-use crate::build::file::{FileId, Time};
+use crate::build::file::FileId;
 use crate::build::job::{Job, JobLine};
 use crate::build::plan::Plan;
 use crate::build::remake::line_flags;
@@ -135,20 +135,23 @@ impl Plan {
             }
         };
         let shell = self.db.expand(host, "$(SHELL)", &scope).unwrap_or_else(|_| "/bin/sh".into());
-        let shell_flags = self.db.expand(host, "$(.SHELLFLAGS)", &scope).unwrap_or_else(|_| "-c".into());
+        let mut shell_flags = self.db.expand(host, "$(.SHELLFLAGS)", &scope).unwrap_or_else(|_| "-c".into());
+        if self.db.special.posix && shell_flags == "-c" {
+            // .POSIX: the shell stops at the first failing command.
+            shell_flags = "-ec".into();
+        }
         if trace {
             let loc = &cmds.loc;
             let at = if loc.line > 0 { format!("{}:{}", loc.file, loc.line) } else { "<builtin>".into() };
-            let why = if self.files.get(f).mtime_before_update == Some(Time::Missing) || self.files.get(f).phony {
-                if self.files.get(f).phony {
-                    format!("{at}: target '{target_name}' does not exist")
-                } else {
-                    format!("{at}: target '{target_name}' does not exist")
-                }
+            let why = if auto.newer.is_empty() {
+                format!("{at}: target '{target_name}' does not exist")
             } else {
                 format!("{at}: update target '{target_name}' due to: {}", auto.newer.join(" "))
             };
             self.events.push(Event::Stdout(why));
+        }
+        if !lines.is_empty() {
+            self.files.get_mut(f).ran_commands = true;
         }
         let id = self.alloc_job_id();
         self.running.insert(id, f);

@@ -33,7 +33,10 @@ impl Plan {
             while let Some(f) = cur {
                 self.files.get_mut(f).dontcare = dontcare;
                 let started = self.commands_started;
+                let log_start = self.queued_log.len();
                 let fail = self.update_file(host, f, u32::from(rebuilding));
+                let queued: Vec<FileId> = self.queued_log[log_start..].to_vec();
+                self.goals[gi].started.extend(queued);
                 if self.dying {
                     return;
                 }
@@ -47,6 +50,7 @@ impl Plan {
                     self.goals[gi].changed = true;
                 }
                 stop = false;
+                let changed = self.goal_changed(gi);
                 let (updated, fstatus) = {
                     let file = self.files.get(f);
                     (file.updated, file.status)
@@ -58,7 +62,7 @@ impl Plan {
                     } else {
                         let mtime = self.file_mtime(host, f, true);
                         let before = self.files.get(f).mtime_before_update;
-                        if updated && self.goals[gi].changed && Some(mtime) != before {
+                        if updated && changed && Some(mtime) != before {
                             if !rebuilding || (!self.opts.just_print && !self.opts.question) {
                                 self.status = Status::Success;
                                 self.remade = true;
@@ -77,11 +81,12 @@ impl Plan {
                 cur = self.files.get(f).dc_next;
             }
             if stop || !any_not_updated {
+                let changed = self.goal_changed(gi);
                 let g = &self.goals[gi];
                 let file = self.files.get(g.file);
                 if !rebuilding
                     && file.status == Status::Success
-                    && !g.changed
+                    && !changed
                     && !self.opts.silent
                     && !self.db.special.silent_all
                     && !self.opts.question
@@ -101,6 +106,13 @@ impl Plan {
                 gi += 1;
             }
         }
+    }
+
+    /// Whether commands actually ran for goal `gi` (make's `g->changed`): a job with commands,
+    /// or a touch. A queued recipe that expanded to nothing does not count.
+    fn goal_changed(&self, gi: usize) -> bool {
+        let g = &self.goals[gi];
+        g.changed && g.started.iter().any(|&f| self.files.get(f).ran_commands || self.files.get(f).running_job)
     }
 
     /// The file's modification time, cached; a missing file is looked for by directory search.
@@ -346,7 +358,9 @@ impl Plan {
         let file = self.files.get(f);
         if file.cmds.is_none() && !file.is_target && self.default_cmds.is_some() {
             let cmds = self.default_cmds.clone();
-            self.files.get_mut(f).cmds = cmds;
+            let file = self.files.get_mut(f);
+            file.cmds = cmds;
+            file.from_default = true;
         }
     }
 
