@@ -118,10 +118,14 @@ fn delete_target(prefix: &Prefix, path: &str, before: Option<rmake_makefile::hos
 
 fn load_options(s: &Session, restarts: u32) -> LoadOptions {
     let cfg = &s.cfg;
+    let mut env: Vec<(String, String)> = std::env::vars().collect();
+    if !cfg.vars.is_empty() && !env.iter().any(|(k, _)| k == "MAKEOVERRIDES") {
+        env.push(("MAKEOVERRIDES".into(), crate::makeflags::overrides(cfg)));
+    }
     LoadOptions {
         makefiles: cfg.makefiles.clone(),
         cmdline_vars: cfg.vars.clone(),
-        env: std::env::vars().collect(),
+        env,
         env_overrides: cfg.env_overrides,
         no_builtin_rules: cfg.no_builtin_rules || cfg.no_builtin_variables,
         no_builtin_vars: cfg.no_builtin_variables,
@@ -293,8 +297,9 @@ fn drive(s: &Session, cfg: &Config, host: &mut RealHost, plan: &mut Plan) -> Out
             let pids = pids.clone();
             let prefix = s.prefix.clone();
             running += 1;
+            let echoed = runner::echo_first(&job);
             std::thread::spawn(move || {
-                let result = runner::run_job(&job, &prefix, &pids);
+                let result = runner::run_job(&job, &prefix, &pids, echoed);
                 let _ = tx.send((job.id, result));
             });
         }

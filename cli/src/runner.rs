@@ -25,10 +25,24 @@ fn where_of(line: &rmake_makefile::build::JobLine) -> String {
     }
 }
 
-/// Runs `job` to completion on the calling thread.
-pub fn run_job(job: &Job, prefix: &Prefix, pids: &Pids) -> JobResult {
+/// Prints the first command's echo when the job starts (in the thread that starts jobs, so
+/// echoes appear in start order, as make prints them); returns whether it printed.
+pub fn echo_first(job: &Job) -> bool {
+    match job.lines.first() {
+        Some(line) if line.echo => {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{}", line.command);
+            let _ = out.flush();
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Runs `job` to completion on the calling thread (`first_echoed`: see [`echo_first`]).
+pub fn run_job(job: &Job, prefix: &Prefix, pids: &Pids, first_echoed: bool) -> JobResult {
     for (i, line) in job.lines.iter().enumerate() {
-        if line.echo {
+        if line.echo && !(i == 0 && first_echoed) {
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "{}", line.command);
             let _ = out.flush();

@@ -174,11 +174,12 @@ impl Files {
     }
 
     pub(crate) fn lookup(&self, name: &str) -> Option<FileId> {
-        self.by_name.get(name).copied()
+        self.by_name.get(strip_dot_slash(name)).copied()
     }
 
-    /// The file named `name`, created if unknown.
+    /// The file named `name`, created if unknown. Like make, a leading `./` is not part of a name.
     pub(crate) fn enter(&mut self, name: &str) -> FileId {
+        let name = strip_dot_slash(name);
         if let Some(id) = self.by_name.get(name) {
             return *id;
         }
@@ -192,5 +193,34 @@ impl Files {
         let id = FileId(self.all.len() as u32);
         self.all.push(f);
         id
+    }
+}
+
+/// `name` without leading `./` components (`./a/b` is the file `a/b`; `./` alone stays).
+pub(crate) fn strip_dot_slash(name: &str) -> &str {
+    let mut n = name;
+    while let Some(rest) = n.strip_prefix("./") {
+        if rest.is_empty() {
+            break;
+        }
+        n = rest.trim_start_matches('/');
+    }
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dot_slash_is_not_part_of_a_name() {
+        assert_eq!(strip_dot_slash("./util/a"), "util/a");
+        assert_eq!(strip_dot_slash("././a"), "a");
+        assert_eq!(strip_dot_slash("./"), "./");
+        assert_eq!(strip_dot_slash("a/./b"), "a/./b");
+        let mut f = Files::default();
+        let a = f.enter("./x");
+        assert_eq!(f.enter("x"), a);
+        assert_eq!(f.lookup("./x"), Some(a));
     }
 }

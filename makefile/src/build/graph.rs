@@ -33,7 +33,7 @@ pub(crate) fn build(db: &Database) -> Files {
                     }
                     Some(&tail) => {
                         let head = files.get(tail).dc_head.unwrap_or(tail);
-                        let mut f = File::new(target);
+                        let mut f = File::new(crate::build::file::strip_dot_slash(target));
                         f.dc_head = Some(head);
                         let id = files.push(f);
                         files.get_mut(tail).dc_next = Some(id);

@@ -208,7 +208,11 @@ impl Plan {
             }
         }
         let depth = depth + 1;
-        self.files.get_mut(f).updating = true;
+        {
+            let file = self.files.get_mut(f);
+            file.no_diag = file.dontcare;
+            file.updating = true;
+        }
         self.expand_deps(host, f);
         let this_mtime = self.file_mtime(host, f, true);
         let noexist = this_mtime == Time::Missing;
