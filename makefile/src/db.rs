@@ -244,6 +244,7 @@ pub struct Database {
     pub(crate) locals: Vec<VarSet>,
     pub(crate) expanding: Vec<(String, usize)>,
     pub(crate) call_args: usize,
+    pub(crate) depth: u32,
     pub(crate) state: crate::eval::ReadState,
 }
 

@@ -41,6 +41,9 @@ pub(crate) enum Link {
     Global,
 }
 
+/// How deeply expansions (variables, functions, `$(eval)`) may nest.
+const MAX_DEPTH: u32 = 700;
+
 const AUTO_NAMES: &[&str] = &["@", "%", "<", "?", "^", "+", "|", "*"];
 
 impl Database {
@@ -252,6 +255,21 @@ impl Database {
         ctx: &Ctx<'_, '_>,
         out: &mut String,
     ) -> Result<(), Error> {
+        if !text.contains('$') {
+            out.push_str(text);
+            return Ok(());
+        }
+        // make would recurse until it crashes (e.g. `X = $(eval $(X))`); stop with an error instead.
+        if self.depth >= MAX_DEPTH {
+            return Err(ctx.var_err(ErrorKind::Other("expansion nested too deeply".into())));
+        }
+        self.depth += 1;
+        let r = self.expand_text(host, text, ctx, out);
+        self.depth -= 1;
+        r
+    }
+
+    fn expand_text(&mut self, host: &mut dyn Host, text: &str, ctx: &Ctx<'_, '_>, out: &mut String) -> Result<(), Error> {
         let b = text.as_bytes();
         let mut i = 0;
         while i < b.len() {

@@ -1,0 +1,6 @@
+define X
+define Y
+endef
+$(eval $(X))
+.SECONDEXPANSION:
+a: $$$$(foo $$(

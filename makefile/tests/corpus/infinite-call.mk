@@ -1,0 +1,2 @@
+f = $(call f,$(1)x)
+$(info $(call f,a))
