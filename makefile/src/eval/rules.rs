@@ -272,7 +272,7 @@ impl Database {
             targets,
             pattern: is_pattern,
             static_pattern,
-            prereq_text: deps,
+            prereq_text: deps.trim_start_matches(ws).to_string(),
             double_colon,
             grouped,
             recipe,
