@@ -1,0 +1,204 @@
+//! Loopback benchmark of the coordinator: 1 GiB as 64 MiB blobs and 20,000 blobs of 1–8 KiB
+//! through the batch endpoints, up and down, beside `cp -r` of the same files on the same disk.
+//!
+//! Run through `bench/coordinator.sh` (release build). Usage: `bench [SCRATCH_DIR]`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use bytes::Bytes;
+use futures::StreamExt;
+
+use rmake_cas::Digest;
+use rmake_coordinator::{server, AppState, Config};
+use rmake_proto::CoordinatorClient;
+
+const LARGE_BLOBS: usize = 16;
+const LARGE_SIZE: usize = 64 << 20;
+const SMALL_BLOBS: usize = 20_000;
+const PARALLEL: usize = 4;
+
+fn fill(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+fn cp_r(from: &Path, to: &Path) -> Result<Duration> {
+    let t = Instant::now();
+    let st = Command::new("cp").arg("-r").arg(from).arg(to).status().context("running cp")?;
+    if !st.success() {
+        bail!("cp -r failed");
+    }
+    Ok(t.elapsed())
+}
+
+fn mbps(bytes: u64, d: Duration) -> f64 {
+    bytes as f64 / 1e6 / d.as_secs_f64()
+}
+
+struct Row {
+    what: &'static str,
+    ours: Duration,
+    cp: Duration,
+    bytes: u64,
+    blobs: usize,
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let scratch = std::env::args().nth(1).map(PathBuf::from).unwrap_or_else(std::env::temp_dir).join("rmake-bench");
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir_all(&scratch)?;
+    let result = run(&scratch).await;
+    let _ = std::fs::remove_dir_all(&scratch);
+    result
+}
+
+async fn run(scratch: &Path) -> Result<()> {
+    // The data set, as files on disk.
+    let large_dir = scratch.join("src/large");
+    let small_dir = scratch.join("src/small");
+    std::fs::create_dir_all(&large_dir)?;
+    let mut large = Vec::new();
+    for i in 0..LARGE_BLOBS {
+        let data = fill(i as u64, LARGE_SIZE);
+        let path = large_dir.join(format!("blob{i:02}"));
+        std::fs::write(&path, &data)?;
+        large.push((Digest::of(&data), path));
+    }
+    let mut small = Vec::new();
+    for i in 0..SMALL_BLOBS {
+        let dir = small_dir.join(format!("d{:02}", i / 1000));
+        if i % 1000 == 0 {
+            std::fs::create_dir_all(&dir)?;
+        }
+        let len = 1024 + (i * 7919) % (7 * 1024 + 1);
+        let data = fill(1_000_000 + i as u64, len);
+        let path = dir.join(format!("f{i:05}"));
+        std::fs::write(&path, &data)?;
+        small.push((Digest::of(&data), path));
+    }
+    let small_bytes: u64 = small.iter().map(|(d, _)| d.size).sum();
+    let large_bytes = (LARGE_BLOBS * LARGE_SIZE) as u64;
+    let _ = Command::new("sync").status();
+
+    // The coordinator, in this process, on loopback.
+    let config = Config::local(scratch.join("coordinator"), 1 << 40);
+    let cfg = config.clone();
+    let (state, _) = tokio::task::spawn_blocking(move || AppState::open(&cfg)).await??;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(server::serve(listener, state, Duration::from_secs(3600), std::future::pending()));
+    let client = CoordinatorClient::new(&url, None)?;
+    client.health().await?;
+
+    let mut rows = Vec::new();
+
+    // Large: upload files, download into files (each verified).
+    let t = Instant::now();
+    let mut ups = futures::stream::iter(large.iter().map(|(d, p)| {
+        let c = client.clone();
+        async move { c.upload_file(d, p).await }
+    }))
+    .buffer_unordered(PARALLEL);
+    while let Some(r) = ups.next().await {
+        r?;
+    }
+    let up = t.elapsed();
+    let cp_large = cp_r(&large_dir, &scratch.join("cp-large"))?;
+    rows.push(Row { what: "large upload", ours: up, cp: cp_large, bytes: large_bytes, blobs: LARGE_BLOBS });
+    let dl_dir = scratch.join("dl-large");
+    std::fs::create_dir_all(&dl_dir)?;
+    let t = Instant::now();
+    let mut downs = futures::stream::iter(large.iter().enumerate().map(|(i, (d, _))| {
+        let c = client.clone();
+        let path = dl_dir.join(format!("blob{i:02}"));
+        async move { c.download_to_file(d, &path).await }
+    }))
+    .buffer_unordered(PARALLEL);
+    while let Some(r) = downs.next().await {
+        r?;
+    }
+    let down = t.elapsed();
+    let cp_large2 = cp_r(&large_dir, &scratch.join("cp-large2"))?;
+    rows.push(Row { what: "large download", ours: down, cp: cp_large2, bytes: large_bytes, blobs: LARGE_BLOBS });
+    std::fs::remove_dir_all(scratch.join("cp-large"))?;
+    std::fs::remove_dir_all(scratch.join("cp-large2"))?;
+    std::fs::remove_dir_all(&dl_dir)?;
+
+    // Small: read the files and upload them in batches; download in batches and write files.
+    let t = Instant::now();
+    let paths: Vec<(Digest, PathBuf)> = small.clone();
+    let blobs = tokio::task::spawn_blocking(move || -> Result<Vec<(Digest, Bytes)>> {
+        paths.into_iter().map(|(d, p)| Ok((d, Bytes::from(std::fs::read(p)?)))).collect()
+    })
+    .await??;
+    let answer = client.upload_many(&blobs, PARALLEL).await?;
+    if answer.stored.len() != SMALL_BLOBS {
+        bail!("only {} of {SMALL_BLOBS} small blobs stored", answer.stored.len());
+    }
+    let up = t.elapsed();
+    let cp_small = cp_r(&small_dir, &scratch.join("cp-small"))?;
+    rows.push(Row { what: "small upload (batch)", ours: up, cp: cp_small, bytes: small_bytes, blobs: SMALL_BLOBS });
+
+    let dl_dir = scratch.join("dl-small");
+    let t = Instant::now();
+    let digests: Vec<Digest> = small.iter().map(|(d, _)| *d).collect();
+    let mut batches = futures::stream::iter(digests.chunks(2000).map(|chunk| {
+        let c = client.clone();
+        async move { c.batch_download(chunk).await }
+    }))
+    .buffered(PARALLEL);
+    let mut got = Vec::with_capacity(SMALL_BLOBS);
+    while let Some(r) = batches.next().await {
+        got.extend(r?);
+    }
+    let dir = dl_dir.clone();
+    let written = tokio::task::spawn_blocking(move || -> Result<usize> {
+        let mut n = 0;
+        for (i, (_, data)) in got.iter().enumerate() {
+            let sub = dir.join(format!("d{:02}", i / 1000));
+            if i % 1000 == 0 {
+                std::fs::create_dir_all(&sub)?;
+            }
+            let data = data.as_ref().context("a small blob is missing")?;
+            std::fs::write(sub.join(format!("f{i:05}")), data)?;
+            n += 1;
+        }
+        Ok(n)
+    })
+    .await??;
+    let down = t.elapsed();
+    if written != SMALL_BLOBS {
+        bail!("downloaded {written} of {SMALL_BLOBS}");
+    }
+    let cp_small2 = cp_r(&small_dir, &scratch.join("cp-small2"))?;
+    rows.push(Row { what: "small download (batch)", ours: down, cp: cp_small2, bytes: small_bytes, blobs: SMALL_BLOBS });
+
+    println!("rmake coordinator on loopback vs cp -r on the same disk ({} cores)", std::thread::available_parallelism().map_or(0, |n| n.get()));
+    println!("{:<24} {:>9} {:>10} {:>11} {:>9} {:>10} {:>8}", "", "time", "MB/s", "blobs/s", "cp time", "cp MB/s", "vs cp");
+    for r in &rows {
+        println!(
+            "{:<24} {:>8.2}s {:>10.0} {:>11.0} {:>8.2}s {:>10.0} {:>7.2}x",
+            r.what,
+            r.ours.as_secs_f64(),
+            mbps(r.bytes, r.ours),
+            r.blobs as f64 / r.ours.as_secs_f64(),
+            r.cp.as_secs_f64(),
+            mbps(r.bytes, r.cp),
+            r.cp.as_secs_f64() / r.ours.as_secs_f64(),
+        );
+    }
+    println!("(\"vs cp\" = cp time / our time: above 1 means faster than cp; uploads fsync, cp does not)");
+    Ok(())
+}
