@@ -166,6 +166,9 @@ pub struct LoadOptions {
     pub makelevel: u32,
     /// `--eval` strings, evaluated before the makefiles.
     pub eval: Vec<String>,
+    /// `--warn-undefined-variables`: warn (at the line being read or the recipe line) when an undefined
+    /// variable is referenced.
+    pub warn_undefined: bool,
     /// How many times make restarted after remaking makefiles (`MAKE_RESTARTS`; 0 = unset).
     pub restarts: u32,
 }

@@ -91,7 +91,7 @@ impl Database {
 
     /// The pattern-specific definition of `name` for `target`: every matching pattern assignment, in
     /// make's order (shorter patterns first), folded together as make builds a target's pattern set.
-    fn pattern_var_for(&self, name: &str, target: &str) -> Option<Variable> {
+    pub(crate) fn pattern_var_for(&self, name: &str, target: &str) -> Option<Variable> {
         if self.pattern_vars.is_empty() {
             return None;
         }
@@ -214,7 +214,12 @@ impl Database {
             }
             return Ok(());
         }
-        let Some((v, pos)) = self.lookup_var(name, ctx.scope) else { return Ok(()) };
+        let Some((v, pos)) = self.lookup_var(name, ctx.scope) else {
+            if self.state.warn_undefined {
+                self.warn_undefined(host, name, ctx);
+            }
+            return Ok(());
+        };
         if v.value.is_empty() && !v.append {
             return Ok(());
         }
@@ -238,6 +243,15 @@ impl Database {
             }
         }
         Ok(())
+    }
+
+    /// make's `warn_undefined`.
+    fn warn_undefined(&self, host: &mut dyn Host, name: &str, ctx: &Ctx<'_, '_>) {
+        let msg = match ctx.loc {
+            Some(l) => format!("{l}: warning: undefined variable '{name}'\n"),
+            None => format!("warning: undefined variable '{name}'\n"),
+        };
+        host.stderr(&msg);
     }
 
     /// The full value of `name` in `scope`, expanded (what `$(name)` gives).

@@ -233,7 +233,13 @@ impl Database {
                                 (s, Flavor::Simple)
                             }
                         };
-                        let joined = if old.value.is_empty() { val } else { format!("{} {}", old.value, val) };
+                        let joined = if old.value.is_empty() {
+                            val
+                        } else if val.is_empty() {
+                            old.value.to_string()
+                        } else {
+                            format!("{} {}", old.value, val)
+                        };
                         (joined, fl)
                     }
                 }

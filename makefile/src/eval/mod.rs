@@ -32,6 +32,8 @@ pub(crate) struct ReadState {
     pub report: LoadReport,
     /// Names of variables set on the command line.
     pub cmdline: Vec<String>,
+    /// `--warn-undefined-variables`.
+    pub warn_undefined: bool,
     /// Nesting of `include` (to stop runaway recursion).
     pub include_depth: u32,
     /// Whether any rule has set the default goal yet is decided by the variable; this records that the
@@ -62,6 +64,7 @@ pub(crate) fn initial(host: &mut dyn Host, opts: &LoadOptions) -> Result<Databas
     db.state.env_overrides = opts.env_overrides;
     db.state.no_builtin_rules = opts.no_builtin_rules || opts.no_builtin_vars;
     db.state.makelevel = opts.makelevel;
+    db.state.warn_undefined = opts.warn_undefined;
 
     // The environment (SHELL is never taken from it, as make does).
     for (k, v) in &opts.env {
@@ -70,6 +73,8 @@ pub(crate) fn initial(host: &mut dyn Host, opts: &LoadOptions) -> Result<Databas
         }
         let origin = if opts.env_overrides { Origin::EnvironmentOverride } else { Origin::Environment };
         let mut var = Variable::new(v.as_str(), Flavor::Recursive, origin);
+        // make marks imported variables exported, so a makefile assignment keeps them in the environment.
+        var.export = Export::Yes;
         if k == "SHELL" {
             var.export = Export::No;
             var.origin = Origin::File;
@@ -119,7 +124,8 @@ pub(crate) fn initial(host: &mut dyn Host, opts: &LoadOptions) -> Result<Databas
     if !opts.goals.is_empty() {
         db.set_global("MAKECMDGOALS", &opts.goals.join(" "), Flavor::Recursive, Origin::Default);
     }
-    for name in ["@", "%", "<", "?", "^", "+", "|", "*"] {
+    // make 4.3 has no D/F forms of `$|`.
+    for name in ["@", "%", "<", "?", "^", "+", "*"] {
         let mut d = Variable::new(format!("$(patsubst %/,%,$(dir ${name}))"), Flavor::Recursive, Origin::Automatic);
         d.loc = None;
         db.globals.insert(format!("{name}D"), d);
@@ -275,22 +281,27 @@ pub(crate) fn split_path_list(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// The environment of a recipe run in `scope`.
+/// The environment of a recipe run in `scope` (make's `target_environment`): every variable of the
+/// target's chain (private ones included, as make 4.3 does), first definition winning, exported per its
+/// export flag (a target-specific variable without one takes the global variable's), origin and
+/// `.EXPORT_ALL_VARIABLES`.
 pub(crate) fn recipe_env(db: &mut Database, host: &mut dyn Host, scope: &Scope<'_>) -> Result<Vec<(String, String)>, Error> {
     let mut names: Vec<String> = Vec::new();
     let mut seen = crate::vars::FxHashSet::default();
     for t in scope.targets.iter() {
         if let Some(set) = db.target_vars.get(*t) {
-            for k in set.keys() {
+            let mut ks: Vec<&String> = set.keys().collect();
+            ks.sort();
+            for k in ks {
                 if seen.insert(k.clone()) {
                     names.push(k.clone());
                 }
             }
         }
-    }
-    for p in &db.pattern_vars {
-        if scope.targets.iter().any(|t| crate::pattern::matches(&p.pattern, t)) && seen.insert(p.name.clone()) {
-            names.push(p.name.clone());
+        for p in &db.pattern_vars {
+            if crate::pattern::matches(&p.pattern, t) && seen.insert(p.name.clone()) {
+                names.push(p.name.clone());
+            }
         }
     }
     let mut globals: Vec<&String> = db.globals.keys().filter(|k| !seen.contains(*k)).collect();
@@ -299,9 +310,29 @@ pub(crate) fn recipe_env(db: &mut Database, host: &mut dyn Host, scope: &Scope<'
     let export_all = db.special.export_all;
     let mut env = Vec::new();
     for name in names {
-        let Some(v) = db.lookup(&name, scope) else { continue };
         if name == "MAKELEVEL" || name == "MAKEFLAGS" {
             continue;
+        }
+        // The first definition in the chain, private or not.
+        let mut found: Option<(Variable, bool)> = None;
+        for t in scope.targets.iter() {
+            if let Some(v) = db.target_vars.get(*t).and_then(|s| s.get(&name)) {
+                found = Some((v.clone(), true));
+                break;
+            }
+            if let Some(v) = db.pattern_var_for(&name, t) {
+                found = Some((v, true));
+                break;
+            }
+        }
+        if found.is_none() {
+            found = db.globals.get(&name).map(|v| (v.clone(), false));
+        }
+        let Some((mut v, per_target)) = found else { continue };
+        if per_target && v.export == Export::Default {
+            if let Some(g) = db.globals.get(&name) {
+                v.export = g.export;
+            }
         }
         let export = match v.export {
             Export::Yes => true,
@@ -320,12 +351,20 @@ pub(crate) fn recipe_env(db: &mut Database, host: &mut dyn Host, scope: &Scope<'
                         || matches!(v.origin, Origin::CommandLine | Origin::Environment | Origin::EnvironmentOverride))
             }
         };
-        if !export {
+        if !export || !exportable(&name) {
             continue;
         }
-        let value = match v.flavor {
-            Flavor::Simple => v.value.to_string(),
-            Flavor::Recursive => db.expand(host, &format!("$({name})"), scope)?,
+        let visible = db.lookup(&name, scope).is_some_and(|l| l.value == v.value && l.origin == v.origin);
+        let value = if visible {
+            match v.flavor {
+                Flavor::Simple if !v.append => v.value.to_string(),
+                _ => db.expand(host, &format!("$({name})"), scope)?,
+            }
+        } else {
+            match v.flavor {
+                Flavor::Simple => v.value.to_string(),
+                Flavor::Recursive => db.expand(host, &v.value, scope)?,
+            }
         };
         env.push((name, value));
     }

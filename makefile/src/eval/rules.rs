@@ -280,6 +280,18 @@ impl Database {
         }))
     }
 
+    /// Whether `name` is `.X` or `.X.Y` for known suffixes (a suffix rule's target).
+    fn is_suffix_rule_name(&self, name: &str) -> bool {
+        if !name.starts_with('.') {
+            return false;
+        }
+        let sfx = &self.special.suffixes;
+        if sfx.iter().any(|s| s == name) {
+            return true;
+        }
+        sfx.iter().any(|s1| name.strip_prefix(s1.as_str()).is_some_and(|rest| sfx.iter().any(|s2| s2 == rest)))
+    }
+
     /// The recipe prefix character (`.RECIPEPREFIX`, default TAB).
     pub(crate) fn recipe_prefix(&self) -> char {
         self.globals.get(".RECIPEPREFIX").and_then(|v| v.value.chars().next()).unwrap_or('\t')
@@ -375,7 +387,12 @@ impl Database {
             }
             return Ok(());
         }
-        let (prereqs, order_only) = self.prereq_list(host, &r.prereq_text, glob);
+        let (mut prereqs, mut order_only) = self.prereq_list(host, &r.prereq_text, glob);
+        if r.targets.len() == 1 && self.is_suffix_rule_name(&r.targets[0]) && !(prereqs.is_empty() && order_only.is_empty()) {
+            host.stderr(&format!("{}: warning: ignoring prerequisites on suffix rule definition\n", r.loc));
+            prereqs.clear();
+            order_only.clear();
+        }
         if r.grouped || r.targets.len() == 1 {
             let rule = Rule {
                 loc: r.loc.clone(),
