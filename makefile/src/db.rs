@@ -159,6 +159,7 @@ pub struct LoadOptions {
     /// The goals on the command line (`MAKECMDGOALS`).
     pub goals: Vec<String>,
     /// The value `MAKEFLAGS` shows (flags letters and ` -- VAR=value` parts), as the CLI computes it.
+    /// When it holds `--warn-undefined-variables`, references to undefined variables are warned about.
     pub makeflags: String,
     /// The program `$(MAKE)` runs (`MAKE_COMMAND`).
     pub make_program: String,
@@ -166,9 +167,6 @@ pub struct LoadOptions {
     pub makelevel: u32,
     /// `--eval` strings, evaluated before the makefiles.
     pub eval: Vec<String>,
-    /// `--warn-undefined-variables`: warn (at the line being read or the recipe line) when an undefined
-    /// variable is referenced.
-    pub warn_undefined: bool,
     /// How many times make restarted after remaking makefiles (`MAKE_RESTARTS`; 0 = unset).
     pub restarts: u32,
 }

@@ -64,7 +64,7 @@ pub(crate) fn initial(host: &mut dyn Host, opts: &LoadOptions) -> Result<Databas
     db.state.env_overrides = opts.env_overrides;
     db.state.no_builtin_rules = opts.no_builtin_rules || opts.no_builtin_vars;
     db.state.makelevel = opts.makelevel;
-    db.state.warn_undefined = opts.warn_undefined;
+    db.state.warn_undefined = opts.makeflags.split(' ').any(|w| w == "--warn-undefined-variables");
 
     // The environment (SHELL is never taken from it, as make does).
     for (k, v) in &opts.env {
