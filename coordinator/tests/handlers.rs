@@ -112,6 +112,11 @@ async fn range_answers() {
     assert_eq!(get("bytes=7-").await, (StatusCode::PARTIAL_CONTENT, Some("bytes 7-9/10".into()), b"789".to_vec()));
     assert_eq!(get("bytes=-2").await, (StatusCode::PARTIAL_CONTENT, Some("bytes 8-9/10".into()), b"89".to_vec()));
     assert_eq!(get("bytes=0-1,4-5").await.0, StatusCode::OK);
+    let head = Request::head(&uri).body(Body::empty()).expect("req");
+    let resp = app.clone().oneshot(head).await.expect("infallible");
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers().get("content-length").and_then(|v| v.to_str().ok()), Some("10"));
+    assert!(resp.into_body().collect().await.expect("body").to_bytes().is_empty());
     let (s, cr, body) = get("bytes=10-").await;
     assert_eq!((s, cr), (StatusCode::RANGE_NOT_SATISFIABLE, Some("bytes */10".into())));
     assert_eq!(error_code(&body), "range_not_satisfiable");

@@ -29,6 +29,8 @@ const CHUNK: usize = 1024 * 1024;
 /// After a failed upload, at most this much of the rest of the body is read (and dropped) so
 /// the client gets the error answer instead of a reset connection.
 const DRAIN_LIMIT: u64 = 256 * 1024 * 1024;
+/// An upload that sends nothing for this long is abandoned (and nothing is stored).
+const UPLOAD_IDLE: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// Answers which of the requested blobs are not stored.
 pub(super) async fn find_missing(
@@ -79,7 +81,15 @@ pub(super) async fn put_blob(
     let mut stream = body.into_data_stream();
     let mut received = 0u64;
     let mut writer_gone = false;
-    while let Some(chunk) = stream.next().await {
+    loop {
+        let chunk = match tokio::time::timeout(UPLOAD_IDLE, stream.next()).await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => break,
+            Err(_) => {
+                let _ = tx.send(Err(format!("no data for {} seconds", UPLOAD_IDLE.as_secs()))).await;
+                break;
+            }
+        };
         match chunk {
             Ok(bytes) => {
                 received += bytes.len() as u64;
@@ -126,8 +136,11 @@ pub(super) async fn get_blob(
             reader.seek(SeekFrom::Start(span.start)).map_err(ApiError::internal)?;
         }
         if span.len <= CHUNK as u64 {
-            let mut buf = vec![0u8; span.len as usize];
-            reader.read_exact(&mut buf).map_err(ApiError::internal)?;
+            let mut buf = Vec::with_capacity(span.len as usize);
+            reader.take(span.len).read_to_end(&mut buf).map_err(ApiError::internal)?;
+            if buf.len() as u64 != span.len {
+                return Err(ApiError::internal(format!("blob {digest} is shorter than its size")));
+            }
             return Ok(Some(Err(Bytes::from(buf))));
         }
         Ok(Some(Ok(reader)))
