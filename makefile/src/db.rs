@@ -319,6 +319,25 @@ impl Database {
         self.globals.get(name)
     }
 
+    /// Define (or redefine) the global variable `name`, as an assignment of `origin` would: a variable
+    /// from a stronger origin (command line, `override`) is left alone. For the CLI's adjustments after
+    /// loading (the final `MAKEFLAGS`, for instance). Returns whether the value was set.
+    pub fn define(&mut self, name: &str, value: &str, flavor: crate::vars::Flavor, origin: crate::vars::Origin) -> bool {
+        match self.globals.get_mut(name) {
+            Some(v) if v.origin > origin => false,
+            Some(v) => {
+                v.value = Arc::from(value);
+                v.flavor = flavor;
+                v.origin = origin;
+                true
+            }
+            None => {
+                self.globals.insert(name.to_string(), Variable::new(value, flavor, origin));
+                true
+            }
+        }
+    }
+
     /// The variable `name` as seen in `scope` (target-specific, pattern-specific, then global).
     pub fn lookup(&self, name: &str, scope: &Scope<'_>) -> Option<Variable> {
         self.lookup_var(name, scope).map(|(v, _)| v)
