@@ -107,6 +107,8 @@ pub(crate) fn initial(host: &mut dyn Host, opts: &LoadOptions) -> Result<Databas
     db.set_global("CURDIR", &host.cwd(), Flavor::Simple, Origin::File);
     db.set_global("MAKELEVEL", &opts.makelevel.to_string(), Flavor::Simple, Origin::Environment);
     db.set_global(".RECIPEPREFIX", "", Flavor::Simple, Origin::Default);
+    // Its value is computed on each reference (the names of all global variables).
+    db.set_global(".VARIABLES", "", Flavor::Simple, Origin::Default);
     db.set_global(".DEFAULT_GOAL", "", Flavor::Simple, Origin::File);
     db.set_global("MAKEFILE_LIST", "", Flavor::Simple, Origin::File);
     if opts.restarts > 0 {

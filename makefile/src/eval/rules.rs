@@ -486,6 +486,9 @@ impl Database {
     }
 
     fn apply_specials(&mut self, rule: &Rule, idx: usize) {
+        if !rule.targets.iter().any(|t| t.starts_with('.')) {
+            return;
+        }
         let names: Vec<String> = rule.prereqs.iter().chain(rule.order_only.iter()).cloned().collect();
         let sp = &mut self.special;
         for t in &rule.targets {
