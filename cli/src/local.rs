@@ -288,8 +288,10 @@ fn drive(s: &Session, cfg: &Config, host: &mut RealHost, plan: &mut Plan) -> Out
         if let Some(sig) = signals::pending() {
             interrupt(s, host, plan, sig, &pids, &rx, running);
         }
-        plan.poll(host);
-        flush_events(s, plan);
+        if running < slots {
+            plan.poll(host);
+            flush_events(s, plan);
+        }
         while running < slots {
             let Some(job) = plan.next_job(host) else { break };
             flush_events(s, plan);

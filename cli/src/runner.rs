@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
@@ -103,6 +103,25 @@ fn direct_argv<'a>(job: &Job, command: &'a str) -> Option<Vec<&'a str>> {
     Some(words)
 }
 
+/// The executable `program` names through the PATH of `env` (as execvp would find it).
+fn resolve_in_path(program: &str, env: &[(String, String)]) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    if program.contains('/') {
+        return None;
+    }
+    let path = env.iter().rev().find(|(k, _)| k == "PATH").map(|(_, v)| v.as_str())?;
+    for dir in path.split(':') {
+        let dir = if dir.is_empty() { "." } else { dir };
+        let cand = format!("{dir}/{program}");
+        if let Ok(meta) = std::fs::metadata(&cand) {
+            if meta.is_file() && meta.permissions().mode() & 0o111 != 0 {
+                return Some(cand);
+            }
+        }
+    }
+    None
+}
+
 /// Runs one command; `None` on success, else how it failed.
 fn run_command(job: &Job, command: &str, prefix: &Prefix, pids: &Pids) -> Option<ExitKind> {
     let direct = direct_argv(job, command);
@@ -110,9 +129,14 @@ fn run_command(job: &Job, command: &str, prefix: &Prefix, pids: &Pids) -> Option
         Some(words) => words[0],
         None => job.shell.as_str(),
     };
-    let mut c = Command::new(program);
+    // Resolving the program here (not in the child) lets std use posix_spawn instead of fork.
+    let resolved = if direct.is_some() { resolve_in_path(program, &job.env) } else { None };
+    let mut c = Command::new(resolved.as_deref().unwrap_or(program));
     match &direct {
         Some(words) => {
+            if resolved.is_some() {
+                c.arg0(program);
+            }
             c.args(&words[1..]);
         }
         None => {

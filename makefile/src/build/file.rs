@@ -115,6 +115,12 @@ pub(crate) struct File {
     pub(crate) from_default: bool,
     /// While remaking makefiles, a failed recipe's message is kept here instead of printed.
     pub(crate) deferred_error: Option<String>,
+    /// Resuming a file whose prerequisites were still being made: the index of the first
+    /// prerequisite not yet finished at the last look, and what the finished ones decided.
+    /// (make re-walks every prerequisite on every pass; this keeps a pass linear.)
+    pub(crate) dep_cursor: usize,
+    pub(crate) cursor_must_make: bool,
+    pub(crate) cursor_status: Status,
     /// A job with at least one command ran (or the file was touched) for it.
     pub(crate) ran_commands: bool,
 }
@@ -151,6 +157,9 @@ impl File {
             parent: None,
             running_job: false,
             from_default: false,
+            dep_cursor: 0,
+            cursor_must_make: false,
+            cursor_status: Status::Success,
             deferred_error: None,
             ran_commands: false,
         }

@@ -222,6 +222,18 @@ impl Plan {
         let mut dep_status = Status::Success;
         let mut running = false;
         let mut i = 0;
+        let resuming = self.files.get(f).state == CmdState::DepsRunning;
+        if resuming {
+            let file = self.files.get(f);
+            i = file.dep_cursor.min(file.deps.len());
+            must_make |= file.cursor_must_make;
+            dep_status = file.cursor_status;
+        } else {
+            let file = self.files.get_mut(f);
+            file.dep_cursor = 0;
+            file.cursor_must_make = false;
+            file.cursor_status = Status::Success;
+        }
         while i < self.files.get(f).deps.len() {
             let d = self.files.get(f).deps[i].file;
             let mtime = self.file_mtime(host, d, true);
@@ -258,6 +270,13 @@ impl Plan {
             if !running {
                 let now = self.file_mtime(host, d, true);
                 self.files.get_mut(f).deps[i].changed = now != mtime || mtime == Time::Missing;
+                if self.files.get(d).updated && !self.files.get(d).intermediate {
+                    // Everything up to here is final: later passes start after it.
+                    let file = self.files.get_mut(f);
+                    file.dep_cursor = i + 1;
+                    file.cursor_must_make = must_make;
+                    file.cursor_status = dep_status;
+                }
             }
             i += 1;
         }
