@@ -5,6 +5,7 @@ mod harness;
 
 mod auth;
 mod batch;
+mod binary;
 mod blobs;
 mod cache;
 mod crash;
