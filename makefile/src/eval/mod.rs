@@ -156,7 +156,8 @@ pub(crate) fn load(host: &mut dyn Host, opts: &LoadOptions) -> Result<(Database,
     let mut db = initial(host, opts)?;
     for (i, e) in opts.eval.iter().enumerate() {
         let _ = i;
-        db.eval_source(host, Arc::from("--eval"), e, 1, true)?;
+        // make reads --eval text with no file name: its errors carry no location.
+        db.eval_source(host, Arc::from(""), e, 1, true)?;
     }
     // MAKEFILES: read first, silently, without setting the default goal.
     let makefiles_var = db.expand(host, "$(MAKEFILES)", &Scope::GLOBAL)?;

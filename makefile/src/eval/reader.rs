@@ -44,10 +44,20 @@ impl Database {
     ) -> Result<(), Error> {
         let mut r = Reader { file, conds: Conds::default(), pending: None, no_targets: false, set_default: true };
         let mut lex = Lexer::new(text, first_line);
-        let result = self.eval_lines(host, &mut r, &mut lex);
-        let finish = self.finish_pending(host, &mut r);
+        let no_name = r.file.is_empty();
+        let strip = |mut e: Error| {
+            if no_name && e.loc.as_ref().is_some_and(|l| l.file.is_empty()) {
+                e.loc = None;
+            }
+            e
+        };
+        let result = self.eval_lines(host, &mut r, &mut lex).map_err(strip);
+        let finish = self.finish_pending(host, &mut r).map_err(strip);
         result?;
         finish?;
+        if no_name && !r.conds.levels.is_empty() {
+            return Err(Error::new(None, ErrorKind::MissingEndif));
+        }
         if !r.conds.levels.is_empty() {
             // A file reports the line after its last; an $(eval) text its last line.
             let line = if !is_eval { lex.line() } else { lex.line().saturating_sub(1).max(first_line) };
