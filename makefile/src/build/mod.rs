@@ -22,3 +22,6 @@ mod update;
 pub use events::Event;
 pub use job::{ExitKind, Job, JobId, JobLine, JobResult};
 pub use plan::{Outcome, Plan, PlanOptions};
+
+#[cfg(test)]
+mod tests;
