@@ -1,8 +1,9 @@
 //! `DiskStore`: blobs as read-only files under `<root>/blobs/ab/<hex>`, written crash-safely.
 //!
 //! A write goes to a fresh file in `<root>/tmp/` (same filesystem), is hashed as it is written,
-//! checked against its digest, fsynced, and then hard-linked into its final name (which fails
-//! rather than replace an existing blob), after which the shard directory is fsynced. A reader
+//! checked against its digest, fsynced, and then renamed into its final name, after which the
+//! shard directory is fsynced. Only verified bytes are ever renamed in, so a stored blob is never
+//! replaced by different bytes. A reader
 //! therefore only ever sees complete, verified blobs; a crash leaves at most a temp file, which
 //! lives outside `blobs/`, is never read, and is removed by the next `open`.
 //!
@@ -12,6 +13,7 @@
 //!
 //! Not here: metadata such as last use, pins or size caps (the coordinator keeps those).
 
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -30,8 +32,8 @@ const STALE_TEMP_AGE: Duration = Duration::from_secs(24 * 3600);
 /// Buffer between a streaming writer and its temp file.
 const WRITE_BUF: usize = 256 * 1024;
 
-/// Lists at least this long are checked by several threads in `has_many`.
-const PARALLEL_HAS_MIN: usize = 2048;
+/// Batches at least this long are spread over several threads.
+const PARALLEL_MIN: usize = 256;
 
 /// Sequence number that makes temp names unique within this process.
 static TEMP_SEQ: AtomicU64 = AtomicU64::new(0);
@@ -160,34 +162,24 @@ impl DiskStore {
         }
     }
 
-    /// Publishes a verified temp file as `digest`; see the module docs for the protocol. With
-    /// `sync`, the shard directory is fsynced; a batch passes `false` and syncs once at the end.
+    /// Publishes a verified temp file as `digest` by renaming it into place, then (with `sync`)
+    /// fsyncs the shard directory; a batch passes `false` and syncs once at the end.
+    ///
+    /// The rename may replace a copy that a concurrent writer published meanwhile: both hold
+    /// the same verified bytes, so readers see no difference (a reader holding the old file
+    /// keeps reading it).
     fn publish(&self, digest: &Digest, tmp_path: &Path, sync: bool) -> Result<()> {
         let final_path = self.blob_path(digest);
         let shard = final_path.parent().unwrap_or(&self.blobs).to_path_buf();
-        let mut linked = fs::hard_link(tmp_path, &final_path);
-        if matches!(&linked, Err(e) if e.kind() == io::ErrorKind::NotFound) {
+        let mut renamed = fs::rename(tmp_path, &final_path);
+        if matches!(&renamed, Err(e) if e.kind() == io::ErrorKind::NotFound) {
             self.ensure_shard(&shard, sync)?;
-            linked = fs::hard_link(tmp_path, &final_path);
+            renamed = fs::rename(tmp_path, &final_path);
         }
-        let result = match linked {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                // Another writer got there first. Keep its copy unless it is visibly damaged.
-                if self.present(digest)?.is_some() {
-                    Ok(())
-                } else {
-                    fs::rename(tmp_path, &final_path).ctx("rename into place", &final_path)
-                }
-            }
-            Err(e) if matches!(e.raw_os_error(), Some(libc::EPERM) | Some(libc::ENOTSUP) | Some(libc::EXDEV)) => {
-                // A filesystem without hard links: rename (the bytes are verified identical).
-                fs::rename(tmp_path, &final_path).ctx("rename into place", &final_path)
-            }
-            Err(e) => Err(CasError::io("link into place", &final_path, e)),
-        };
-        remove_quietly(tmp_path);
-        result?;
+        if let Err(e) = renamed {
+            remove_quietly(tmp_path);
+            return Err(CasError::io("rename into place", &final_path, e));
+        }
         if sync && self.fsync {
             sync_dir(&shard)?;
         }
@@ -250,25 +242,8 @@ fn syncfs(file: &File) -> io::Result<()> {
 
 impl BlobStore for DiskStore {
     fn has_many(&self, digests: &[Digest]) -> Result<Vec<bool>> {
-        let check = |ds: &[Digest]| -> Result<Vec<bool>> { ds.iter().map(|d| Ok(self.present(d)?.is_some())).collect() };
-        // A long list is one stat per digest: spread it over the cores.
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
-        if digests.len() < PARALLEL_HAS_MIN || threads < 2 {
-            return check(digests);
-        }
-        let chunk = digests.len().div_ceil(threads);
-        let parts: Vec<Result<Vec<bool>>> = std::thread::scope(|s| {
-            let handles: Vec<_> = digests.chunks(chunk).map(|c| s.spawn(move || check(c))).collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|_| Err(CasError::io("stat", &self.blobs, io::Error::other("worker thread panicked")))))
-                .collect()
-        });
-        let mut out = Vec::with_capacity(digests.len());
-        for p in parts {
-            out.extend(p?);
-        }
-        Ok(out)
+        // One stat per digest: a long list is spread over the cores.
+        par_map(digests.len(), |i| Ok(self.present(&digests[i])?.is_some())).into_iter().collect()
     }
 
     fn get(&self, digest: &Digest) -> Result<Option<Vec<u8>>> {
@@ -323,39 +298,52 @@ impl BlobStore for DiskStore {
     }
 
     fn put_many(&self, blobs: &[(Digest, &[u8])]) -> Vec<Result<()>> {
-        // Phase 1: verify and write temp files; phase 2: one flush to disk; phase 3: link all.
-        let mut results: Vec<Result<()>> = Vec::with_capacity(blobs.len());
-        let mut pending: Vec<(usize, PathBuf)> = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        for (i, (digest, data)) in blobs.iter().enumerate() {
+        // Stage 1 (parallel): verify, skip present blobs, write temp files. Stage 2: one flush
+        // to disk. Stage 3 (parallel): rename into place. Stage 4: one flush for the names.
+        enum Staged {
+            Done(Result<()>),
+            Pending(PathBuf),
+            SameAs(usize),
+        }
+        let verified: Vec<Option<CasError>> = par_map(blobs.len(), |i| {
+            let (digest, data) = blobs[i];
             let actual = Digest::of(data);
-            if actual != *digest {
-                results.push(Err(CasError::DigestMismatch { expected: *digest, actual }));
-                continue;
-            }
-            match self.present(digest) {
-                Ok(Some(_)) => {
-                    results.push(Ok(()));
-                    continue;
+            (actual != digest).then_some(CasError::DigestMismatch { expected: digest, actual })
+        });
+        // The first valid copy of each digest is written; later copies share its outcome.
+        let mut first: HashMap<Digest, usize> = HashMap::new();
+        let writer_of: Vec<Option<usize>> = (0..blobs.len())
+            .map(|i| if verified[i].is_some() { None } else { Some(*first.entry(blobs[i].0).or_insert(i)) })
+            .collect();
+        let mut verified = verified;
+        let mut staged: Vec<Staged> = par_map(blobs.len(), |i| match writer_of[i] {
+            None => Staged::Done(Ok(())), // replaced by the mismatch error below
+            Some(w) if w != i => Staged::SameAs(w),
+            Some(_) => {
+                let (digest, data) = blobs[i];
+                match self.present(&digest) {
+                    Ok(Some(_)) => Staged::Done(Ok(())),
+                    Ok(None) => match self.write_temp(&digest, data) {
+                        Ok(path) => Staged::Pending(path),
+                        Err(e) => Staged::Done(Err(e)),
+                    },
+                    Err(e) => Staged::Done(Err(e)),
                 }
-                Ok(None) => {}
-                Err(e) => {
-                    results.push(Err(e));
-                    continue;
-                }
             }
-            if !seen.insert(*digest) {
-                results.push(Ok(()));
-                continue;
-            }
-            match self.write_temp(digest, data) {
-                Ok(path) => {
-                    pending.push((i, path));
-                    results.push(Ok(()));
-                }
-                Err(e) => results.push(Err(e)),
+        });
+        for (i, err) in verified.iter_mut().enumerate() {
+            if let Some(e) = err.take() {
+                staged[i] = Staged::Done(Err(e));
             }
         }
+        let pending: Vec<(usize, PathBuf)> = staged
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| match s {
+                Staged::Pending(p) => Some((i, p.clone())),
+                _ => None,
+            })
+            .collect();
         // A lone blob is cheaper to make durable with its own fsyncs than with a filesystem sync.
         let single = pending.len() == 1;
         if self.fsync && !pending.is_empty() {
@@ -365,34 +353,49 @@ impl BlobStore for DiskStore {
                 self.sync_filesystem()
             };
             if let Err(e) = synced {
-                let msg = e.to_string();
                 let no_space = e.is_no_space();
+                let msg = e.to_string();
                 for (i, path) in &pending {
                     remove_quietly(path);
-                    results[*i] = Err(if no_space {
+                    staged[*i] = Staged::Done(Err(if no_space {
                         CasError::NoSpace { path: path.clone() }
                     } else {
                         CasError::io("sync", path, io::Error::other(msg.clone()))
-                    });
+                    }));
                 }
-                return results;
             }
         }
-        let mut published = false;
-        for (i, path) in pending {
-            let digest = blobs[i].0;
-            match self.publish(&digest, &path, single) {
-                Ok(()) => published = true,
-                Err(e) => results[i] = Err(e),
-            }
+        let pending: Vec<(usize, PathBuf)> = pending
+            .into_iter()
+            .filter(|(i, _)| matches!(staged[*i], Staged::Pending(_)))
+            .collect();
+        let published = par_map(pending.len(), |k| {
+            let (i, path) = &pending[k];
+            self.publish(&blobs[*i].0, path, single)
+        });
+        let any_published = published.iter().any(|r| r.is_ok());
+        for ((i, _), r) in pending.iter().zip(published) {
+            staged[*i] = Staged::Done(r);
         }
         // One flush makes every new directory entry of the batch durable.
-        if self.fsync && published && !single {
+        if self.fsync && any_published && !single {
             if let Err(e) = self.sync_filesystem() {
                 tracing::warn!(%e, "could not sync the store after a batch");
             }
         }
-        results
+        let outcome = |s: &Staged| -> Result<()> {
+            match s {
+                Staged::Done(Ok(())) => Ok(()),
+                Staged::Done(Err(e)) => Err(clone_error(e)),
+                _ => Ok(()),
+            }
+        };
+        (0..blobs.len())
+            .map(|i| match &staged[i] {
+                Staged::SameAs(w) => outcome(&staged[*w]),
+                s => outcome(s),
+            })
+            .collect()
     }
 
     fn delete(&self, digest: &Digest) -> Result<bool> {
@@ -444,6 +447,38 @@ impl DiskStore {
             return Err(CasError::io("write", path, e));
         }
         Ok(path)
+    }
+}
+
+/// Runs `f(0..n)` over a few threads when `n` is large enough to be worth it; results in order.
+fn par_map<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get()).min(4);
+    if n < PARALLEL_MIN || threads < 2 {
+        return (0..n).map(f).collect();
+    }
+    let chunk = n.div_ceil(threads);
+    let f = &f;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n)
+            .step_by(chunk)
+            .map(|start| s.spawn(move || (start..(start + chunk).min(n)).map(f).collect::<Vec<T>>()))
+            .collect();
+        // A panic in `f` is a bug in this file; re-raise it rather than invent results.
+        handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+    })
+}
+
+/// A copy of an error for the duplicates of one blob in a batch (io errors keep kind and text).
+fn clone_error(e: &CasError) -> CasError {
+    match e {
+        CasError::DigestMismatch { expected, actual } => CasError::DigestMismatch { expected: *expected, actual: *actual },
+        CasError::SizeExceeded { expected, written } => CasError::SizeExceeded { expected: *expected, written: *written },
+        CasError::NotFound(d) => CasError::NotFound(*d),
+        CasError::NoSpace { path } => CasError::NoSpace { path: path.clone() },
+        CasError::Io { op, path, source } => {
+            CasError::Io { op, path: path.clone(), source: io::Error::new(source.kind(), source.to_string()) }
+        }
+        other => CasError::Io { op: "store", path: PathBuf::new(), source: io::Error::other(other.to_string()) },
     }
 }
 
@@ -547,10 +582,7 @@ impl BlobWriter for DiskWriter {
         drop(file);
         let store = self.store.clone();
         let result = store.publish(&self.expected, &self.tmp_path, true);
-        if result.is_err() {
-            remove_quietly(&self.tmp_path);
-        }
-        // publish removed the temp file; nothing is left for Drop to clean.
+        // publish consumed or removed the temp file; nothing is left for Drop to clean.
         self.failed = true;
         result
     }

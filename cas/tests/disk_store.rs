@@ -269,3 +269,24 @@ fn multi_gib_sparse_file_streams_in_bounded_memory() {
         assert!(peak < 256 * 1024, "peak RSS {peak} KiB: a blob was held in memory");
     }
 }
+
+#[test]
+fn batches_handle_duplicates_and_many_blobs() {
+    let (dir, s) = store();
+    let d = Digest::of(b"dup");
+    let res = s.put_many(&[(d, b"bad"), (d, b"dup"), (d, b"dup")]);
+    assert!(matches!(res[0], Err(CasError::DigestMismatch { .. })));
+    assert!(res[1].is_ok() && res[2].is_ok());
+    assert_eq!(s.get(&d).unwrap().unwrap(), b"dup");
+    // Large enough to be spread over threads.
+    let data: Vec<Vec<u8>> = (0..700).map(|i| bytes(100 + i * 13, i as u64)).collect();
+    let batch: Vec<(Digest, &[u8])> = data.iter().map(|b| (Digest::of(b), b.as_slice())).collect();
+    assert!(s.put_many(&batch).iter().all(|r| r.is_ok()));
+    let digests: Vec<Digest> = batch.iter().map(|(d, _)| *d).collect();
+    assert!(s.has_many(&digests).unwrap().iter().all(|&b| b));
+    for (d, b) in &batch {
+        assert_eq!(&s.get(d).unwrap().unwrap(), b);
+    }
+    assert_eq!(s.list().unwrap().len(), 701);
+    assert!(entries(&dir.path().join("cas/tmp")).is_empty());
+}
