@@ -290,3 +290,48 @@ fn batches_handle_duplicates_and_many_blobs() {
     assert_eq!(s.list().unwrap().len(), 701);
     assert!(entries(&dir.path().join("cas/tmp")).is_empty());
 }
+
+/// Run as a child process by `sigkill_during_writes_leaves_only_valid_blobs`: writes blobs
+/// until killed.
+#[test]
+#[ignore = "child process of sigkill_during_writes_leaves_only_valid_blobs"]
+fn crash_child() {
+    let Ok(root) = std::env::var("RMAKE_CAS_CRASH_DIR") else { return };
+    let s = DiskStore::open(root).unwrap();
+    for round in 0u64.. {
+        let big = bytes(4 << 20, round);
+        let d = Digest::of(&big);
+        s.put_stream(&d, &mut &big[..]).unwrap();
+        let small: Vec<Vec<u8>> = (0..50).map(|i| bytes(2000 + i, round * 100 + i as u64)).collect();
+        let batch: Vec<(Digest, &[u8])> = small.iter().map(|b| (Digest::of(b), b.as_slice())).collect();
+        for r in s.put_many(&batch) {
+            r.unwrap();
+        }
+    }
+}
+
+#[test]
+fn sigkill_during_writes_leaves_only_valid_blobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("cas");
+    for attempt in 0..3u64 {
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "disk_store::crash_child", "--ignored", "--nocapture", "--test-threads=1"])
+            .env("RMAKE_CAS_CRASH_DIR", &root)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(700 + attempt * 300));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let s = DiskStore::open(&root).unwrap();
+        assert!(entries(&root.join("tmp")).is_empty(), "the dead writer's temp files are removed");
+        let listed = s.list().unwrap();
+        for info in &listed {
+            assert!(s.verify(&info.digest).unwrap(), "blob {} reads as valid but is not", info.digest);
+        }
+    }
+    let s = DiskStore::open(&root).unwrap();
+    assert!(!s.list().unwrap().is_empty(), "the child wrote something before it was killed");
+}
