@@ -325,4 +325,41 @@ mod tests {
         kind[12] = 9;
         assert!(Directory::decode(&d, &kind).is_err());
     }
+
+    #[test]
+    fn decode_never_panics_on_mutated_nodes() {
+        let dir = Directory::from_entries(vec![
+            file("a", b"1", false),
+            file("bin", b"2", true),
+            Entry { name: "l".into(), node: Node::Symlink { target: "../x/y".into() } },
+            Entry { name: "sub".into(), node: Node::Directory { digest: Digest::EMPTY } },
+        ])
+        .unwrap();
+        let good = dir.encode();
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..20_000 {
+            let mut m = good.clone();
+            for _ in 0..(next() % 4 + 1) {
+                let pos = (next() as usize) % m.len();
+                match next() % 3 {
+                    0 => m[pos] = next() as u8,
+                    1 => m.truncate(pos),
+                    _ => m.insert(pos, next() as u8),
+                }
+                if m.is_empty() {
+                    break;
+                }
+            }
+            // Anything that decodes must re-encode to exactly the same bytes (one encoding per tree).
+            if let Ok(d) = Directory::decode(&Digest::EMPTY, &m) {
+                assert_eq!(d.encode(), m);
+            }
+        }
+    }
 }
