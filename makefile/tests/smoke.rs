@@ -17,3 +17,9 @@ fn loads_rules_and_variables() {
     assert_eq!(recipe.lines[0].loc.to_string(), "Makefile:4");
     assert_eq!(db.expand(&mut h, "$(X)", &Scope::GLOBAL).expect("expand"), "gcc -c");
 }
+
+#[test]
+fn database_is_send_and_clone() {
+    fn check<T: Send + Clone + 'static>() {}
+    check::<Database>();
+}

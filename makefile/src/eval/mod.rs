@@ -102,7 +102,7 @@ pub(crate) fn initial(host: &mut dyn Host, opts: &LoadOptions) -> Result<Databas
     }
     db.set_global("MAKE", "$(MAKE_COMMAND)", Flavor::Recursive, Origin::Default);
     if !db.globals.contains_key("SHELL") {
-        db.set_global("SHELL", "/bin/sh", Flavor::Recursive, Origin::Default);
+        db.set_global("SHELL", "/bin/sh", Flavor::Simple, Origin::Default);
     }
     db.set_global("CURDIR", &host.cwd(), Flavor::Simple, Origin::File);
     db.set_global("MAKELEVEL", &opts.makelevel.to_string(), Flavor::Simple, Origin::Environment);
