@@ -141,7 +141,7 @@ impl Plan {
             shell_flags = "-ec".into();
         }
         if trace {
-            let loc = &cmds.loc;
+            let loc = cmds.recipe.lines.first().map_or(&cmds.loc, |l| &l.loc);
             let at = if loc.line > 0 { format!("{}:{}", loc.file, loc.line) } else { "<builtin>".into() };
             let why = if auto.newer.is_empty() {
                 format!("{at}: target '{target_name}' does not exist")
