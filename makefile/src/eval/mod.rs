@@ -34,6 +34,13 @@ pub(crate) struct ReadState {
     pub cmdline: Vec<String>,
     /// `--warn-undefined-variables`.
     pub warn_undefined: bool,
+    /// The `MAKEFLAGS` value given by the CLI, its flags part (shown while reading) and its
+    /// ` -- VAR=value` part (added back after reading).
+    pub makeflags_full: String,
+    /// See `makeflags_full`.
+    pub makeflags_parse: String,
+    /// See `makeflags_full`.
+    pub makeflags_overrides: String,
     /// Nesting of `include` (to stop runaway recursion).
     pub include_depth: u32,
     /// Whether any rule has set the default goal yet is decided by the variable; this records that the
@@ -114,7 +121,12 @@ pub(crate) fn initial(host: &mut dyn Host, opts: &LoadOptions) -> Result<Databas
     if opts.restarts > 0 {
         db.set_global("MAKE_RESTARTS", &opts.restarts.to_string(), Flavor::Simple, Origin::Environment);
     }
-    let mut mf = Variable::new(opts.makeflags.as_str(), Flavor::Recursive, Origin::File);
+    // While reading, make's MAKEFLAGS holds only the flags; the ` -- VAR=value` part is added after.
+    let (flags_part, overrides_part) = split_makeflags(&opts.makeflags);
+    db.state.makeflags_full = opts.makeflags.clone();
+    db.state.makeflags_overrides = overrides_part.to_string();
+    db.state.makeflags_parse = flags_part.to_string();
+    let mut mf = Variable::new(flags_part, Flavor::Recursive, Origin::File);
     mf.export = Export::Yes;
     db.globals.insert("MAKEFLAGS".into(), mf);
     let mflags = if opts.makeflags.is_empty() || opts.makeflags.starts_with(' ') || opts.makeflags.starts_with('-') {
@@ -122,9 +134,9 @@ pub(crate) fn initial(host: &mut dyn Host, opts: &LoadOptions) -> Result<Databas
     } else {
         format!("-{}", opts.makeflags.split(" -- ").next().unwrap_or("").trim())
     };
-    db.set_global("MFLAGS", &mflags, Flavor::Recursive, Origin::File);
+    db.set_global("MFLAGS", &mflags, Flavor::Recursive, Origin::Environment);
     if !opts.goals.is_empty() {
-        db.set_global("MAKECMDGOALS", &opts.goals.join(" "), Flavor::Recursive, Origin::Default);
+        db.set_global("MAKECMDGOALS", &opts.goals.join(" "), Flavor::Simple, Origin::Default);
     }
     // make 4.3 has no D/F forms of `$|`.
     for name in ["@", "%", "<", "?", "^", "+", "*"] {
@@ -235,6 +247,17 @@ impl Database {
         let r = self.eval_source(host, Arc::from(path.as_str()), &text, 1, false);
         self.state.include_depth -= 1;
         r
+    }
+}
+
+/// Split a MAKEFLAGS value into its flags and its ` -- VAR=value...` part (`("k", " -- X=1")`).
+fn split_makeflags(mf: &str) -> (&str, &str) {
+    if mf.starts_with("-- ") || mf == "--" {
+        return ("", mf);
+    }
+    match mf.find(" -- ").or_else(|| mf.strip_suffix(" --").map(|s| s.len())) {
+        Some(i) => (mf[..i].trim_end(), &mf[i..]),
+        None => (mf, ""),
     }
 }
 

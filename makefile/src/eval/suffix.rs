@@ -35,6 +35,14 @@ impl Database {
 
     /// make's `convert_to_pattern` and `install_default_implicit_rules`.
     pub(crate) fn finish_load(&mut self) {
+        // After reading, MAKEFLAGS gets its ` -- VAR=value` part back (make's define_makeflags).
+        if let Some(v) = self.globals.get_mut("MAKEFLAGS").filter(|v| v.origin == crate::vars::Origin::File) {
+            if *v.value == *self.state.makeflags_parse {
+                v.value = std::sync::Arc::from(self.state.makeflags_full.as_str());
+            } else if !self.state.makeflags_overrides.is_empty() && !v.value.contains(" -- ") {
+                v.value = std::sync::Arc::from(format!("{}{}", v.value, self.state.makeflags_overrides).as_str());
+            }
+        }
         let suffixes = self.special.suffixes.clone();
         for s in &suffixes {
             self.suffix_rule(format!("%{s}"), None, None);
