@@ -183,6 +183,8 @@ pub struct Config {
     pub vars: Vec<String>,
     /// Goals, in order.
     pub goals: Vec<String>,
+    /// `--jobserver-auth=R,W` from the parent make's MAKEFLAGS.
+    pub jobserver_auth: Option<String>,
     /// --local (or RMAKE_LOCAL=1 inherited by sub-makes).
     pub local: bool,
     /// --coordinator / RMAKE_COORDINATOR
@@ -275,6 +277,9 @@ impl Config {
         }
         self.debug.extend(raw.debug);
         self.warn_undefined |= raw.warn_undefined_variables;
+        if raw.jobserver_auth.is_some() {
+            self.jobserver_auth = raw.jobserver_auth;
+        }
         self.local |= raw.local;
         if raw.coordinator.is_some() {
             self.coordinator = raw.coordinator;

@@ -3,6 +3,7 @@
 pub mod args;
 pub mod argv;
 pub mod host;
+pub mod jobserver;
 pub mod local;
 pub mod makeflags;
 pub mod runner;
@@ -77,24 +78,49 @@ pub fn run(args: Vec<String>) -> ExitCode {
     let print_dir = !cfg.no_print_directory
         && (cfg.print_directory
             || (!cfg.silent && !cfg.question && (!cfg.directories.is_empty() || makelevel > 0)));
-    let jobserver = match cfg.jobs {
-        args::Jobs::Limit(n) if n > 1 => Some((3, 4)),
-        _ => None,
-    };
-    let makeflags = makeflags::render(&cfg, jobserver, print_dir && cfg.print_directory || print_dir);
+    let jobserver = setup_jobserver(&mut cfg, &prefix);
+    let makeflags = makeflags::render(&cfg, jobserver.as_ref().map(|j| j.fds()), print_dir);
     std::env::set_var("MAKEFLAGS", &makeflags);
     signals::install();
     let cwd = std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default();
     if print_dir {
         println!("{}: Entering directory '{cwd}'", prefix.0);
     }
-    let session = local::Session { cfg, prefix: prefix.clone(), make_program: make_prog, makelevel, makeflags };
+    let session = local::Session {
+        cfg,
+        prefix: prefix.clone(),
+        make_program: make_prog,
+        makelevel,
+        makeflags,
+        jobserver: jobserver.map(Arc::new),
+    };
     let code = local::run(&session);
     if print_dir {
         println!("{}: Leaving directory '{cwd}'", prefix.0);
     }
     let _ = std::io::stdout().flush();
     code
+}
+
+/// The jobserver of this make: inherited from the parent (`--jobserver-auth` in MAKEFLAGS),
+/// or created for a top-level `-jN`; without usable descriptors a sub-make falls back to -j1
+/// with make's warning.
+fn setup_jobserver(cfg: &mut Config, prefix: &Prefix) -> Option<jobserver::JobServer> {
+    if let Some(auth) = cfg.jobserver_auth.clone() {
+        if let Some(js) = jobserver::JobServer::from_auth(&auth) {
+            return Some(js);
+        }
+        if matches!(cfg.jobs, args::Jobs::Limit(n) if n > 1) {
+            let _ = std::io::stdout().flush();
+            eprintln!("{}: warning: jobserver unavailable: using -j1.  Add '+' to parent make rule.", prefix.0);
+            cfg.jobs = args::Jobs::One;
+        }
+        return None;
+    }
+    match cfg.jobs {
+        args::Jobs::Limit(n) if n > 1 => jobserver::JobServer::create(n - 1).ok(),
+        _ => None,
+    }
 }
 
 /// The system's reason for an I/O error, as strerror words it.

@@ -7,13 +7,14 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rmake_makefile::build::{Event, JobId, JobResult, Outcome, Plan, PlanOptions};
+use rmake_makefile::build::{Event, Outcome, Plan, PlanOptions};
 use rmake_makefile::db::{Database, LoadOptions, LoadReport};
 use rmake_makefile::host::Host;
 
 use crate::args::{Config, Jobs};
 use crate::host::RealHost;
-use crate::runner::{self, Pids, Prefix};
+use crate::jobserver::{JobServer, TokenReader};
+use crate::runner::{self, Msg, Pids, Prefix};
 use crate::signals;
 
 /// What the caller resolved about this process before the build.
@@ -28,6 +29,8 @@ pub struct Session {
     pub makelevel: u32,
     /// The MAKEFLAGS value recipes see.
     pub makeflags: String,
+    /// The jobserver shared with the parent and sub-makes, under `-jN`.
+    pub jobserver: Option<Arc<JobServer>>,
 }
 
 /// Prints one event the way make prints the corresponding message.
@@ -281,18 +284,32 @@ fn drive(s: &Session, cfg: &Config, host: &mut RealHost, plan: &mut Plan) -> Out
         Jobs::Unlimited => usize::MAX,
     };
     let pids: Pids = Arc::new(Mutex::new(Default::default()));
-    let (tx, rx) = mpsc::channel::<(JobId, JobResult)>();
+    let (tx, rx) = mpsc::channel::<Msg>();
+    let js = if slots > 1 { s.jobserver.clone() } else { None };
+    let fds = s.jobserver.as_ref().map(|j| j.fds());
+    let reader = js.as_ref().map(|j| TokenReader::start(j.clone(), tx.clone()));
+    // Tokens taken from the jobserver: one per running job beyond the first.
+    let mut tokens = 0usize;
     let mut running = 0usize;
     let mut idle_polls = 0u32;
     loop {
         if let Some(sig) = signals::pending() {
+            if let Some(r) = &reader {
+                r.stop();
+            }
             interrupt(s, host, plan, sig, &pids, &rx, running);
         }
         if running < slots {
             plan.poll(host);
             flush_events(s, plan);
         }
-        while running < slots {
+        while running < slots && plan.has_waiting_job() {
+            if let (Some(_), Some(r)) = (&js, &reader) {
+                if running > tokens {
+                    r.request();
+                    break;
+                }
+            }
             let Some(job) = plan.next_job(host) else { break };
             flush_events(s, plan);
             let tx = tx.clone();
@@ -301,8 +318,8 @@ fn drive(s: &Session, cfg: &Config, host: &mut RealHost, plan: &mut Plan) -> Out
             running += 1;
             let echoed = runner::echo_first(&job);
             std::thread::spawn(move || {
-                let result = runner::run_job(&job, &prefix, &pids, echoed);
-                let _ = tx.send((job.id, result));
+                let result = runner::run_job(&job, &prefix, &pids, echoed, fds);
+                let _ = tx.send(Msg::Done(job.id, result));
             });
         }
         flush_events(s, plan);
@@ -320,20 +337,47 @@ fn drive(s: &Session, cfg: &Config, host: &mut RealHost, plan: &mut Plan) -> Out
             continue;
         }
         idle_polls = 0;
-        match rx.recv_timeout(Duration::from_millis(50)) {
-            Ok((id, result)) => {
-                running -= 1;
-                plan.job_finished(id, result, host);
-                flush_events(s, plan);
-                // Reap whatever else finished meanwhile before the next pass, like make.
-                while let Ok((id, result)) = rx.try_recv() {
+        let mut msg = match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(m) => Some(m),
+            Err(mpsc::RecvTimeoutError::Timeout) => None,
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
+        // Handle everything that arrived, like make reaping all dead children before a pass.
+        while let Some(m) = msg {
+            match m {
+                Msg::Done(id, result) => {
                     running -= 1;
+                    if tokens > running.saturating_sub(1) {
+                        if let Some(j) = &js {
+                            j.release();
+                        }
+                        tokens -= 1;
+                    }
                     plan.job_finished(id, result, host);
                     flush_events(s, plan);
                 }
+                Msg::Token => {
+                    if plan.has_waiting_job() && running > tokens {
+                        tokens += 1;
+                    } else if let Some(j) = &js {
+                        j.release();
+                    }
+                }
             }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            msg = rx.try_recv().ok();
+        }
+    }
+    if let Some(r) = &reader {
+        r.stop();
+    }
+    if let Some(j) = &js {
+        while let Ok(m) = rx.try_recv() {
+            if matches!(m, Msg::Token) {
+                j.release();
+            }
+        }
+        for _ in 0..tokens {
+            j.release();
         }
     }
     let outcome = plan.finish(host);
@@ -354,7 +398,7 @@ fn interrupt(
     plan: &mut Plan,
     sig: i32,
     pids: &Pids,
-    rx: &mpsc::Receiver<(JobId, JobResult)>,
+    rx: &mpsc::Receiver<Msg>,
     mut running: usize,
 ) -> ! {
     if sig == libc::SIGTERM {
@@ -370,7 +414,12 @@ fn interrupt(
     plan.interrupt();
     while running > 0 {
         match rx.recv_timeout(Duration::from_secs(5)) {
-            Ok((id, result)) => {
+            Ok(Msg::Token) => {
+                if let Some(j) = &s.jobserver {
+                    j.release();
+                }
+            }
+            Ok(Msg::Done(id, result)) => {
                 running -= 1;
                 plan.job_finished(id, result, host);
                 for ev in plan.take_events() {

@@ -11,6 +11,15 @@ use std::sync::{Arc, Mutex};
 
 use rmake_makefile::build::{ExitKind, Job, JobId, JobResult};
 
+/// What the executor's threads report to it.
+#[derive(Debug)]
+pub enum Msg {
+    /// A job ended.
+    Done(JobId, JobResult),
+    /// The jobserver gave us a token.
+    Token,
+}
+
 /// The pids of running commands, by job.
 pub type Pids = Arc<Mutex<HashMap<JobId, u32>>>;
 
@@ -40,7 +49,8 @@ pub fn echo_first(job: &Job) -> bool {
 }
 
 /// Runs `job` to completion on the calling thread (`first_echoed`: see [`echo_first`]).
-pub fn run_job(job: &Job, prefix: &Prefix, pids: &Pids, first_echoed: bool) -> JobResult {
+/// `jobserver`: descriptors that recursive commands inherit.
+pub fn run_job(job: &Job, prefix: &Prefix, pids: &Pids, first_echoed: bool, jobserver: Option<(i32, i32)>) -> JobResult {
     for (i, line) in job.lines.iter().enumerate() {
         if line.echo && !(i == 0 && first_echoed) {
             let mut out = std::io::stdout().lock();
@@ -50,7 +60,8 @@ pub fn run_job(job: &Job, prefix: &Prefix, pids: &Pids, first_echoed: bool) -> J
         if !line.execute {
             continue;
         }
-        let exit = run_command(job, &line.command, prefix, pids);
+        let fds = if line.recursive { jobserver } else { None };
+        let exit = run_command(job, &line.command, prefix, pids, fds);
         let Some(exit) = exit else { continue };
         if line.ignore_errors {
             if !job.silent {
@@ -123,7 +134,7 @@ fn resolve_in_path(program: &str, env: &[(String, String)]) -> Option<String> {
 }
 
 /// Runs one command; `None` on success, else how it failed.
-fn run_command(job: &Job, command: &str, prefix: &Prefix, pids: &Pids) -> Option<ExitKind> {
+fn run_command(job: &Job, command: &str, prefix: &Prefix, pids: &Pids, fds: Option<(i32, i32)>) -> Option<ExitKind> {
     let direct = direct_argv(job, command);
     let program = match &direct {
         Some(words) => words[0],
@@ -149,6 +160,22 @@ fn run_command(job: &Job, command: &str, prefix: &Prefix, pids: &Pids) -> Option
     c.env_clear();
     c.envs(job.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     c.stdin(Stdio::inherit()).stdout(Stdio::inherit()).stderr(Stdio::inherit());
+    if let Some((r, w)) = fds {
+        #[allow(unsafe_code)]
+        // SAFETY: the closure runs in the forked child before exec and only calls fcntl, which
+        // is async-signal-safe; it clears close-on-exec so a sub-make inherits the jobserver.
+        unsafe {
+            c.pre_exec(move || {
+                for fd in [r, w] {
+                    let flags = libc::fcntl(fd, libc::F_GETFD);
+                    if flags >= 0 {
+                        libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC);
+                    }
+                }
+                Ok(())
+            });
+        }
+    }
     let mut child = match c.spawn() {
         Ok(ch) => ch,
         Err(e) => {
