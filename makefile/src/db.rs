@@ -374,13 +374,18 @@ impl Database {
                 dirs.extend(v.dirs.iter().cloned());
             }
         }
-        let vpath = self.expand(host, "$(VPATH)", &Scope::GLOBAL)?;
-        dirs.extend(crate::eval::split_path_list(&vpath));
+        if self.globals.contains_key("VPATH") {
+            let vpath = self.expand(host, "$(VPATH)", &Scope::GLOBAL)?;
+            dirs.extend(crate::eval::split_path_list(&vpath));
+        }
         Ok(dirs)
     }
 
     /// The `GPATH` directories.
     pub fn gpath_dirs(&mut self, host: &mut dyn Host) -> Result<Vec<String>, Error> {
+        if !self.globals.contains_key("GPATH") {
+            return Ok(Vec::new());
+        }
         let g = self.expand(host, "$(GPATH)", &Scope::GLOBAL)?;
         Ok(crate::eval::split_path_list(&g))
     }

@@ -247,11 +247,11 @@ impl Database {
 
     /// make's `warn_undefined`.
     fn warn_undefined(&self, host: &mut dyn Host, name: &str, ctx: &Ctx<'_, '_>) {
-        let msg = match ctx.loc {
-            Some(l) => format!("{l}: warning: undefined variable '{name}'\n"),
-            None => format!("warning: undefined variable '{name}'\n"),
-        };
-        host.stderr(&msg);
+        // Expansions without a location are the build half's own lookups (`$(VPATH)`, `$(SHELL)`), not
+        // references written in a makefile; make does not warn about those.
+        if let Some(l) = ctx.loc {
+            host.stderr(&format!("{l}: warning: undefined variable '{name}'\n"));
+        }
     }
 
     /// The full value of `name` in `scope`, expanded (what `$(name)` gives).

@@ -130,11 +130,32 @@ fn class(pat: &[u8], p: usize, c: u8) -> Option<(bool, usize)> {
     None
 }
 
+/// Whether `path` names a directory entry, even a dangling symlink (make's glob uses lstat): the mtime
+/// when it resolves, else a look at the parent directory's listing.
+fn exists_no_follow(host: &mut dyn Host, path: &str) -> bool {
+    if host.mtime(path).is_some() {
+        return true;
+    }
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.len() != path.len() || trimmed.is_empty() {
+        return false;
+    }
+    let (dir, base) = match trimmed.rfind('/') {
+        Some(0) => ("/", &trimmed[1..]),
+        Some(i) => (&trimmed[..i], &trimmed[i + 1..]),
+        None => (".", trimmed),
+    };
+    if base == "." || base == ".." {
+        return false;
+    }
+    host.list_dir(dir).is_ok_and(|names| names.iter().any(|n| n == base))
+}
+
 /// The names matching `pattern`, sorted; a pattern without wildcards gives itself if it exists.
 pub fn glob(host: &mut dyn Host, pattern: &str) -> Vec<String> {
     if !has_meta(pattern) {
         let p = unescape(pattern);
-        return if host.mtime(&p).is_some() { vec![p] } else { Vec::new() };
+        return if exists_no_follow(host, &p) { vec![p] } else { Vec::new() };
     }
     let (mut cur, rest) = match pattern.strip_prefix('/') {
         Some(r) => (vec!["/".to_string()], r),
