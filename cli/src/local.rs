@@ -142,14 +142,16 @@ fn load_options(s: &Session, restarts: u32) -> LoadOptions {
     }
 }
 
-fn plan_options(cfg: &Config, rebuilding: bool) -> PlanOptions {
+/// The Plan's options; while remaking makefiles `-n`, `-q` and `-t` do not apply (make runs
+/// those recipes for real), nor does `-B` after a restart (it would loop forever).
+fn plan_options(cfg: &Config, rebuilding: bool, restarts: u32) -> PlanOptions {
     PlanOptions {
         serial: matches!(cfg.jobs, Jobs::One | Jobs::Limit(1)),
         keep_going: cfg.keep_going,
-        just_print: cfg.just_print,
-        question: cfg.question,
-        touch: cfg.touch,
-        always_make: cfg.always_make,
+        just_print: cfg.just_print && !rebuilding,
+        question: cfg.question && !rebuilding,
+        touch: cfg.touch && !rebuilding,
+        always_make: cfg.always_make && !(rebuilding && restarts > 0),
         ignore_errors: cfg.ignore_errors,
         silent: cfg.silent,
         trace: cfg.trace,
@@ -184,7 +186,7 @@ pub fn run(s: &Session) -> ExitCode {
         let cfg = flags_from_makefile(s, &mut host, &mut db);
         // make tries to remake every makefile it read, the last read first.
         let mk_goals: Vec<(String, bool)> = report.makefiles.iter().rev().map(|m| (m.name.clone(), true)).collect();
-        let mut plan = Plan::new(db, &mut host, &mk_goals, plan_options(&cfg, true));
+        let mut plan = Plan::new(db, &mut host, &mk_goals, plan_options(&cfg, true, restarts));
         let outcome = drive(s, &cfg, &mut host, &mut plan);
         if let Outcome::Success { remade: true } = outcome {
             restarts += 1;
@@ -214,7 +216,7 @@ pub fn run(s: &Session) -> ExitCode {
                 Some(_) => {}
             }
         }
-        plan.start_goals(&mut host, &goal_list(&cfg.goals), plan_options(&cfg, false));
+        plan.start_goals(&mut host, &goal_list(&cfg.goals), plan_options(&cfg, false, restarts));
         let outcome = drive(s, &cfg, &mut host, &mut plan);
         return match outcome {
             Outcome::Success { .. } => ExitCode::SUCCESS,

@@ -254,7 +254,9 @@ impl Plan {
         self.made_order
             .iter()
             .map(|&id| self.files.get(id))
+            // What did not exist before the build will not exist after it; what did is kept.
             .filter(|f| f.intermediate && !f.precious && !f.secondary && f.status != Status::None)
+            .filter(|f| f.mtime_before_update == Some(Time::Missing))
             .filter(|f| !self.precious_name_pattern(f.pattern_target.as_deref()))
             .map(|f| f.name.clone())
             .collect()

@@ -122,6 +122,14 @@ impl Plan {
         }
         let name = self.files.get(f).name.clone();
         let mut t = Time::from_host(host.mtime(&name));
+        if t == Time::Missing && search && name.starts_with("-l") && name.len() > 2 {
+            if let Some(found) = self.library_search(host, &name[2..]) {
+                t = Time::from_host(host.mtime(&found));
+                self.files.get_mut(f).name = found;
+                self.files.get_mut(f).mtime = Some(t);
+                return t;
+            }
+        }
         if t == Time::Missing && search && !self.files.get(f).ignore_vpath && !self.vpath.is_empty() {
             if let Some(found) = self.vpath.search(host, &mut self.dirs, &name) {
                 t = Time::from_host(host.mtime(&found));
@@ -134,6 +142,31 @@ impl Plan {
         }
         self.files.get_mut(f).mtime = Some(t);
         t
+    }
+
+    /// make's library search for a `-lNAME` prerequisite: each `.LIBPATTERNS` name in the
+    /// current directory, through directory search, then in the system library directories.
+    fn library_search(&mut self, host: &mut dyn Host, lib: &str) -> Option<String> {
+        let patterns = self
+            .db
+            .expand(host, "$(.LIBPATTERNS)", &crate::db::Scope::GLOBAL)
+            .unwrap_or_else(|_| "lib%.so lib%.a".into());
+        for pat in patterns.split_whitespace() {
+            let name = crate::build::pattern::subst(pat, lib);
+            if host.mtime(&name).is_some() {
+                return Some(name);
+            }
+            if let Some(found) = self.vpath.search(host, &mut self.dirs, &name) {
+                return Some(found);
+            }
+            for dir in ["/lib", "/usr/lib", "/usr/local/lib"] {
+                let cand = format!("{dir}/{name}");
+                if host.mtime(&cand).is_some() {
+                    return Some(cand);
+                }
+            }
+        }
+        None
     }
 
     fn chain_running(&self, f: FileId) -> bool {
