@@ -168,11 +168,8 @@ pub fn glob(host: &mut dyn Host, pattern: &str) -> Vec<String> {
         let mut next = Vec::new();
         for prefix in &cur {
             if comp.is_empty() {
-                if !last {
-                    next.push(prefix.clone());
-                } else {
-                    next.push(prefix.clone());
-                }
+                // `a//b` or a trailing slash: nothing to match at this level.
+                next.push(prefix.clone());
                 continue;
             }
             if !has_meta(comp) {

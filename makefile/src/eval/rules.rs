@@ -538,11 +538,7 @@ impl Database {
                         }
                     }
                 }
-                ".DEFAULT" => {
-                    if rule.recipe.is_some() {
-                        sp.default_rule = Some(idx);
-                    }
-                }
+                ".DEFAULT" if rule.recipe.is_some() => sp.default_rule = Some(idx),
                 _ => {}
             }
         }

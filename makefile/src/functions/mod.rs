@@ -162,11 +162,8 @@ impl Database {
             "subst" => text::subst(a(0), a(1), a(2), out),
             "patsubst" => crate::pattern::patsubst(a(0), a(1), a(2), out),
             "strip" => text::strip(a(0), out),
-            "findstring" => {
-                if a(1).contains(a(0)) {
-                    out.push_str(a(0))
-                }
-            }
+            "findstring" if a(1).contains(a(0)) => out.push_str(a(0)),
+            "findstring" => {}
             "filter" => text::filter(a(0), a(1), true, out),
             "filter-out" => text::filter(a(0), a(1), false, out),
             "sort" => text::sort(a(0), out),
