@@ -47,22 +47,32 @@ const MAX_DEPTH: u32 = 700;
 const AUTO_NAMES: &[&str] = &["@", "%", "<", "?", "^", "+", "|", "*"];
 
 impl Database {
-    /// The links of the chain for `scope`, innermost first, each with whether it is a parent (private
-    /// variables there are invisible).
-    fn chain(&self, scope: &Scope<'_>) -> Vec<(Link, bool)> {
-        let mut v = Vec::with_capacity(self.locals.len() + 2 * scope.targets.len() + 2);
-        for i in (0..self.locals.len()).rev() {
-            v.push((Link::Local(i), false));
+    /// How many links the chain for `scope` has.
+    fn chain_len(&self, scope: &Scope<'_>) -> usize {
+        self.locals.len() + usize::from(scope.auto.is_some()) + 2 * scope.targets.len() + 1
+    }
+
+    /// The link at `pos` of the chain for `scope` (innermost first: call/foreach scopes, automatic
+    /// variables, then per target its own and its pattern-specific variables, then the globals), with
+    /// whether it is a parent's (private variables there are invisible).
+    fn link_at(&self, scope: &Scope<'_>, pos: usize) -> (Link, bool) {
+        let nl = self.locals.len();
+        if pos < nl {
+            return (Link::Local(nl - 1 - pos), false);
         }
+        let mut p = pos - nl;
         if scope.auto.is_some() {
-            v.push((Link::Auto, false));
+            if p == 0 {
+                return (Link::Auto, false);
+            }
+            p -= 1;
         }
-        for i in 0..scope.targets.len() {
-            v.push((Link::Target(i), i > 0));
-            v.push((Link::Pattern(i), i > 0));
+        let t = p / 2;
+        if t < scope.targets.len() {
+            let link = if p & 1 == 0 { Link::Target(t) } else { Link::Pattern(t) };
+            return (link, t > 0);
         }
-        v.push((Link::Global, !scope.targets.is_empty()));
-        v
+        (Link::Global, !scope.targets.is_empty())
     }
 
     fn in_link(&self, name: &str, link: Link, scope: &Scope<'_>) -> Option<Variable> {
@@ -140,7 +150,8 @@ impl Database {
             return self.globals.get(name).map(|v| (v.clone(), 0));
         }
         let is_auto = AUTO_NAMES.contains(&name);
-        for (pos, (link, parent)) in self.chain(scope).into_iter().enumerate() {
+        for pos in 0..self.chain_len(scope) {
+            let (link, parent) = self.link_at(scope, pos);
             if link == Link::Auto && !is_auto {
                 continue;
             }
@@ -163,15 +174,15 @@ impl Database {
         ctx: &Ctx<'_, '_>,
         out: &mut String,
     ) -> Result<(), Error> {
-        let chain = self.chain(ctx.scope);
         // Collect the definitions from `pos` outwards, stopping at the first non-appending one.
         let mut defs: Vec<Variable> = Vec::new();
         let mut local = true;
-        for (i, (link, parent)) in chain.iter().enumerate().skip(pos) {
-            if *parent {
+        for i in pos..self.chain_len(ctx.scope) {
+            let (link, parent) = self.link_at(ctx.scope, i);
+            if parent {
                 local = false;
             }
-            if let Some(v) = self.in_link(name, *link, ctx.scope) {
+            if let Some(v) = self.in_link(name, link, ctx.scope) {
                 if i != pos && !local && v.private {
                     continue;
                 }
