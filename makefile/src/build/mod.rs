@@ -12,6 +12,7 @@ mod dircache;
 mod events;
 mod file;
 mod graph;
+mod hashorder;
 mod implicit;
 mod job;
 mod pattern;

@@ -251,7 +251,8 @@ impl Plan {
         if self.opts.question || self.opts.touch || self.db.special.secondary_all {
             return Vec::new();
         }
-        self.made_order
+        let mut names = self
+            .made_order
             .iter()
             .map(|&id| self.files.get(id))
             // What did not exist before the build will not exist after it; what did is kept.
@@ -259,7 +260,13 @@ impl Plan {
             .filter(|f| f.mtime_before_update == Some(Time::Missing))
             .filter(|f| !self.precious_name_pattern(f.pattern_target.as_deref()))
             .map(|f| f.name.clone())
-            .collect()
+            .collect::<Vec<String>>();
+        let mut seen = HashSet::new();
+        names.retain(|n| seen.insert(n.clone()));
+        // make removes them in the order of its file hash table.
+        let entries = self.files.all.len() + self.db.special.suffixes.len();
+        crate::build::hashorder::sort_like_make(&mut names, entries);
+        names
     }
 
     pub(crate) fn precious_by_pattern(&self, id: FileId) -> bool {
