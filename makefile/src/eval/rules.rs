@@ -449,7 +449,8 @@ impl Database {
         let idx = self.rules.len();
         for t in &rule.targets {
             if let Some(prev) = self.by_target.get(t.as_str()) {
-                let both = prev.iter().any(|&p| self.rules[p].double_colon != rule.double_colon);
+                // Every rule of a target has the same kind of colon (checked as each is added).
+                let both = prev.first().is_some_and(|&p| self.rules[p].double_colon != rule.double_colon);
                 if both {
                     return Err(Error::new(Some(rule.loc.clone()), ErrorKind::BothColons(t.clone())));
                 }
