@@ -78,11 +78,11 @@ rule! { simple_rule, "all: a b | c\n\techo $@\n\t@echo two\n", "all", loc: "Make
 rule! { semicolon_recipe, "\n\nx: y ; echo semi # not a comment\n\techo next\n", "x", loc: "Makefile:3",
     prereqs: ["y"], order_only: [], recipe: [("Makefile:3", " echo semi # not a comment"), ("Makefile:4", "echo next")] }
 rule! { recipe_continuation, "t:\n\techo a \\\n\tb \\\n  c\n\techo d\n", "t", loc: "Makefile:1",
-    prereqs: [], order_only: [], recipe: [("Makefile:2", "echo a \\\nb \\\n  c"), ("Makefile:5", "echo d")] }
+    prereqs: [], order_only: [], recipe: [("Makefile:2", "echo a \\\nb \\\n  c"), ("Makefile:3", "echo d")] }
 rule! { recipe_survives_comments_and_blank_lines, "t:\n\tone\n\n# comment\n\ttwo\n", "t", loc: "Makefile:1",
-    prereqs: [], order_only: [], recipe: [("Makefile:2", "one"), ("Makefile:5", "two")] }
+    prereqs: [], order_only: [], recipe: [("Makefile:2", "one"), ("Makefile:3", "two")] }
 rule! { recipe_across_conditionals, "t:\n\tone\nifeq (a,b)\n\tnot\nelse\n\tthree\nendif\n", "t", loc: "Makefile:1",
-    prereqs: [], order_only: [], recipe: [("Makefile:2", "one"), ("Makefile:6", "three")] }
+    prereqs: [], order_only: [], recipe: [("Makefile:2", "one"), ("Makefile:3", "three")] }
 rule! { recipe_prefix_variable, ".RECIPEPREFIX := >\nt:\n>echo hi\n", "t", loc: "Makefile:2",
     prereqs: [], order_only: [], recipe: [("Makefile:3", "echo hi")] }
 rule! { expanded_targets_and_prereqs, "O = a.o b.o\nprog: $(O) ./c.o\n", "prog", loc: "Makefile:2",
@@ -91,8 +91,8 @@ rule! { static_pattern, "objs = x.o y.o\n$(objs): %.o: %.c dep.h | dir\n\tcc $<\
     prereqs: ["y.c", "dep.h"], order_only: ["dir"], recipe: [("Makefile:3", "cc $<")] }
 rule! { multi_line_rule, "a \\\n  b: \\\n  c\n\tr\n", "b", loc: "Makefile:1",
     prereqs: ["c"], order_only: [], recipe: [("Makefile:4", "r")] }
-rule! { rule_in_eval, "define R\nz: w\n\tzz\nendef\n$(eval $(R))\n", "z", loc: "Makefile:5",
-    prereqs: ["w"], order_only: [], recipe: [("Makefile:6", "zz")] }
+rule! { rule_in_eval, "define R\nz: w\n\tzz\n\tyy\nendef\n$(eval $(R))\n", "z", loc: "Makefile:6",
+    prereqs: ["w"], order_only: [], recipe: [("Makefile:6", "zz"), ("Makefile:7", "yy")] }
 
 expand! { target_append_inherits, "CFLAGS = -O2\nall: CFLAGS += -g\n", ["child", "all"], "$(CFLAGS)" => "-O2 -g" }
 expand! { private_not_inherited, "all: private P = p\n", ["child", "all"], "[$(P)]" => "[]" }

@@ -30,6 +30,8 @@ struct Reader {
     pending: Option<PendingRule>,
     no_targets: bool,
     set_default: bool,
+    is_eval: bool,
+    first_line: u32,
 }
 
 impl Database {
@@ -42,7 +44,15 @@ impl Database {
         first_line: u32,
         is_eval: bool,
     ) -> Result<(), Error> {
-        let mut r = Reader { file, conds: Conds::default(), pending: None, no_targets: false, set_default: true };
+        let mut r = Reader {
+            file,
+            conds: Conds::default(),
+            pending: None,
+            no_targets: false,
+            set_default: true,
+            is_eval,
+            first_line,
+        };
         let mut lex = Lexer::new(text, first_line);
         let no_name = r.file.is_empty();
         let strip = |mut e: Error| {
@@ -60,7 +70,7 @@ impl Database {
         }
         if !r.conds.levels.is_empty() {
             // A file reports the line after its last; an $(eval) text its last line.
-            let line = if !is_eval { lex.line() } else { lex.line().saturating_sub(1).max(first_line) };
+            let line = if !is_eval { lex.line() } else { first_line };
             return Err(Error::new(Some(Loc::new(r.file.clone(), line)), ErrorKind::MissingEndif));
         }
         Ok(())
@@ -76,7 +86,8 @@ impl Database {
     fn eval_lines(&mut self, host: &mut dyn Host, r: &mut Reader, lex: &mut Lexer<'_>) -> Result<(), Error> {
         while let Some(ll) = lex.next() {
             let raw = ll.text;
-            let loc = Loc::new(r.file.clone(), ll.line);
+            // Text given to $(eval) keeps the line of the call throughout, as in make.
+            let loc = Loc::new(r.file.clone(), if r.is_eval { r.first_line } else { ll.line });
             let prefix = self.recipe_prefix();
             if raw.starts_with(prefix) {
                 if r.no_targets {
@@ -88,7 +99,10 @@ impl Database {
                     }
                     let text = strip_continuation_prefix(&raw[prefix.len_utf8()..], prefix);
                     let recipe = p.recipe.get_or_insert_with(|| Recipe { loc: loc.clone(), lines: Vec::new() });
-                    recipe.lines.push(RecipeLine { loc, text });
+                    // make numbers recipe lines from the recipe's start, one per command line (blank and
+                    // comment lines between them and continuation lines are not counted).
+                    let line = recipe.loc.line + recipe.lines.len() as u32;
+                    recipe.lines.push(RecipeLine { loc: Loc::new(loc.file.clone(), line), text });
                     continue;
                 }
             }
