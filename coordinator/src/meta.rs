@@ -56,6 +56,7 @@ pub struct Meta {
     touches: Mutex<HashMap<Digest, u64>>,
     count: AtomicU64,
     bytes: AtomicU64,
+    actions_count: AtomicU64,
 }
 
 impl std::fmt::Debug for Meta {
@@ -77,7 +78,10 @@ impl Meta {
             touches: Mutex::new(HashMap::new()),
             count: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
+            actions_count: AtomicU64::new(0),
         };
+        // `Tree::len` walks the tree: count once here, then keep the number up to date.
+        meta.actions_count.store(meta.actions.len() as u64, Ordering::Relaxed);
         let (mut count, mut bytes) = (0u64, 0u64);
         for item in meta.blobs.iter().keys() {
             if let Some(d) = digest_of_key(&item?) {
@@ -187,12 +191,19 @@ impl Meta {
 
     /// Stores an action-cache entry.
     pub fn put_action(&self, key: &[u8; 32], json: &[u8]) -> sled::Result<()> {
-        self.actions.insert(key, json).map(drop)
+        if self.actions.insert(key, json)?.is_none() {
+            self.actions_count.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
     }
 
     /// Removes an action-cache entry.
     pub fn remove_action(&self, key: &[u8; 32]) -> sled::Result<bool> {
-        Ok(self.actions.remove(key)?.is_some())
+        let removed = self.actions.remove(key)?.is_some();
+        if removed {
+            self.actions_count.fetch_sub(1, Ordering::Relaxed);
+        }
+        Ok(removed)
     }
 
     /// Every action-cache entry (for reconciliation).
@@ -200,9 +211,9 @@ impl Meta {
         self.actions.iter()
     }
 
-    /// Entries in the action cache.
+    /// Entries in the action cache (kept in memory; no I/O).
     pub fn action_count(&self) -> u64 {
-        self.actions.len() as u64
+        self.actions_count.load(Ordering::Relaxed)
     }
 
     /// Forces everything written so far to disk.

@@ -39,3 +39,74 @@ pub async fn serve(
     .await;
     result
 }
+
+/// A coordinator started in this process (the embedded farm, tests): where it listens, its
+/// state, and how to stop it.
+#[derive(Debug)]
+pub struct Running {
+    /// Base URL, e.g. `http://127.0.0.1:40123`.
+    pub url: String,
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    /// Its state (for in-process use such as `ActionCache::insert`).
+    pub state: AppState,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl Running {
+    /// Stops serving, waits for open requests and flushes the metadata.
+    pub async fn stop(mut self) -> std::io::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        match self.task.take() {
+            Some(task) => task.await.map_err(std::io::Error::other)?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Why an in-process coordinator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The data directory could not be opened.
+    #[error("opening data directory: {0}")]
+    Open(#[from] crate::error::StoreError),
+    /// The listen address could not be bound.
+    #[error("listening on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The blocking open task failed.
+    #[error("start-up task failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+/// Opens the data directory of `config` and serves it on `config.listen` (port 0 picks a free
+/// port) on the current tokio runtime, with the background eviction task.
+pub async fn spawn(config: crate::config::Config) -> Result<Running, StartError> {
+    let cfg = config.clone();
+    let (state, _report) = tokio::task::spawn_blocking(move || AppState::open(&cfg)).await??;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| StartError::Bind { addr: config.listen, source })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(serve(listener, state.clone(), config.eviction_interval, async move {
+        let _ = rx.await;
+    }));
+    Ok(Running { url: format!("http://{addr}"), addr, state, shutdown: Some(tx), task: Some(task) })
+}

@@ -1,11 +1,9 @@
 //! Test harness: a coordinator served on 127.0.0.1:0 in-process, with its temp data dir, and
 //! helpers for deterministic data.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use tempfile::TempDir;
-use tokio::net::TcpListener;
 
 use rmake_cas::Digest;
 use rmake_coordinator::config::Limits;
@@ -17,8 +15,7 @@ pub(crate) struct TestServer {
     pub(crate) url: String,
     pub(crate) state: AppState,
     pub(crate) dir: TempDir,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    running: Option<server::Running>,
 }
 
 /// Options for [`TestServer::start`].
@@ -49,18 +46,9 @@ impl TestServer {
         let mut config = Config::local(dir.path(), opts.max_cache_bytes);
         config.tokens = opts.tokens;
         config.limits = opts.limits;
-        let cfg = config.clone();
-        let (state, _report) = tokio::task::spawn_blocking(move || AppState::open(&cfg))
-            .await
-            .expect("join")
-            .expect("open state");
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr: SocketAddr = listener.local_addr().expect("addr");
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(server::serve(listener, state.clone(), Duration::from_secs(3600), async move {
-            let _ = rx.await;
-        }));
-        TestServer { url: format!("http://{addr}"), state, dir, shutdown: Some(tx), task: Some(task) }
+        config.eviction_interval = Duration::from_secs(3600);
+        let running = server::spawn(config).await.expect("start coordinator");
+        TestServer { url: running.url.clone(), state: running.state.clone(), dir, running: Some(running) }
     }
 
     pub(crate) fn client(&self) -> CoordinatorClient {
@@ -73,22 +61,11 @@ impl TestServer {
 
     /// Stops serving and waits for the server task (which flushes metadata).
     pub(crate) async fn stop(mut self) -> TempDir {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
+        if let Some(running) = self.running.take() {
+            running.stop().await.expect("stop");
         }
         let dir = tempfile::tempdir().expect("tempdir");
         std::mem::replace(&mut self.dir, dir)
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
     }
 }
 
