@@ -41,6 +41,8 @@ pub(crate) struct ReadState {
     pub makeflags_parse: String,
     /// See `makeflags_full`.
     pub makeflags_overrides: String,
+    /// Reading a makefile that must not set the default goal (those named by `MAKEFILES`).
+    pub no_default_goal: bool,
     /// Nesting of `include` (to stop runaway recursion).
     pub include_depth: u32,
     /// Whether any rule has set the default goal yet is decided by the variable; this records that the
@@ -201,7 +203,6 @@ impl Database {
         optional: bool,
         set_default: bool,
     ) -> Result<(), Error> {
-        let _ = set_default;
         let mut path = name.to_string();
         let mut text = host.read_file(&path);
         if text.is_err() && loc.is_some() && !name.starts_with('/') {
@@ -244,7 +245,9 @@ impl Database {
             return Err(Error::new(loc.cloned(), crate::error::ErrorKind::Other(format!("{name}: too many nested includes"))));
         }
         self.state.include_depth += 1;
+        let saved = std::mem::replace(&mut self.state.no_default_goal, !set_default);
         let r = self.eval_source(host, Arc::from(path.as_str()), &text, 1, false);
+        self.state.no_default_goal = saved;
         self.state.include_depth -= 1;
         r
     }

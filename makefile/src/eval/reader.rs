@@ -49,7 +49,7 @@ impl Database {
             conds: Conds::default(),
             pending: None,
             no_targets: false,
-            set_default: true,
+            set_default: !self.state.no_default_goal,
             is_eval,
             first_line,
         };
@@ -197,7 +197,7 @@ impl Database {
                         files.push(w.to_string());
                     }
                     for f in files {
-                        self.read_makefile(host, &f, Some(&loc), optional, r.set_default)?;
+                        self.read_makefile(host, &f, Some(&loc), optional, !self.state.no_default_goal)?;
                     }
                     continue;
                 }
