@@ -112,3 +112,52 @@ fn token_soup_never_panics() {
         }
     });
 }
+
+#[test]
+fn mutated_makefiles_never_panic() {
+    run_big_stack(|| {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lang");
+        let mut seeds: Vec<String> = std::fs::read_dir(&dir)
+            .map(|rd| rd.flatten().filter(|e| e.path().extension().is_some_and(|x| x == "mk")).map(|e| e.path()).collect::<Vec<_>>())
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|p| std::fs::read_to_string(p).ok())
+            .collect();
+        seeds.sort();
+        let mut rng = Rng(0xdead_beef_cafe_f00d);
+        let iters = std::env::var("FUZZ_ITERS").ok().and_then(|s| s.parse().ok()).unwrap_or(1500usize);
+        for _ in 0..iters {
+            let Some(seed) = seeds.get(rng.below(seeds.len().max(1))) else { return };
+            let mut bytes = seed.as_bytes().to_vec();
+            for _ in 0..1 + rng.below(4) {
+                if bytes.is_empty() {
+                    break;
+                }
+                let at = rng.below(bytes.len());
+                match rng.below(3) {
+                    0 => {
+                        bytes.remove(at);
+                    }
+                    1 => {
+                        let tok = TOKENS[rng.below(TOKENS.len())].as_bytes();
+                        bytes.splice(at..at, tok.iter().copied());
+                    }
+                    _ => {
+                        let end = (at + rng.below(20)).min(bytes.len());
+                        let chunk: Vec<u8> = bytes[at..end].to_vec();
+                        let to = rng.below(bytes.len());
+                        bytes.splice(to..to, chunk);
+                    }
+                }
+            }
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            let t = text.clone();
+            if std::panic::catch_unwind(move || exercise(&t)).is_err() {
+                let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
+                let _ = std::fs::create_dir_all(&dir);
+                let _ = std::fs::write(dir.join(format!("mutated-{}.mk", text.len())), &text);
+                panic!("panic on input {text:?} (saved to tests/corpus)");
+            }
+        }
+    });
+}
