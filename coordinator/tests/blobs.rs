@@ -22,6 +22,14 @@ async fn empty_and_small_round_trips() {
         // Uploading again is fine and changes nothing.
         c.upload_blob(&d, bytes.clone()).await.expect("re-upload");
     }
+    let (d, bytes) = blob(3, 3 * 1024 * 1024 + 17);
+    let out = server.dir.path().join("downloaded");
+    c.download_to_file(&d, &out).await.expect("download to file");
+    assert_eq!(std::fs::read(&out).expect("read"), bytes);
+    let missing = server.dir.path().join("missing");
+    let err = c.download_to_file(&Digest::of(b"absent"), &missing).await.expect_err("404");
+    assert_eq!(err.status(), Some(404));
+    assert!(!missing.exists());
     let st = c.status().await.expect("status");
     assert_eq!(st.blob_count, 4);
     assert_eq!(st.blob_bytes, 1 + 4096 + 3 * 1024 * 1024 + 17);

@@ -10,7 +10,6 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use futures::{Stream, StreamExt, TryStreamExt};
 use reqwest::{header, Method, RequestBuilder, Response, StatusCode};
-use tokio::io::AsyncWriteExt;
 
 use rmake_cas::{Digest, Hasher};
 
@@ -235,21 +234,56 @@ impl CoordinatorClient {
         Ok(BlobStream { inner: Box::pin(resp.bytes_stream()), hasher: Some(Hasher::new()), expected: *digest })
     }
 
-    /// Downloads one blob into `path` (created or truncated), verifying it; on a mismatch the
-    /// file is removed.
+    /// Downloads one blob into `path` (created or truncated), verifying it; on a mismatch or
+    /// any failure the file is removed. Hashing and writing happen on a blocking thread.
     pub async fn download_to_file(&self, digest: &Digest, path: &Path) -> Result<(), ClientError> {
-        let io_err = |op, source| ClientError::Io { op, path: path.to_path_buf(), source };
-        let mut stream = self.download_stream(digest).await?;
-        let mut file = tokio::fs::File::create(path).await.map_err(|e| io_err("create", e))?;
-        let result = async {
-            while let Some(chunk) = stream.next().await {
-                file.write_all(&chunk?).await.map_err(|e| io_err("write", e))?;
+        let resp = self.send(self.request(Method::GET, &paths::blob(digest))).await?;
+        let mut body = resp.bytes_stream();
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(8);
+        let target = path.to_path_buf();
+        let expected = *digest;
+        let writer = tokio::task::spawn_blocking(move || -> Result<(), ClientError> {
+            use std::io::Write;
+            let io_err = |op, source| ClientError::Io { op, path: target.clone(), source };
+            let file = std::fs::File::create(&target).map_err(|e| io_err("create", e))?;
+            let mut out = std::io::BufWriter::with_capacity(FILE_CHUNK, file);
+            let mut hasher = Hasher::new();
+            while let Some(chunk) = rx.blocking_recv() {
+                hasher.update(&chunk);
+                if hasher.len() > expected.size {
+                    return Err(ClientError::Protocol(format!("blob {expected} arrived longer than its size")));
+                }
+                out.write_all(&chunk).map_err(|e| io_err("write", e))?;
             }
-            file.flush().await.map_err(|e| io_err("write", e))
+            out.flush().map_err(|e| io_err("write", e))?;
+            let actual = hasher.finish();
+            if actual != expected {
+                return Err(ClientError::DigestMismatch { expected, actual });
+            }
+            Ok(())
+        });
+        let mut transport = None;
+        while let Some(chunk) = body.next().await {
+            match chunk {
+                Ok(c) => {
+                    if tx.send(c).await.is_err() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    transport = Some(e);
+                    break;
+                }
+            }
         }
-        .await;
+        drop(tx);
+        let written = writer.await.map_err(|e| ClientError::Protocol(format!("writer task failed: {e}")));
+        let result = match (transport, written) {
+            (Some(e), _) => Err(ClientError::Transport(e)),
+            (None, Ok(r)) => r,
+            (None, Err(e)) => Err(e),
+        };
         if result.is_err() {
-            drop(file);
             let _ = tokio::fs::remove_file(path).await;
         }
         result

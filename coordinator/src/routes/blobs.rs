@@ -178,13 +178,15 @@ fn stream_reader(
     tokio::task::spawn_blocking(move || {
         let mut left = len;
         while left > 0 {
-            let want = left.min(CHUNK as u64) as usize;
-            let mut buf = vec![0u8; want];
-            let item = match reader.read_exact(&mut buf) {
-                Ok(()) => {
-                    left -= want as u64;
+            let want = left.min(CHUNK as u64);
+            let mut buf = Vec::with_capacity(want as usize);
+            // `read_to_end` fills spare capacity without zeroing it first.
+            let item = match (&mut reader).take(want).read_to_end(&mut buf) {
+                Ok(n) if n as u64 == want => {
+                    left -= want;
                     Ok(Bytes::from(buf))
                 }
+                Ok(_) => Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "blob file shorter than its size")),
                 Err(e) => Err(e),
             };
             let failed = item.is_err();
