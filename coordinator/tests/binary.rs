@@ -84,3 +84,36 @@ async fn env_tokens_are_enforced_and_never_logged() {
     assert!(!log.contains("sup3r-s3cret"), "a token was logged:\n{log}");
     assert!(!log.contains("only loopback"), "tokens are configured, no loopback warning");
 }
+
+#[test]
+fn without_tokens_the_start_warns_about_loopback_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rmake-coordinator"))
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env_remove("RMAKE_TOKENS")
+        .env("RMAKE_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut all = String::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stderr.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            all.push_str(&String::from_utf8_lossy(&buf[..n]));
+            if all.contains("only loopback") {
+                let _ = tx.send(());
+                break;
+            }
+        }
+    });
+    let warned = rx.recv_timeout(Duration::from_secs(60)).is_ok();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(warned, "no loopback-only warning at start");
+}

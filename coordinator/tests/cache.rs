@@ -76,7 +76,7 @@ async fn background_eviction_runs_when_the_cap_is_crossed() {
         c.upload_blob(&dg, bytes).await.expect("upload");
     }
     let mut st = c.status().await.expect("status");
-    for _ in 0..100 {
+    for _ in 0..500 {
         if st.blob_bytes <= 5_000 {
             break;
         }
