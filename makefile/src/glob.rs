@@ -151,6 +151,19 @@ fn exists_no_follow(host: &mut dyn Host, path: &str) -> bool {
     host.list_dir(dir).is_ok_and(|names| names.iter().any(|n| n == base))
 }
 
+impl crate::db::Database {
+    /// make's tilde expansion of a file name: `~` and `~/...` start at `$(HOME)` (other users' homes
+    /// are not looked up).
+    pub(crate) fn tilde<'a>(&self, word: &'a str) -> std::borrow::Cow<'a, str> {
+        if word == "~" || word.starts_with("~/") {
+            if let Some(home) = self.globals.get("HOME").filter(|v| !v.value.is_empty()) {
+                return std::borrow::Cow::Owned(format!("{}{}", home.value, &word[1..]));
+            }
+        }
+        std::borrow::Cow::Borrowed(word)
+    }
+}
+
 /// The names matching `pattern`, sorted; a pattern without wildcards gives itself if it exists.
 pub fn glob(host: &mut dyn Host, pattern: &str) -> Vec<String> {
     if !has_meta(pattern) {

@@ -196,7 +196,7 @@ impl Database {
             grouped = true;
             targets_text = t.to_string();
         }
-        let target_words: Vec<String> = words(&targets_text).map(|w| strip_dot_slash(w).to_string()).collect();
+        let target_words: Vec<String> = words(&targets_text).map(|w| strip_dot_slash(&self.tilde(w)).to_string()).collect();
         if target_words.is_empty() {
             return Ok(RuleLine::NoTargets);
         }
@@ -303,6 +303,8 @@ impl Database {
         if !glob {
             return (n, o);
         }
+        let n: Vec<String> = n.into_iter().map(|w| self.tilde(&w).into_owned()).collect();
+        let o: Vec<String> = o.into_iter().map(|w| self.tilde(&w).into_owned()).collect();
         let mut g = |v: Vec<String>| -> Vec<String> {
             let mut out = Vec::with_capacity(v.len());
             for w in v {

@@ -185,7 +185,8 @@ impl Database {
                 let words: Vec<&str> = crate::pattern::words(a(0)).collect();
                 let mut first = true;
                 for w in words {
-                    for m in crate::glob::glob(host, w) {
+                    let w = self.tilde(w);
+                    for m in crate::glob::glob(host, &w) {
                         if !first {
                             out.push(' ');
                         }
@@ -233,7 +234,7 @@ impl Database {
         match name {
             "if" => {
                 // make strips the condition's text before expanding it, and tests the expansion as is.
-                let cond = args[0].trim_matches(|ch: char| ch.is_ascii() && crate::pattern::is_space(ch as u8));
+                let cond = strip_ws(args[0]);
                 let mut c = String::new();
                 self.expand_into(host, cond, ctx, &mut c)?;
                 if !c.is_empty() {
@@ -242,13 +243,14 @@ impl Database {
                     self.expand_into(host, e, ctx, out)?;
                 }
             }
+            // Like `if`: each argument's text is stripped, then expanded; a non-empty expansion counts
+            // as true and is what the function returns, unstripped.
             "or" => {
                 for a in args {
                     let mut c = String::new();
-                    self.expand_into(host, a, ctx, &mut c)?;
-                    let t = c.trim_matches(|ch: char| ch.is_ascii() && crate::pattern::is_space(ch as u8));
-                    if !t.is_empty() {
-                        out.push_str(t);
+                    self.expand_into(host, strip_ws(a), ctx, &mut c)?;
+                    if !c.is_empty() {
+                        out.push_str(&c);
                         break;
                     }
                 }
@@ -257,12 +259,11 @@ impl Database {
                 let mut last = String::new();
                 for a in args {
                     let mut c = String::new();
-                    self.expand_into(host, a, ctx, &mut c)?;
-                    let t = c.trim_matches(|ch: char| ch.is_ascii() && crate::pattern::is_space(ch as u8));
-                    if t.is_empty() {
+                    self.expand_into(host, strip_ws(a), ctx, &mut c)?;
+                    if c.is_empty() {
                         return Ok(());
                     }
-                    last = t.to_string();
+                    last = c;
                 }
                 out.push_str(&last);
             }
@@ -271,6 +272,10 @@ impl Database {
         }
         Ok(())
     }
+}
+
+fn strip_ws(s: &str) -> &str {
+    s.trim_matches(|ch: char| ch.is_ascii() && crate::pattern::is_space(ch as u8))
 }
 
 /// The next top-level comma in `b[p..end]`, counting parens of the call's own kind only (as make does).
