@@ -445,10 +445,16 @@ fn real_main() -> Res<bool> {
             Verdict::Blessed => blessed += 1,
             Verdict::Pass => {
                 passed += 1;
-                if known.contains_key(name) {
-                    println!(
+                match known.get(name) {
+                    Some(why) if why.starts_with("flaky") => {
+                        println!(
+                            "FIXED {name}: passes this time (listed as flaky in KNOWN_FAILURES)"
+                        );
+                    }
+                    Some(_) => println!(
                         "FIXED {name}: passes now; remove it from tests/golden/KNOWN_FAILURES"
-                    );
+                    ),
+                    None => {}
                 }
             }
             Verdict::Fail(report) if update_known => {
