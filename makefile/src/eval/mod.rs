@@ -98,10 +98,10 @@ pub(crate) fn initial(host: &mut dyn Host, opts: &LoadOptions) -> Result<Databas
         ("MAKE_HOST", "x86_64-pc-linux-gnu"),
         ("MAKE_COMMAND", program),
         (".FEATURES", FEATURES),
-        (".INCLUDE_DIRS", "/usr/local/include /usr/include"),
+        (".INCLUDE_DIRS", "/usr/local/include /usr/include /usr/include"),
         (".SHELLFLAGS", "-c"),
         (".LOADED", ""),
-        ("GNUMAKEFLAGS", ""),
+
         ("MAKEFILES", ""),
     ];
     for (k, v) in simple_default {
@@ -110,6 +110,10 @@ pub(crate) fn initial(host: &mut dyn Host, opts: &LoadOptions) -> Result<Databas
         }
     }
     db.set_global("MAKE", "$(MAKE_COMMAND)", Flavor::Recursive, Origin::Default);
+    db.set_global("GNUMAKEFLAGS", "", Flavor::Simple, Origin::Environment);
+    if let Some(v) = db.globals.get_mut(".INCLUDE_DIRS") {
+        v.flavor = Flavor::Recursive;
+    }
     if !db.globals.contains_key("SHELL") {
         db.set_global("SHELL", "/bin/sh", Flavor::Simple, Origin::Default);
     }

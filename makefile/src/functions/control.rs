@@ -53,7 +53,12 @@ impl Database {
         if let Some(e) = env.iter_mut().find(|(k, _)| k == "MAKELEVEL") {
             e.1 = (self.state.makelevel + 1).to_string();
         }
-        let res = host.shell(cmd, &shell, &flags, &env);
+        // A SHELL with arguments (`/bin/sh -e`) runs its first word with the rest before .SHELLFLAGS.
+        let mut words = crate::pattern::words(&shell);
+        let program = words.next().unwrap_or("/bin/sh").to_string();
+        let mut all_flags: Vec<&str> = words.collect();
+        all_flags.extend(crate::pattern::words(&flags));
+        let res = host.shell(cmd, &program, &all_flags.join(" "), &env);
         let s = fold_newlines(&res.stdout, trim_all);
         self.globals.insert(".SHELLSTATUS".into(), Variable::new(res.status.to_string(), Flavor::Simple, Origin::Override));
         Ok(s)
