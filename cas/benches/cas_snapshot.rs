@@ -16,10 +16,12 @@ struct Args {
     files: usize,
     big_mib: usize,
     small: usize,
+    /// Only repeat the warm scan this many times (for a profiler) and stop.
+    scan_loop: usize,
 }
 
 fn parse_args() -> Args {
-    let mut a = Args { dir: std::env::temp_dir(), files: 10_000, big_mib: 1024, small: 20_000 };
+    let mut a = Args { dir: std::env::temp_dir(), files: 10_000, big_mib: 1024, small: 20_000, scan_loop: 0 };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut val = || it.next().unwrap_or_default();
@@ -28,6 +30,7 @@ fn parse_args() -> Args {
             "--files" => a.files = val().parse().unwrap_or(a.files),
             "--big-mib" => a.big_mib = val().parse().unwrap_or(a.big_mib),
             "--small" => a.small = val().parse().unwrap_or(a.small),
+            "--scan-loop" => a.scan_loop = val().parse().unwrap_or(0),
             // cargo bench passes --bench; ignore anything unknown.
             _ => {}
         }
@@ -49,6 +52,16 @@ fn fill(buf: &mut [u8], seed: u64) {
 
 fn small_size(i: usize) -> usize {
     1024 + (i * 2654435761) % (7 * 1024)
+}
+
+/// CPU time (user + system) of this process so far, in ms, from /proc (0 where unavailable).
+fn cpu_ms() -> f64 {
+    let stat = fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // Fields 14 and 15 (utime, stime) are at 11 and 12 after the command name; 100 ticks/s.
+    (ticks(11) + ticks(12)) * 10.0
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -139,6 +152,21 @@ fn main() {
         ms(first_t)
     );
 
+    if args.scan_loop > 0 {
+        let mut idx = Index::load(&index_path).expect("index");
+        let (t, cpu) = (Instant::now(), cpu_ms());
+        for _ in 0..args.scan_loop {
+            rmake_cas::scan(&tree, &mut idx, &ignore).expect("scan");
+        }
+        let n = args.scan_loop as f64;
+        println!("scan: {:.1} ms wall, {:.1} ms cpu each", ms(t.elapsed()) / n, (cpu_ms() - cpu) / n);
+        let (t, cpu) = (Instant::now(), cpu_ms());
+        for _ in 0..args.scan_loop {
+            walk(&tree);
+        }
+        println!("walk: {:.1} ms wall, {:.1} ms cpu each", ms(t.elapsed()) / n, (cpu_ms() - cpu) / n);
+        return;
+    }
     let mut no_index = Vec::new();
     let mut cold = Vec::new();
     let mut warm = Vec::new();

@@ -23,6 +23,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::digest::{Digest, Hasher};
 use crate::error::{CasError, IoContext, Result};
+use crate::par::par_map;
 use crate::store::{BlobInfo, BlobStore, BlobWriter, ReadSeek};
 
 /// Temp files older than this are removed at open even if their writer's pid looks alive
@@ -31,9 +32,6 @@ const STALE_TEMP_AGE: Duration = Duration::from_secs(24 * 3600);
 
 /// Buffer between a streaming writer and its temp file.
 const WRITE_BUF: usize = 256 * 1024;
-
-/// Batches at least this long are spread over several threads.
-const PARALLEL_MIN: usize = 256;
 
 /// Sequence number that makes temp names unique within this process.
 static TEMP_SEQ: AtomicU64 = AtomicU64::new(0);
@@ -448,24 +446,6 @@ impl DiskStore {
         }
         Ok(path)
     }
-}
-
-/// Runs `f(0..n)` over a few threads when `n` is large enough to be worth it; results in order.
-fn par_map<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
-    let threads = std::thread::available_parallelism().map_or(1, |t| t.get()).min(4);
-    if n < PARALLEL_MIN || threads < 2 {
-        return (0..n).map(f).collect();
-    }
-    let chunk = n.div_ceil(threads);
-    let f = &f;
-    std::thread::scope(|s| {
-        let handles: Vec<_> = (0..n)
-            .step_by(chunk)
-            .map(|start| s.spawn(move || (start..(start + chunk).min(n)).map(f).collect::<Vec<T>>()))
-            .collect();
-        // A panic in `f` is a bug in this file; re-raise it rather than invent results.
-        handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
-    })
 }
 
 /// A copy of an error for the duplicates of one blob in a batch (io errors keep kind and text).

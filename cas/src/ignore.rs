@@ -116,14 +116,14 @@ impl Ignore {
         if self.paths.iter().any(|p| p == rel) {
             return true;
         }
-        let comps: Vec<&str> = rel.split('/').collect();
-        let Some(name) = comps.last() else { return false };
+        let name = rel.rsplit('/').next().unwrap_or(rel);
+        let mut comps: Option<Vec<&str>> = None;
         self.patterns.iter().any(|p| {
             if p.dir_only && !is_dir {
                 return false;
             }
             if p.anchored {
-                match_path(&p.comps, &comps)
+                match_path(&p.comps, comps.get_or_insert_with(|| rel.split('/').collect()))
             } else {
                 p.comps.len() == 1 && glob_match(p.comps[0].as_bytes(), name.as_bytes())
             }

@@ -116,23 +116,29 @@ impl Index {
     /// The digest of the file `rel` (at `abs`, with `meta` from `lstat`): from the index when the
     /// stamp is unchanged and trusted, otherwise by reading and hashing the file.
     pub fn digest_file(&mut self, rel: &str, abs: &Path, meta: &Metadata) -> Result<Digest> {
-        let stamp = Stamp::of(meta);
-        let pass = self.pass;
-        if let Some(e) = self.entries.get_mut(rel) {
-            e.pass = pass;
-            if e.trusted && e.stamp == stamp {
-                return Ok(e.digest);
-            }
+        if let Some(d) = self.lookup(rel, meta) {
+            return Ok(d);
         }
-        let mut f = File::open(abs).ctx("open", abs)?;
-        let digest = Digest::of_reader(&mut f).ctx("read", abs)?;
-        self.hashed += 1;
-        // If the file changed while being read, what we hashed may be torn: do not trust it.
-        let after = f.metadata().map(|m| Stamp::of(&m)).ok();
-        let trusted = after == Some(stamp) && digest.size == stamp.size && !is_racy(&stamp);
-        self.entries.insert(rel.to_string(), IndexEntry { stamp, digest, trusted, pass });
-        self.dirty = true;
+        let (digest, trusted) = hash_file(abs, meta)?;
+        self.record(rel, meta, digest, trusted);
         Ok(digest)
+    }
+
+    /// The recorded digest of `rel` if its stamp is unchanged and trusted. Marks `rel` as seen
+    /// in the current pass either way.
+    pub fn lookup(&mut self, rel: &str, meta: &Metadata) -> Option<Digest> {
+        let pass = self.pass;
+        let e = self.entries.get_mut(rel)?;
+        e.pass = pass;
+        (e.trusted && e.stamp == Stamp::of(meta)).then_some(e.digest)
+    }
+
+    /// Records a digest computed by [`hash_file`] (and counts it in [`Index::hashes`]).
+    pub fn record(&mut self, rel: &str, meta: &Metadata, digest: Digest, trusted: bool) {
+        let stamp = Stamp::of(meta);
+        self.hashed += 1;
+        self.entries.insert(rel.to_string(), IndexEntry { stamp, digest, trusted, pass: self.pass });
+        self.dirty = true;
     }
 
     /// Starts a pass over the tree: [`Index::end_pass`] then forgets every path that
@@ -180,6 +186,18 @@ impl Index {
         }
         fs::rename(&tmp, path).ctx("rename into place", path)
     }
+}
+
+/// Reads and hashes the file at `abs`, whose `lstat` gave `meta`. Also says whether the result
+/// may be trusted next time: not if the file changed while it was read (what was hashed may be
+/// torn) or so recently that a later change could keep the same timestamps.
+pub fn hash_file(abs: &Path, meta: &Metadata) -> Result<(Digest, bool)> {
+    let stamp = Stamp::of(meta);
+    let mut f = File::open(abs).ctx("open", abs)?;
+    let digest = Digest::of_reader(&mut f).ctx("read", abs)?;
+    let after = f.metadata().map(|m| Stamp::of(&m)).ok();
+    let trusted = after == Some(stamp) && digest.size == stamp.size && !is_racy(&stamp);
+    Ok((digest, trusted))
 }
 
 /// Whether a file changed so recently that a later change could keep the same timestamps.

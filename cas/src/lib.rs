@@ -10,6 +10,7 @@ pub mod ignore;
 pub mod index;
 pub mod materialize;
 pub mod memory_store;
+mod par;
 pub mod snapshot;
 pub mod store;
 pub mod tree;

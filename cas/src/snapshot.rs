@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use crate::digest::Digest;
 use crate::error::{CasError, IoContext, Result};
 use crate::ignore::Ignore;
-use crate::index::Index;
+use crate::index::{hash_file, Index};
+use crate::par::par_map_min;
 use crate::store::BlobStore;
 use crate::tree::{validate_name, validate_target, Directory, Entry, Node};
 use crate::walk::resolve_link;
@@ -82,7 +83,23 @@ enum ScanNode {
     Dir(BTreeMap<String, ScanNode>),
 }
 
+/// One entry of a directory listing, before digests are known.
+struct Listed {
+    name: String,
+    kind: ListedKind,
+}
+
+enum ListedKind {
+    Dir,
+    File { meta: std::fs::Metadata, digest: Option<Digest> },
+    Symlink(String),
+}
+
 /// Walks `dir` and builds its tree without storing anything.
+///
+/// Three phases: list and `lstat` every directory (a level at a time, directories spread over
+/// threads), hash the files the index cannot vouch for (spread over threads), then assemble and
+/// encode the tree.
 pub fn scan(dir: &Path, index: &mut Index, ignore: &Ignore) -> Result<Scan> {
     let mut scan = Scan {
         root: Digest::EMPTY,
@@ -91,10 +108,67 @@ pub fn scan(dir: &Path, index: &mut Index, ignore: &Ignore) -> Result<Scan> {
         stats: SnapshotStats::default(),
         skipped: Vec::new(),
     };
+    if !fs::metadata(dir).ctx("stat", dir)?.is_dir() {
+        return Err(CasError::InvalidPath { path: dir.display().to_string(), reason: "not a directory".into() });
+    }
+
+    // Phase 1: listings of every directory, keyed by relative path ("" is the root).
+    let mut listings: HashMap<String, Vec<Listed>> = HashMap::new();
+    let mut level = vec![String::new()];
+    while !level.is_empty() {
+        let results = par_map_min(level.len(), 8, |i| list_dir(dir, &level[i], ignore));
+        let mut next = Vec::new();
+        for (rel, res) in level.iter().zip(results) {
+            let (entries, skipped) = res?;
+            scan.skipped.extend(skipped);
+            for e in &entries {
+                if matches!(e.kind, ListedKind::Dir) {
+                    next.push(join_rel(rel, &e.name));
+                }
+            }
+            listings.insert(rel.clone(), entries);
+        }
+        level = next;
+    }
+
+    // Phase 2: digests from the index, hashing only the misses.
     let hashed_before = index.hashes();
     index.begin_pass();
-    let mut root = scan_dir(dir, "", index, ignore, &mut scan)?;
+    let mut misses: Vec<(String, usize, String)> = Vec::new();
+    for (rel, entries) in listings.iter_mut() {
+        for (i, e) in entries.iter_mut().enumerate() {
+            if let ListedKind::File { meta, digest } = &mut e.kind {
+                let child = join_rel(rel, &e.name);
+                *digest = index.lookup(&child, meta);
+                if digest.is_none() {
+                    misses.push((rel.clone(), i, child));
+                }
+            }
+        }
+    }
+    let metas: Vec<&std::fs::Metadata> = misses
+        .iter()
+        .filter_map(|(rel, i, _)| match listings.get(rel).and_then(|l| l.get(*i)).map(|e| &e.kind) {
+            Some(ListedKind::File { meta, .. }) => Some(meta),
+            _ => None,
+        })
+        .collect();
+    let hashed = par_map_min(misses.len(), 16, |k| hash_file(&dir.join(&misses[k].2), metas[k]));
+    let mut found: Vec<(String, usize, Digest)> = Vec::with_capacity(misses.len());
+    for ((rel, i, child), (res, meta)) in misses.iter().zip(hashed.into_iter().zip(metas)) {
+        let (digest, trusted) = res?;
+        index.record(child, meta, digest, trusted);
+        found.push((rel.clone(), *i, digest));
+    }
+    for (rel, i, d) in found {
+        if let Some(ListedKind::File { digest, .. }) = listings.get_mut(&rel).and_then(|l| l.get_mut(i)).map(|e| &mut e.kind) {
+            *digest = Some(d);
+        }
+    }
     index.end_pass();
+
+    // Phase 3: the tree.
+    let mut root = build(dir, "", &mut listings, &mut scan);
     if scan.stats.symlinks > 0 {
         drop_escaping_links(&mut root, &mut scan.skipped);
     }
@@ -108,16 +182,21 @@ pub fn scan(dir: &Path, index: &mut Index, ignore: &Ignore) -> Result<Scan> {
     Ok(scan)
 }
 
-fn scan_dir(
-    abs: &Path,
-    rel: &str,
-    index: &mut Index,
-    ignore: &Ignore,
-    scan: &mut Scan,
-) -> Result<ScanNode> {
-    let mut children = BTreeMap::new();
-    for entry in fs::read_dir(abs).ctx("list", abs)? {
-        let entry = entry.ctx("list", abs)?;
+fn join_rel(rel: &str, name: &str) -> String {
+    if rel.is_empty() {
+        name.to_string()
+    } else {
+        format!("{rel}/{name}")
+    }
+}
+
+/// Lists one directory (relative path `rel` under `root`): kept entries, and paths left out.
+fn list_dir(root: &Path, rel: &str, ignore: &Ignore) -> Result<(Vec<Listed>, Vec<String>)> {
+    let abs = root.join(rel);
+    let mut out = Vec::new();
+    let mut skipped = Vec::new();
+    for entry in fs::read_dir(&abs).ctx("list", &abs)? {
+        let entry = entry.ctx("list", &abs)?;
         let os_name = entry.file_name();
         let Some(name) = os_name.to_str() else {
             return Err(CasError::InvalidPath {
@@ -125,49 +204,69 @@ fn scan_dir(
                 reason: "file name is not UTF-8".into(),
             });
         };
-        let child_rel = if rel.is_empty() { name.to_string() } else { format!("{rel}/{name}") };
+        let child_rel = join_rel(rel, name);
         validate_name(name).map_err(|_| CasError::InvalidPath {
             path: child_rel.clone(),
             reason: "file name cannot be stored in a tree".into(),
         })?;
-        let child_abs = entry.path();
         // DirEntry::metadata does not follow symlinks.
         let meta = match entry.metadata() {
             Ok(m) => m,
             // Deleted between listing and stat: it is simply not part of this snapshot.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(CasError::io("stat", child_abs, e)),
+            Err(e) => return Err(CasError::io("stat", entry.path(), e)),
         };
         let ft = meta.file_type();
         if ignore.is_ignored(&child_rel, ft.is_dir()) {
             continue;
         }
-        let node = if ft.is_dir() {
-            scan_dir(&child_abs, &child_rel, index, ignore, scan)?
+        let kind = if ft.is_dir() {
+            ListedKind::Dir
         } else if ft.is_file() {
-            let digest = index.digest_file(&child_rel, &child_abs, &meta)?;
-            scan.stats.files += 1;
-            scan.stats.bytes += digest.size;
-            scan.files.entry(digest).or_insert(child_abs);
-            ScanNode::File { digest, executable: meta.permissions().mode() & 0o111 != 0 }
+            ListedKind::File { meta, digest: None }
         } else if ft.is_symlink() {
-            let target = fs::read_link(&child_abs).ctx("read link", &child_abs)?;
+            let path = entry.path();
+            let target = fs::read_link(&path).ctx("read link", &path)?;
             let Some(target) = target.to_str().map(str::to_string) else {
                 tracing::warn!(path = %child_rel, "symlink target is not UTF-8; left out of the snapshot");
-                scan.skipped.push(child_rel);
+                skipped.push(child_rel);
                 continue;
             };
             validate_target(&target)?;
-            scan.stats.symlinks += 1;
-            ScanNode::Symlink { target }
+            ListedKind::Symlink(target)
         } else {
             tracing::warn!(path = %child_rel, "not a file, directory or symlink; left out of the snapshot");
-            scan.skipped.push(child_rel);
+            skipped.push(child_rel);
             continue;
         };
-        children.insert(name.to_string(), node);
+        out.push(Listed { name: name.to_string(), kind });
     }
-    Ok(ScanNode::Dir(children))
+    Ok((out, skipped))
+}
+
+/// Assembles the in-memory tree of `rel` from the listings.
+fn build(root: &Path, rel: &str, listings: &mut HashMap<String, Vec<Listed>>, scan: &mut Scan) -> ScanNode {
+    let mut children = BTreeMap::new();
+    for e in listings.remove(rel).unwrap_or_default() {
+        let child = join_rel(rel, &e.name);
+        let node = match e.kind {
+            ListedKind::Dir => build(root, &child, listings, scan),
+            ListedKind::File { meta, digest } => {
+                // Every file got a digest in phase 2 (or the scan failed there).
+                let Some(digest) = digest else { continue };
+                scan.stats.files += 1;
+                scan.stats.bytes += digest.size;
+                scan.files.entry(digest).or_insert_with(|| root.join(&child));
+                ScanNode::File { digest, executable: meta.permissions().mode() & 0o111 != 0 }
+            }
+            ListedKind::Symlink(target) => {
+                scan.stats.symlinks += 1;
+                ScanNode::Symlink { target }
+            }
+        };
+        children.insert(e.name, node);
+    }
+    ScanNode::Dir(children)
 }
 
 /// Removes symlinks that leave the tree, repeating until none does (removing one can change
