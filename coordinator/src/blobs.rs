@@ -36,6 +36,8 @@ pub struct BlobService {
     max_cache_bytes: u64,
     evictions: AtomicU64,
     evicted_bytes: AtomicU64,
+    /// Held by an eviction pass, so two passes never interleave.
+    pass: std::sync::Mutex<()>,
     /// Woken when a write takes the store over its cap.
     pub over_cap: tokio::sync::Notify,
 }
@@ -57,6 +59,7 @@ impl BlobService {
             max_cache_bytes,
             evictions: AtomicU64::new(0),
             evicted_bytes: AtomicU64::new(0),
+            pass: std::sync::Mutex::new(()),
             over_cap: tokio::sync::Notify::new(),
         }
     }
@@ -84,6 +87,12 @@ impl BlobService {
     /// (blobs evicted, bytes evicted) since start.
     pub fn eviction_counts(&self) -> (u64, u64) {
         (self.evictions.load(Ordering::Relaxed), self.evicted_bytes.load(Ordering::Relaxed))
+    }
+
+    /// Serialises eviction passes: a second pass waits for the first (and then sees its
+    /// flushed last-use times and freed bytes) instead of evicting by stale data.
+    pub fn eviction_pass(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.pass.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn stripe(&self, d: &Digest) -> &RwLock<()> {
@@ -193,9 +202,16 @@ impl BlobService {
         Ok(missing)
     }
 
-    /// Evicts one blob if it is not pinned and unused since `seen_ms`; `true` if it went.
+    /// Evicts one blob if it is not pinned, unused since `seen_ms` and not being written in
+    /// its stripe right now; `true` if it went.
     pub fn evict(&self, digest: &Digest, seen_ms: u64) -> Result<bool, StoreError> {
-        let _guard = self.stripe(digest).write().unwrap_or_else(|p| p.into_inner());
+        // A busy stripe means a write of this or a neighbouring blob is in progress (a large
+        // upload can take minutes): skip it rather than stall the whole pass.
+        let _guard = match self.stripe(digest).try_write() {
+            Ok(g) => g,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return Ok(false),
+        };
         if self.pins.is_pinned(digest) || !self.meta.remove_blob_if_unused(digest, seen_ms)? {
             return Ok(false);
         }

@@ -25,6 +25,7 @@ pub struct EvictionReport {
 
 /// Runs one eviction pass (blocking).
 pub fn evict_once(blobs: &BlobService) -> Result<EvictionReport, StoreError> {
+    let _pass = blobs.eviction_pass();
     let meta = blobs.meta();
     meta.flush_touches()?;
     blobs.pins().expire(Instant::now());
