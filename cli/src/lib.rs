@@ -33,7 +33,19 @@ fn make_program(argv0: &str) -> String {
 }
 
 /// Runs rmake-remote with `args` (argv including argv[0]); returns the exit status.
+///
+/// The work runs on a thread with a large stack: make's update walk recurses along dependency
+/// chains, and makefiles with chains tens of thousands of files deep exist.
 pub fn run(args: Vec<String>) -> ExitCode {
+    const STACK: usize = 1 << 30;
+    let worker = std::thread::Builder::new().name("rmake".into()).stack_size(STACK).spawn(move || run_on_this_thread(args));
+    match worker.map(|h| h.join()) {
+        Ok(Ok(code)) => code,
+        _ => ExitCode::from(2),
+    }
+}
+
+fn run_on_this_thread(args: Vec<String>) -> ExitCode {
     let argv0 = args.first().cloned().unwrap_or_else(|| "rmake-remote".into());
     let name = program_name(&argv0);
     let makelevel: u32 = std::env::var("MAKELEVEL").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(0);

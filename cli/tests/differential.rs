@@ -299,3 +299,13 @@ fn version_names_gnu_make() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("GNU Make 4.3"));
 }
+
+#[test]
+fn deep_dependency_chains_do_not_overflow() {
+    let mut mk = String::from("all: t0\n");
+    for i in 0..20_000 {
+        mk.push_str(&format!("t{i}: t{}\n", i + 1));
+    }
+    mk.push_str("t20000: ; @echo bottom\n");
+    Diff::new().file("Makefile", &mk).args(&["-s"]).check();
+}
