@@ -174,14 +174,56 @@ pub fn find_unquoted(s: &mut String, stops: &[u8], skip_refs: bool) -> Option<us
     }
 }
 
-/// make's `remove_comments`: cut at the first unquoted `#` (resolving `\#`).
+/// make's `remove_comments`: cut at the first unquoted `#` outside variable references and function
+/// calls (resolving `\#`).
 pub fn remove_comments(s: &mut String) {
     if !s.contains('#') {
         return;
     }
-    if let Some(i) = find_unquoted(s, b"#", false) {
+    if let Some(i) = find_unquoted(s, b"#", true) {
         s.truncate(i);
     }
+}
+
+/// Split a list of file names as make does (`parse_file_seq`): at blanks not escaped by a backslash;
+/// `a\ b` is the one name `a b`.
+pub fn split_file_words(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if !text.contains('\\') {
+        out.extend(crate::pattern::words(text).map(str::to_string));
+        return out;
+    }
+    let b = text.as_bytes();
+    let mut cur: Vec<u8> = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if crate::pattern::is_space(c) {
+            let n = cur.iter().rev().take_while(|&&x| x == b'\\').count();
+            if n % 2 == 1 {
+                // The blank is quoted: keep half of the backslashes and the blank.
+                let keep = cur.len() - n + n / 2;
+                cur.truncate(keep);
+                cur.push(c);
+                i += 1;
+                continue;
+            }
+            // Backslashes that quote each other before a real separator are halved too.
+            cur.truncate(cur.len() - n / 2);
+            if !cur.is_empty() {
+                out.push(String::from_utf8_lossy(&cur).into_owned());
+                cur.clear();
+            }
+            i += 1;
+            continue;
+        }
+        cur.push(c);
+        i += 1;
+    }
+    if !cur.is_empty() {
+        out.push(String::from_utf8_lossy(&cur).into_owned());
+    }
+    out
 }
 
 #[cfg(test)]
@@ -200,6 +242,20 @@ mod tests {
         assert_eq!(collapse_continuations("a  \\\n   b"), "a b");
         assert_eq!(collapse_continuations("a\\\n\\\nb"), "a b");
         assert_eq!(collapse_continuations("a\\\\\nb"), "a\\\nb");
+    }
+
+    #[test]
+    fn file_words() {
+        assert_eq!(split_file_words("a\\ b  c"), vec!["a b", "c"]);
+        assert_eq!(split_file_words("x\\\\ y"), vec!["x\\", "y"]);
+        assert_eq!(split_file_words(" p q "), vec!["p", "q"]);
+    }
+
+    #[test]
+    fn comments_skip_references() {
+        let mut s = String::from("W := $(words a # b) # c");
+        remove_comments(&mut s);
+        assert_eq!(s, "W := $(words a # b) ");
     }
 
     #[test]

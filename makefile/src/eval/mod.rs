@@ -288,12 +288,12 @@ pub(crate) fn split_prereqs(text: &str) -> (Vec<String>, Vec<String>) {
     let mut normal = Vec::new();
     let mut order = Vec::new();
     let mut in_order = false;
-    for w in crate::pattern::words(text) {
+    for w in crate::lexer::split_file_words(text) {
         if w == "|" {
             in_order = true;
             continue;
         }
-        let w = rules::strip_dot_slash(w);
+        let w = rules::strip_dot_slash(&w);
         if in_order {
             order.push(w.to_string());
         } else {

@@ -196,7 +196,10 @@ impl Database {
             grouped = true;
             targets_text = t.to_string();
         }
-        let target_words: Vec<String> = words(&targets_text).map(|w| strip_dot_slash(&self.tilde(w)).to_string()).collect();
+        let target_words: Vec<String> = crate::lexer::split_file_words(&targets_text)
+            .iter()
+            .map(|w| strip_dot_slash(&self.tilde(w)).to_string())
+            .collect();
         if target_words.is_empty() {
             return Ok(RuleLine::NoTargets);
         }
@@ -254,6 +257,8 @@ impl Database {
         }
         let mut targets = Vec::with_capacity(target_words.len());
         for t in target_words {
+            // An explicit target's `\%` is a plain percent sign (make resolves it with find_percent).
+            let t = if !is_pattern && t.contains('%') { find_percent(&t).0 } else { t };
             if !is_pattern && has_glob(&t) {
                 let m = crate::glob::glob(host, &t);
                 if !m.is_empty() {

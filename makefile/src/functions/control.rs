@@ -49,10 +49,9 @@ impl Database {
     pub(crate) fn run_shell(&mut self, host: &mut dyn Host, cmd: &str, trim_all: bool, ctx: &Ctx<'_, '_>) -> Result<String, Error> {
         let shell = self.value_of(host, "SHELL", ctx)?;
         let flags = self.value_of(host, ".SHELLFLAGS", ctx)?;
-        let mut env = self.state.env.clone();
-        if let Some(e) = env.iter_mut().find(|(k, _)| k == "MAKELEVEL") {
-            e.1 = (self.state.makelevel + 1).to_string();
-        }
+        // make 4.3 runs $(shell) with its own environment as it received it (exported makefile
+        // variables are not added; that came with 4.4).
+        let env = self.state.env.clone();
         // A SHELL with arguments (`/bin/sh -e`) runs its first word with the rest before .SHELLFLAGS.
         let mut words = crate::pattern::words(&shell);
         let program = words.next().unwrap_or("/bin/sh").to_string();
