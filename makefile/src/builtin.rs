@@ -168,6 +168,7 @@ pub(crate) fn define_variables(db: &mut Database) {
 /// Enter the built-in suffix rules and the default `.SUFFIXES` list.
 pub(crate) fn define_suffix_rules(db: &mut Database) {
     db.special.suffixes = SUFFIXES.split(' ').map(str::to_string).collect();
+    db.state.suffixes_raw = db.special.suffixes.clone();
     for (target, lines) in SUFFIX_RULES {
         let idx = db.rules.len();
         db.rules.push(Rule {

@@ -43,6 +43,8 @@ pub(crate) struct ReadState {
     pub makeflags_overrides: String,
     /// Reading a makefile that must not set the default goal (those named by `MAKEFILES`).
     pub no_default_goal: bool,
+    /// The `.SUFFIXES` list with repetitions, as make keeps it (suffix-rule conversion walks it).
+    pub suffixes_raw: Vec<String>,
     /// Nesting of `include` (to stop runaway recursion).
     pub include_depth: u32,
     /// Whether any rule has set the default goal yet is decided by the variable; this records that the
@@ -159,6 +161,7 @@ pub(crate) fn initial(host: &mut dyn Host, opts: &LoadOptions) -> Result<Databas
         crate::builtin::define_suffix_rules(&mut db);
     } else {
         db.special.suffixes.clear();
+        db.state.suffixes_raw.clear();
         db.set_global("SUFFIXES", "", Flavor::Recursive, Origin::Default);
     }
 
@@ -192,7 +195,7 @@ pub(crate) fn load(host: &mut dyn Host, opts: &LoadOptions) -> Result<(Database,
             db.read_makefile(host, m, None, false, true)?;
         }
     }
-    db.finish_load();
+    db.finish_load(host);
     let report = db.state.report.clone();
     Ok((db, report))
 }

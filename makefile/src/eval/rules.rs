@@ -285,18 +285,6 @@ impl Database {
         }))
     }
 
-    /// Whether `name` is `.X` or `.X.Y` for known suffixes (a suffix rule's target).
-    fn is_suffix_rule_name(&self, name: &str) -> bool {
-        if !name.starts_with('.') {
-            return false;
-        }
-        let sfx = &self.special.suffixes;
-        if sfx.iter().any(|s| s == name) {
-            return true;
-        }
-        sfx.iter().any(|s1| name.strip_prefix(s1.as_str()).is_some_and(|rest| sfx.iter().any(|s2| s2 == rest)))
-    }
-
     /// The recipe prefix character (`.RECIPEPREFIX`, default TAB).
     pub(crate) fn recipe_prefix(&self) -> char {
         self.globals.get(".RECIPEPREFIX").and_then(|v| v.value.chars().next()).unwrap_or('\t')
@@ -394,12 +382,7 @@ impl Database {
             }
             return Ok(());
         }
-        let (mut prereqs, mut order_only) = self.prereq_list(host, &r.prereq_text, glob);
-        if r.targets.len() == 1 && self.is_suffix_rule_name(&r.targets[0]) && !(prereqs.is_empty() && order_only.is_empty()) {
-            host.stderr(&format!("{}: warning: ignoring prerequisites on suffix rule definition\n", r.loc));
-            prereqs.clear();
-            order_only.clear();
-        }
+        let (prereqs, order_only) = self.prereq_list(host, &r.prereq_text, glob);
         if r.grouped || r.targets.len() == 1 {
             let rule = Rule {
                 loc: r.loc.clone(),
@@ -498,8 +481,8 @@ impl Database {
             return;
         }
         let names: Vec<String> = rule.prereqs.iter().chain(rule.order_only.iter()).cloned().collect();
-        let sp = &mut self.special;
         for t in &rule.targets {
+            let sp = &mut self.special;
             match t.as_str() {
                 ".PHONY" => sp.phony.extend(names.iter().cloned()),
                 ".PRECIOUS" => sp.precious.extend(names.iter().cloned()),
@@ -536,6 +519,12 @@ impl Database {
                 ".POSIX" => sp.posix = true,
                 ".SECONDEXPANSION" => sp.second_expansion = true,
                 ".SUFFIXES" => {
+                    // make keeps repeated suffixes in its list; conversion walks it as is.
+                    if names.is_empty() {
+                        self.state.suffixes_raw.clear();
+                    } else {
+                        self.state.suffixes_raw.extend(names.iter().cloned());
+                    }
                     if names.is_empty() {
                         sp.suffixes.clear();
                     } else {

@@ -34,7 +34,7 @@ impl Database {
     }
 
     /// make's `convert_to_pattern` and `install_default_implicit_rules`.
-    pub(crate) fn finish_load(&mut self) {
+    pub(crate) fn finish_load(&mut self, host: &mut dyn crate::host::Host) {
         // After reading, MAKEFLAGS gets its ` -- VAR=value` part back (make's define_makeflags).
         if let Some(v) = self.globals.get_mut("MAKEFLAGS").filter(|v| v.origin == crate::vars::Origin::File) {
             if *v.value == *self.state.makeflags_parse {
@@ -43,7 +43,7 @@ impl Database {
                 v.value = std::sync::Arc::from(format!("{}{}", v.value, self.state.makeflags_overrides).as_str());
             }
         }
-        let suffixes = self.special.suffixes.clone();
+        let suffixes = self.state.suffixes_raw.clone();
         for s in &suffixes {
             self.suffix_rule(format!("%{s}"), None, None);
             if let Some(rc) = self.last_recipe(s) {
@@ -52,6 +52,15 @@ impl Database {
             for s2 in &suffixes {
                 let name = format!("{s}{s2}");
                 if let Some(rc) = self.last_recipe(&name) {
+                    // A two-suffix rule's own prerequisites are dropped, with make's warning (once per
+                    // pair of entries in the suffix list, repetitions included).
+                    let has_prereqs = self.rules_for(&name).iter().any(|&i| {
+                        let r = &self.rules[i];
+                        !r.prereqs.is_empty() || !r.order_only.is_empty()
+                    });
+                    if has_prereqs {
+                        host.stderr(&format!("{}: warning: ignoring prerequisites on suffix rule definition\n", rc.0.loc));
+                    }
                     self.suffix_rule(format!("%{s2}"), Some(format!("%{s}")), Some(rc));
                 }
             }
