@@ -27,8 +27,8 @@ struct Outcome {
 struct Diff {
     files: Vec<(String, String)>,
     args: Vec<String>,
-    /// Send SIGTERM this long after starting.
-    term_after: Option<Duration>,
+    /// Send this signal this long after starting.
+    term_after: Option<(Duration, &'static str)>,
     /// Compare stdout lines as a multiset (parallel output).
     unordered: bool,
     /// Shell lines run in the tree before the build.
@@ -56,7 +56,12 @@ impl Diff {
     }
 
     fn term_after(mut self, ms: u64) -> Diff {
-        self.term_after = Some(Duration::from_millis(ms));
+        self.term_after = Some((Duration::from_millis(ms), "-TERM"));
+        self
+    }
+
+    fn int_after(mut self, ms: u64) -> Diff {
+        self.term_after = Some((Duration::from_millis(ms), "-INT"));
         self
     }
 
@@ -105,10 +110,10 @@ impl Diff {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let child = cmd.spawn().expect("spawn");
-        if let Some(d) = self.term_after {
+        if let Some((d, sig)) = self.term_after {
             std::thread::sleep(d);
             if let Ok(pid) = i32::try_from(child.id()) {
-                let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+                let _ = Command::new("kill").arg(sig).arg(pid.to_string()).status();
             }
         }
         let out = child.wait_with_output().expect("wait");
@@ -158,6 +163,23 @@ fn collect(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
 fn sigterm_deletes_the_target_being_made() {
     Diff::new()
         .file("Makefile", "all: x\nx:\n\techo start > $@; sleep 3; echo done >> $@\n")
+        .term_after(700)
+        .check();
+}
+
+#[test]
+fn sigint_to_make_alone_waits_for_the_recipe_then_deletes() {
+    Diff::new()
+        .file("Makefile", "all: x\nx:\n\techo start > $@; sleep 1; echo done >> $@\n")
+        .int_after(500)
+        .check();
+}
+
+#[test]
+fn interrupted_build_deletes_intermediate_files() {
+    Diff::new()
+        .file("Makefile", "all: a.x\n%.x: %.y ; sleep 2; cp $< $@\n%.y: %.z ; cp $< $@\n")
+        .file("a.z", "z\n")
         .term_after(700)
         .check();
 }

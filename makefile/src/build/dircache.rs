@@ -1,7 +1,7 @@
 //! Does a file exist? Answered from cached directory listings (one `list_dir` per directory, as
 //! make's dir.c does), so implicit-rule search over thousands of files costs hash lookups.
 
-use std::collections::{HashMap, HashSet};
+use crate::vars::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use crate::host::Host;
 use crate::build::pattern::dir_part;

@@ -1,7 +1,7 @@
 //! One node of the target graph (make's `struct file`): its prerequisites, recipe, flags and
 //! update state, and the dense store of all of them.
 
-use std::collections::HashMap;
+use crate::vars::FxHashMap;
 use std::sync::Arc;
 
 use crate::db::Recipe;
@@ -170,7 +170,7 @@ impl File {
 #[derive(Default)]
 pub(crate) struct Files {
     pub(crate) all: Vec<File>,
-    pub(crate) by_name: HashMap<String, FileId>,
+    pub(crate) by_name: FxHashMap<String, FileId>,
 }
 
 impl Files {
