@@ -246,6 +246,7 @@ pub struct Database {
     pub(crate) expanding: Vec<(String, usize)>,
     pub(crate) call_args: usize,
     pub(crate) depth: u32,
+    pub(crate) stack_base: usize,
     pub(crate) state: crate::eval::ReadState,
 }
 

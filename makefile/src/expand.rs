@@ -41,8 +41,13 @@ pub(crate) enum Link {
     Global,
 }
 
-/// How deeply expansions (variables, functions, `$(eval)`) may nest.
-const MAX_DEPTH: u32 = 700;
+/// How deeply expansions (variables, functions, `$(eval)`) may nest, at most.
+const MAX_DEPTH: u32 = 1_000_000;
+
+/// How much stack nested expansions may use before stopping with an error instead of overflowing:
+/// deeply recursive makefiles (`$(call)` recursion over long lists) need a deep stack, so the loader is
+/// meant to run on a thread with at least 8 MiB (the main thread's default on Linux).
+const STACK_BUDGET: usize = 6 << 20;
 
 const AUTO_NAMES: &[&str] = &["@", "%", "<", "?", "^", "+", "|", "*"];
 
@@ -285,7 +290,13 @@ impl Database {
             return Ok(());
         }
         // make would recurse until it crashes (e.g. `X = $(eval $(X))`); stop with an error instead.
-        if self.depth >= MAX_DEPTH {
+        // The stack in use is measured from the outermost expansion's frame.
+        let marker = 0u8;
+        let here = std::ptr::addr_of!(marker) as usize;
+        if self.depth == 0 {
+            self.stack_base = here;
+        }
+        if self.depth >= MAX_DEPTH || self.stack_base.abs_diff(here) > STACK_BUDGET {
             return Err(ctx.var_err(ErrorKind::Other("expansion nested too deeply".into())));
         }
         self.depth += 1;
