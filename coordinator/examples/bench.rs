@@ -162,7 +162,9 @@ async fn run(scratch: &Path) -> Result<()> {
         paths.into_iter().map(|(d, p)| Ok((d, Bytes::from(std::fs::read(p)?)))).collect()
     })
     .await??;
+    let t_net = Instant::now();
     let answer = client.upload_many(&blobs, PARALLEL).await?;
+    let up_net = t_net.elapsed();
     if answer.stored.len() != SMALL_BLOBS {
         bail!("only {} of {SMALL_BLOBS} small blobs stored", answer.stored.len());
     }
@@ -183,6 +185,7 @@ async fn run(scratch: &Path) -> Result<()> {
     while let Some(r) = batches.next().await {
         got.extend(r?);
     }
+    let down_net = t.elapsed();
     let dir = dl_dir.clone();
     let written = tokio::task::spawn_blocking(move || -> Result<usize> {
         let mut n = 0;
@@ -205,6 +208,11 @@ async fn run(scratch: &Path) -> Result<()> {
     let cp_small2 = cp_r(&small_dir, &scratch.join("cp-small2"))?;
     rows.push(Row { what: "small download (batch)", ours: down, cp: cp_small2, cp_sync: None, bytes: small_bytes, blobs: SMALL_BLOBS });
 
+    let small_rate = |d: Duration| SMALL_BLOBS as f64 / d.as_secs_f64();
+    let endpoint_lines = [
+        format!("small upload, endpoint only (no local file reads): {:.2}s, {:.0} blobs/s", up_net.as_secs_f64(), small_rate(up_net)),
+        format!("small download, endpoint only (verified, no file writes): {:.2}s, {:.0} blobs/s", down_net.as_secs_f64(), small_rate(down_net)),
+    ];
     println!("rmake coordinator on loopback vs cp -r on the same disk ({} cores)", std::thread::available_parallelism().map_or(0, |n| n.get()));
     println!(
         "{:<24} {:>8} {:>8} {:>9} {:>8} {:>8} {:>7} {:>10} {:>8}",
@@ -230,5 +238,8 @@ async fn run(scratch: &Path) -> Result<()> {
     }
     println!("\"vs cp\" = cp time / our time (above 1: faster than cp). Uploads are durable (fsync), so they are");
     println!("also compared with cp -r followed by `sync -f` (cp+sync). Downloads verify every digest and write files.");
+    for line in endpoint_lines {
+        println!("{line}");
+    }
     Ok(())
 }
