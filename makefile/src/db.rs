@@ -261,13 +261,18 @@ impl Database {
     /// A database with the built-ins and the environment of `opts`, before reading any makefile.
     /// `load` starts from this; tests use it with [`Database::eval_text`].
     pub fn new(host: &mut dyn Host, opts: &LoadOptions) -> Result<Database, Error> {
-        crate::eval::initial(host, opts)
+        let mut db = crate::eval::initial(host, opts)?;
+        db.state.loading = false;
+        Ok(db)
     }
 
     /// Evaluate makefile text as if read from `file` (what `$(eval)` and `--eval` do).
     pub fn eval_text(&mut self, host: &mut dyn Host, file: &str, text: &str) -> Result<(), Error> {
         let file: Arc<str> = Arc::from(file);
-        self.eval_source(host, file, text, 1, false)
+        let was = std::mem::replace(&mut self.state.loading, true);
+        let r = self.eval_source(host, file, text, 1, false);
+        self.state.loading = was;
+        r
     }
 
     /// Expand `text` in `scope` (recipe lines, target-specific values, `SHELL`...).

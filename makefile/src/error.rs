@@ -106,6 +106,9 @@ pub enum ErrorKind {
     /// A target given with both `:` and `::`.
     #[error("target file '{0}' has both : and :: entries")]
     BothColons(String),
+    /// `$(eval)` in a recipe defined a rule with prerequisites.
+    #[error("prerequisites cannot be defined in recipes")]
+    PrereqsInRecipe,
     /// A grouped rule (`&:`) without a recipe.
     #[error("grouped targets must provide a recipe")]
     GroupedNoRecipe,

@@ -45,6 +45,8 @@ pub(crate) struct ReadState {
     pub no_default_goal: bool,
     /// The `.SUFFIXES` list with repetitions, as make keeps it (suffix-rule conversion walks it).
     pub suffixes_raw: Vec<String>,
+    /// Makefiles are being read (`Database::load`/`new`/`eval_text`), as opposed to recipes expanded.
+    pub loading: bool,
     /// Nesting of `include` (to stop runaway recursion).
     pub include_depth: u32,
     /// Whether any rule has set the default goal yet is decided by the variable; this records that the
@@ -70,6 +72,7 @@ impl Database {
 /// variables, built-in rules.
 pub(crate) fn initial(host: &mut dyn Host, opts: &LoadOptions) -> Result<Database, Error> {
     let mut db = Database::default();
+    db.state.loading = true;
     db.state.env = opts.env.clone();
     db.state.include_dirs = opts.include_dirs.clone();
     db.state.env_overrides = opts.env_overrides;
@@ -196,6 +199,7 @@ pub(crate) fn load(host: &mut dyn Host, opts: &LoadOptions) -> Result<(Database,
         }
     }
     db.finish_load(host);
+    db.state.loading = false;
     let report = db.state.report.clone();
     Ok((db, report))
 }

@@ -317,6 +317,10 @@ impl Database {
 
     /// Record a finished rule (make's `record_files`).
     pub(crate) fn record_rule(&mut self, host: &mut dyn Host, r: PendingRule, set_default: bool) -> Result<(), Error> {
+        // After loading, rules come only from $(eval) in recipes: make refuses prerequisites there.
+        if !self.state.loading && !r.prereq_text.trim().is_empty() {
+            return Err(Error::new(Some(r.loc.clone()), ErrorKind::PrereqsInRecipe));
+        }
         let recipe = r.recipe.map(Arc::new);
         if r.pattern {
             let (prereqs, order_only) = self.prereq_list(host, &r.prereq_text, false);
