@@ -110,8 +110,8 @@ pub(super) async fn put_blob(
         // Read the rest (bounded) so the client sees our answer rather than a reset.
         let mut drained = 0u64;
         while drained < DRAIN_LIMIT {
-            match stream.next().await {
-                Some(Ok(b)) => drained += b.len() as u64,
+            match tokio::time::timeout(UPLOAD_IDLE, stream.next()).await {
+                Ok(Some(Ok(b))) => drained += b.len() as u64,
                 _ => break,
             }
         }
