@@ -15,13 +15,14 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use crate::digest::{Digest, Hasher};
+use crate::digest::Digest;
+use crate::disk_writer::DiskWriter;
 use crate::error::{CasError, IoContext, Result};
 use crate::par::par_map;
 use crate::store::{BlobInfo, BlobStore, BlobWriter, ReadSeek};
@@ -30,8 +31,6 @@ use crate::store::{BlobInfo, BlobStore, BlobWriter, ReadSeek};
 /// (the pid may have been reused).
 const STALE_TEMP_AGE: Duration = Duration::from_secs(24 * 3600);
 
-/// Buffer between a streaming writer and its temp file.
-const WRITE_BUF: usize = 256 * 1024;
 
 /// Sequence number that makes temp names unique within this process.
 static TEMP_SEQ: AtomicU64 = AtomicU64::new(0);
@@ -42,7 +41,7 @@ pub struct DiskStore {
     root: PathBuf,
     blobs: PathBuf,
     tmp: PathBuf,
-    fsync: bool,
+    pub(crate) fsync: bool,
 }
 
 impl DiskStore {
@@ -166,7 +165,7 @@ impl DiskStore {
     /// The rename may replace a copy that a concurrent writer published meanwhile: both hold
     /// the same verified bytes, so readers see no difference (a reader holding the old file
     /// keeps reading it).
-    fn publish(&self, digest: &Digest, tmp_path: &Path, sync: bool) -> Result<()> {
+    pub(crate) fn publish(&self, digest: &Digest, tmp_path: &Path, sync: bool) -> Result<()> {
         let final_path = self.blob_path(digest);
         let shard = final_path.parent().unwrap_or(&self.blobs).to_path_buf();
         let mut renamed = fs::rename(tmp_path, &final_path);
@@ -212,7 +211,7 @@ fn temp_owner(name: &str) -> Option<u32> {
     parts.next()?.parse().ok()
 }
 
-fn remove_quietly(path: &Path) {
+pub(crate) fn remove_quietly(path: &Path) {
     if let Err(e) = fs::remove_file(path) {
         if e.kind() != io::ErrorKind::NotFound {
             tracing::warn!(?e, path = %path.display(), "could not remove temp file");
@@ -278,14 +277,7 @@ impl BlobStore for DiskStore {
 
     fn begin_write(&self, digest: &Digest) -> Result<Box<dyn BlobWriter>> {
         let (tmp_path, file) = self.create_temp(digest)?;
-        Ok(Box::new(DiskWriter {
-            store: self.clone(),
-            expected: *digest,
-            hasher: Hasher::new(),
-            file: Some(BufWriter::with_capacity(WRITE_BUF, file)),
-            tmp_path,
-            failed: false,
-        }))
+        Ok(Box::new(DiskWriter::new(self.clone(), *digest, file, tmp_path)))
     }
 
     fn put(&self, digest: &Digest, data: &[u8]) -> Result<()> {
@@ -474,105 +466,4 @@ fn read_dir_sorted(dir: &Path) -> Result<Vec<PathBuf>> {
     }
     out.sort();
     Ok(out)
-}
-
-/// A streaming write into a temp file; see [`BlobWriter`].
-struct DiskWriter {
-    store: DiskStore,
-    expected: Digest,
-    hasher: Hasher,
-    file: Option<BufWriter<File>>,
-    tmp_path: PathBuf,
-    /// Set once a write failed: the temp file no longer matches the hasher.
-    failed: bool,
-}
-
-impl DiskWriter {
-    fn fail(&mut self, e: CasError) -> io::Error {
-        self.failed = true;
-        // Free the disk space now rather than when the writer is dropped.
-        self.file = None;
-        remove_quietly(&self.tmp_path);
-        io::Error::other(e)
-    }
-}
-
-impl Write for DiskWriter {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        if self.failed {
-            return Err(io::Error::other("blob write already failed"));
-        }
-        let written = self.hasher.len() + data.len() as u64;
-        if written > self.expected.size {
-            return Err(self.fail(CasError::SizeExceeded { expected: self.expected, written }));
-        }
-        let Some(file) = self.file.as_mut() else {
-            return Err(io::Error::other("blob writer is closed"));
-        };
-        if let Err(e) = file.write_all(data) {
-            let err = CasError::io("write", self.tmp_path.clone(), e);
-            return Err(self.fail(err));
-        }
-        self.hasher.update(data);
-        Ok(data.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl BlobWriter for DiskWriter {
-    fn expected(&self) -> Digest {
-        self.expected
-    }
-
-    fn written(&self) -> u64 {
-        self.hasher.len()
-    }
-
-    fn commit(mut self: Box<Self>) -> Result<()> {
-        if self.failed {
-            return Err(CasError::io("write", self.tmp_path.clone(), io::Error::other("an earlier write failed")));
-        }
-        let Some(buf) = self.file.take() else {
-            return Err(CasError::io("write", self.tmp_path.clone(), io::Error::other("blob writer is closed")));
-        };
-        let file = match buf.into_inner() {
-            Ok(f) => f,
-            Err(e) => {
-                let err = CasError::io("write", self.tmp_path.clone(), e.into_error());
-                remove_quietly(&self.tmp_path);
-                return Err(err);
-            }
-        };
-        let actual = std::mem::take(&mut self.hasher).finish();
-        if actual != self.expected {
-            drop(file);
-            remove_quietly(&self.tmp_path);
-            return Err(CasError::DigestMismatch { expected: self.expected, actual });
-        }
-        if self.store.fsync {
-            if let Err(e) = file.sync_all() {
-                drop(file);
-                remove_quietly(&self.tmp_path);
-                return Err(CasError::io("fsync", self.tmp_path.clone(), e));
-            }
-        }
-        drop(file);
-        let store = self.store.clone();
-        let result = store.publish(&self.expected, &self.tmp_path, true);
-        // publish consumed or removed the temp file; nothing is left for Drop to clean.
-        self.failed = true;
-        result
-    }
-}
-
-impl Drop for DiskWriter {
-    fn drop(&mut self) {
-        if !self.failed {
-            self.file = None;
-            remove_quietly(&self.tmp_path);
-        }
-    }
 }

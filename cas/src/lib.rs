@@ -5,6 +5,7 @@
 
 pub mod digest;
 pub mod disk_store;
+mod disk_writer;
 pub mod error;
 pub mod ignore;
 pub mod index;

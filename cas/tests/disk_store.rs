@@ -216,13 +216,14 @@ fn delete_and_list() {
 
 #[test]
 fn full_disk_gives_no_space_and_leaves_nothing() {
-    let Some(fs_) = Tmpfs::mount("2m") else {
+    let Some(fs_) = Tmpfs::mount("10m") else {
         eprintln!("SKIP full_disk_gives_no_space_and_leaves_nothing: cannot mount tmpfs here");
         return;
     };
     let root = fs_.path().join("cas");
     let s = DiskStore::open(&root).unwrap();
-    let big = bytes(3 << 20, 7);
+    // 12 MiB: streamed through the helper-thread writer; `put` and `put_many` write directly.
+    let big = bytes(12 << 20, 7);
     let d = Digest::of(&big);
     let err = s.put_stream(&d, &mut &big[..]).unwrap_err();
     assert!(err.is_no_space(), "{err}");
