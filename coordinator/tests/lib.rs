@@ -8,6 +8,7 @@ mod batch;
 mod binary;
 mod blobs;
 mod cache;
+mod client;
 mod crash;
 mod full_disk;
 mod handlers;
