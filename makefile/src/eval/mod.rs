@@ -257,6 +257,8 @@ impl Database {
         }
         self.state.include_depth += 1;
         let saved = std::mem::replace(&mut self.state.no_default_goal, !set_default);
+        // make reads CR-LF line ends as LF.
+        let text = if text.contains("\r\n") { text.replace("\r\n", "\n") } else { text };
         let r = self.eval_source(host, Arc::from(path.as_str()), &text, 1, false);
         self.state.no_default_goal = saved;
         self.state.include_depth -= 1;
@@ -395,7 +397,11 @@ pub(crate) fn recipe_env(db: &mut Database, host: &mut dyn Host, scope: &Scope<'
             continue;
         }
         let visible = db.lookup(&name, scope).is_some_and(|l| l.value == v.value && l.origin == v.origin);
-        let value = if visible {
+        // A value that came from the environment goes back into it unexpanded, as make does.
+        let from_env = matches!(v.origin, Origin::Environment | Origin::EnvironmentOverride) && !v.append;
+        let value = if from_env {
+            v.value.to_string()
+        } else if visible {
             match v.flavor {
                 Flavor::Simple if !v.append => v.value.to_string(),
                 _ => db.expand(host, &format!("$({name})"), scope)?,

@@ -316,12 +316,26 @@ impl Database {
     }
 
     /// Record a finished rule (make's `record_files`).
-    pub(crate) fn record_rule(&mut self, host: &mut dyn Host, r: PendingRule, set_default: bool) -> Result<(), Error> {
+    pub(crate) fn record_rule(&mut self, host: &mut dyn Host, mut r: PendingRule, set_default: bool) -> Result<(), Error> {
         // After loading, rules come only from $(eval) in recipes: make refuses prerequisites there.
         if !self.state.loading && !r.prereq_text.trim().is_empty() {
             return Err(Error::new(Some(r.loc.clone()), ErrorKind::PrereqsInRecipe));
         }
-        let recipe = r.recipe.map(Arc::new);
+        if !r.pattern && r.targets.len() > 1 {
+            let mut seen = crate::vars::FxHashSet::default();
+            let mut dups = Vec::new();
+            r.targets.retain(|t| {
+                let fresh = seen.insert(t.clone());
+                if !fresh {
+                    dups.push(t.clone());
+                }
+                fresh
+            });
+            for t in dups {
+                host.stderr(&format!("{}: target '{t}' given more than once in the same rule\n", r.loc));
+            }
+        }
+        let recipe = r.recipe.take().map(Arc::new);
         if r.pattern {
             let (prereqs, order_only) = self.prereq_list(host, &r.prereq_text, false);
             let pr = PatternRule {
