@@ -159,8 +159,17 @@ async fn restart_keeps_cache_and_reconciles() {
     rmake_cas::BlobStore::delete(&store, &o2).expect("delete");
     let (stray, sb) = blob(50, 777);
     rmake_cas::BlobStore::put(&store, &stray, &sb).expect("put");
+    // And a file that claims a name its bytes do not hash to.
+    let (liar, liar_bytes) = blob(60, 300);
+    let liar_path = store.blob_path(&liar);
+    if let Some(parent) = liar_path.parent() {
+        std::fs::create_dir_all(parent).expect("mkdir");
+    }
+    std::fs::write(&liar_path, vec![0u8; liar_bytes.len()]).expect("write corrupt blob");
     let server = TestServer::in_dir(dir, Options::default()).await;
     let c = server.client();
+    assert_eq!(c.find_missing(&[liar]).await.expect("find"), vec![liar], "corrupt file not adopted");
+    assert!(!liar_path.exists(), "corrupt file removed");
     let st = c.status().await.expect("status");
     assert_eq!((st.blob_count, st.blob_bytes, st.action_cache_entries), (2, 100 + 777, 1));
     assert!(c.lookup_action(&k1).await.expect("lookup").is_some());
