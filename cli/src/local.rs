@@ -82,13 +82,15 @@ pub fn print_event(prefix: &Prefix, ev: Event) {
                 eprintln!("{e}");
             }
         }
-        Event::Touch { path, silent } => {
+        Event::Touch { path, silent, dry_run } => {
             if !silent {
                 let mut out = std::io::stdout().lock();
                 let _ = writeln!(out, "touch {path}");
                 let _ = out.flush();
             }
-            touch(prefix, &path);
+            if !dry_run {
+                touch(prefix, &path);
+            }
         }
     }
 }
@@ -122,8 +124,13 @@ fn delete_target(prefix: &Prefix, path: &str, before: Option<rmake_makefile::hos
 fn load_options(s: &Session, restarts: u32) -> LoadOptions {
     let cfg = &s.cfg;
     let mut env: Vec<(String, String)> = std::env::vars().collect();
-    if !cfg.vars.is_empty() && !env.iter().any(|(k, _)| k == "MAKEOVERRIDES") {
-        env.push(("MAKEOVERRIDES".into(), crate::makeflags::overrides(cfg)));
+    let mut eval = cfg.evals.clone();
+    if !cfg.vars.is_empty() {
+        // As in make: MAKEOVERRIDES refers to the command-line variables, and reaches recipes
+        // unexpanded through the environment.
+        env.retain(|(k, _)| k != "MAKEOVERRIDES");
+        env.push(("MAKEOVERRIDES".into(), "${-*-command-variables-*-}".into()));
+        eval.insert(0, format!("-*-command-variables-*- := {}", crate::makeflags::overrides(cfg)));
     }
     LoadOptions {
         makefiles: cfg.makefiles.clone(),
@@ -137,7 +144,7 @@ fn load_options(s: &Session, restarts: u32) -> LoadOptions {
         makeflags: s.makeflags.clone(),
         make_program: s.make_program.clone(),
         makelevel: s.makelevel,
-        eval: cfg.evals.clone(),
+        eval,
         restarts,
     }
 }
@@ -414,8 +421,19 @@ fn interrupt(
         delete_target(&s.prefix, &path, before);
     }
     plan.interrupt();
-    while running > 0 {
-        match rx.recv_timeout(Duration::from_secs(5)) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while running > 0 && std::time::Instant::now() < deadline {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                // Commands started since the signal get it as well.
+                if sig == libc::SIGTERM {
+                    if let Ok(p) = pids.lock() {
+                        for pid in p.values() {
+                            signals::kill(*pid, sig);
+                        }
+                    }
+                }
+            }
             Ok(Msg::Token) => {
                 if let Some(j) = &s.jobserver {
                     j.release();

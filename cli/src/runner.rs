@@ -60,6 +60,10 @@ pub fn run_job(job: &Job, prefix: &Prefix, pids: &Pids, first_echoed: bool, jobs
         if !line.execute {
             continue;
         }
+        if let Some(sig) = crate::signals::pending() {
+            // make starts nothing after a fatal signal.
+            return JobResult::Failed { line: i, exit: ExitKind::Signal(sig) };
+        }
         let fds = if line.recursive { jobserver } else { None };
         let exit = run_command(job, &line.command, prefix, pids, fds);
         let Some(exit) = exit else { continue };
@@ -191,6 +195,10 @@ fn run_command(job: &Job, command: &str, prefix: &Prefix, pids: &Pids, fds: Opti
     };
     if let Ok(mut p) = pids.lock() {
         p.insert(job.id, child.id());
+    }
+    // A SIGTERM that arrived while this command was starting must reach it too.
+    if crate::signals::pending() == Some(libc::SIGTERM) {
+        crate::signals::kill(child.id(), libc::SIGTERM);
     }
     let status = child.wait();
     if let Ok(mut p) = pids.lock() {

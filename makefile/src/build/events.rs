@@ -41,5 +41,7 @@ pub enum Event {
         path: String,
         /// `-s`/`.SILENT`
         silent: bool,
+        /// `-n` with `-t`: print only.
+        dry_run: bool,
     },
 }

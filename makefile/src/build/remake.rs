@@ -275,6 +275,10 @@ impl Plan {
         if file.mtime_before_update.is_none() {
             file.mtime_before_update = file.mtime;
         }
+        // The other targets of the same recipe are being made too (make's set_command_state).
+        for a in self.files.get(f).also_make.clone() {
+            self.files.get_mut(a).state = CmdState::Running;
+        }
         self.commands_started += 1;
         self.queued_log.push(f);
         self.waiting.push_back(f);
@@ -301,7 +305,11 @@ impl Plan {
                 self.files.get_mut(f).status = Status::Success;
             } else if has_cmds {
                 let silent = self.opts.silent || self.db.special.silent_all;
-                self.events.push(Event::Touch { path: self.files.get(f).name.clone(), silent });
+                self.events.push(Event::Touch {
+                    path: self.files.get(f).name.clone(),
+                    silent,
+                    dry_run: self.opts.just_print,
+                });
                 self.dirs.invalidate(&self.files.get(f).name.clone());
                 self.commands_started += 1;
                 self.queued_log.push(f);

@@ -63,6 +63,9 @@ impl Plan {
 
         let mut lines = Vec::new();
         if oneshell {
+            let shell_now = self.db.expand(host, "$(SHELL)", &scope).unwrap_or_default();
+            let base = shell_now.rsplit('/').next().unwrap_or("");
+            let bourne = matches!(base, "sh" | "bash" | "dash" | "ksh" | "rksh" | "zsh" | "ash");
             let mut joined = String::new();
             let (mut silent, mut ignore, mut recurse) = (false, false, false);
             for (i, l) in cmds.recipe.lines.iter().enumerate() {
@@ -79,8 +82,10 @@ impl Plan {
                         return None;
                     }
                 };
-                let (body, ..) = strip_prefix(&expanded);
-                if !joined.is_empty() {
+                // The first line loses its prefix characters; later lines too under a
+                // Bourne-compatible shell, but are kept verbatim for any other interpreter.
+                let body = if i == 0 || bourne { strip_prefix(&expanded).0 } else { expanded.as_str() };
+                if i > 0 {
                     joined.push('\n');
                 }
                 joined.push_str(body);

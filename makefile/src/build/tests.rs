@@ -261,7 +261,7 @@ fn touch_mode_touches_instead_of_running() {
     let opts = PlanOptions { touch: true, serial: true, ..PlanOptions::default() };
     let r = build_with(&mut h, "out: in\n\tcp in out\n", &["out"], opts, &[]);
     assert!(r.jobs.is_empty());
-    assert!(r.events.contains(&Event::Touch { path: "out".into(), silent: false }));
+    assert!(r.events.contains(&Event::Touch { path: "out".into(), silent: false, dry_run: false }));
 }
 
 #[test]

@@ -314,7 +314,8 @@ impl Plan {
             i += 1;
         }
 
-        if must_make || self.opts.always_make {
+        // In serial mode a started job ends the walk (make would have waited for it here).
+        if (must_make || self.opts.always_make) && !self.blocked {
             let mut i = 0;
             while i < self.files.get(f).deps.len() {
                 let d = self.files.get(f).deps[i].file;
