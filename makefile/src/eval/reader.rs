@@ -106,8 +106,12 @@ impl Database {
                     continue;
                 }
             }
-            let mut c = collapse_continuations(raw).into_owned();
-            remove_comments(&mut c);
+            let mut c = collapse_continuations(raw);
+            if c.contains('#') {
+                let mut owned = c.into_owned();
+                remove_comments(&mut owned);
+                c = std::borrow::Cow::Owned(owned);
+            }
 
             if let Some(a) = parse_var_assignment(&c, false) {
                 if r.conds.ignoring() {
