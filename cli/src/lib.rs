@@ -90,12 +90,18 @@ fn run_on_this_thread(args: Vec<String>) -> ExitCode {
     let print_dir = !cfg.no_print_directory
         && (cfg.print_directory
             || (!cfg.silent && !cfg.question && (!cfg.directories.is_empty() || makelevel > 0)));
-    let jobserver = setup_jobserver(&mut cfg, &prefix);
+    let argv_jobs = argv::normalize(&rest).is_ok_and(|n| n.options.iter().any(|o| o.starts_with("--jobs")));
+    let jobserver = setup_jobserver(&mut cfg, &prefix, argv_jobs);
     let makeflags = makeflags::render(&cfg, jobserver.as_ref().map(|j| j.fds()), print_dir);
     std::env::set_var("MAKEFLAGS", &makeflags);
     signals::install();
     let cwd = std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default();
-    if print_dir {
+    // Under -Otarget/-Oline with parallel jobs, make names the directory around each output
+    // block instead of once for the whole run.
+    let parallel = !matches!(cfg.jobs, args::Jobs::One | args::Jobs::Limit(1));
+    let blocks_named = parallel && matches!(cfg.output_sync.as_deref(), Some("target") | Some("line"));
+    let top_lines = print_dir && !blocks_named;
+    if top_lines {
         println!("{}: Entering directory '{cwd}'", prefix.0);
     }
     let session = local::Session {
@@ -105,9 +111,10 @@ fn run_on_this_thread(args: Vec<String>) -> ExitCode {
         makelevel,
         makeflags,
         jobserver: jobserver.map(Arc::new),
+        directory: print_dir.then(|| Arc::from(cwd.as_str())),
     };
     let code = local::run(&session);
-    if print_dir {
+    if top_lines {
         println!("{}: Leaving directory '{cwd}'", prefix.0);
     }
     let _ = std::io::stdout().flush();
@@ -117,7 +124,13 @@ fn run_on_this_thread(args: Vec<String>) -> ExitCode {
 /// The jobserver of this make: inherited from the parent (`--jobserver-auth` in MAKEFLAGS),
 /// or created for a top-level `-jN`; without usable descriptors a sub-make falls back to -j1
 /// with make's warning.
-fn setup_jobserver(cfg: &mut Config, prefix: &Prefix) -> Option<jobserver::JobServer> {
+fn setup_jobserver(cfg: &mut Config, prefix: &Prefix, argv_jobs: bool) -> Option<jobserver::JobServer> {
+    if let (Some(_), true, args::Jobs::Limit(n)) = (&cfg.jobserver_auth, argv_jobs, cfg.jobs) {
+        // An explicit -jN on a sub-make's command line starts a jobserver of its own.
+        let _ = std::io::stdout().flush();
+        eprintln!("{}: warning: -j{n} forced in submake: resetting jobserver mode.", prefix.0);
+        cfg.jobserver_auth = None;
+    }
     if let Some(auth) = cfg.jobserver_auth.clone() {
         if let Some(js) = jobserver::JobServer::from_auth(&auth) {
             return Some(js);

@@ -31,6 +31,8 @@ pub struct Session {
     pub makeflags: String,
     /// The jobserver shared with the parent and sub-makes, under `-jN`.
     pub jobserver: Option<Arc<JobServer>>,
+    /// The directory to name around synchronised output blocks (when `-w` is in force).
+    pub directory: Option<Arc<str>>,
 }
 
 /// Prints one event the way make prints the corresponding message.
@@ -293,9 +295,16 @@ fn drive(s: &Session, cfg: &Config, host: &mut RealHost, plan: &mut Plan) -> Out
         Jobs::Unlimited => usize::MAX,
     };
     let pids: Pids = Arc::new(Mutex::new(Default::default()));
+    let sync = if slots > 1 { runner::SyncMode::parse(cfg.output_sync.as_deref()) } else { runner::SyncMode::None };
+    let ctx = runner::RunCtx {
+        prefix: s.prefix.clone(),
+        pids: pids.clone(),
+        jobserver: s.jobserver.as_ref().map(|j| j.fds()),
+        sync,
+        directory: s.directory.clone(),
+    };
     let (tx, rx) = mpsc::channel::<Msg>();
     let js = if slots > 1 { s.jobserver.clone() } else { None };
-    let fds = s.jobserver.as_ref().map(|j| j.fds());
     let reader = js.as_ref().map(|j| TokenReader::start(j.clone(), tx.clone()));
     // Tokens taken from the jobserver: one per running job beyond the first.
     let mut tokens = 0usize;
@@ -322,12 +331,11 @@ fn drive(s: &Session, cfg: &Config, host: &mut RealHost, plan: &mut Plan) -> Out
             let Some(job) = plan.next_job(host) else { break };
             flush_events(s, plan);
             let tx = tx.clone();
-            let pids = pids.clone();
-            let prefix = s.prefix.clone();
+            let ctx = ctx.clone();
             running += 1;
-            let echoed = runner::echo_first(&job);
+            let echoed = runner::echo_first(&job, sync);
             std::thread::spawn(move || {
-                let result = runner::run_job(&job, &prefix, &pids, echoed, fds);
+                let result = runner::run_job(&job, &ctx, echoed);
                 let _ = tx.send(Msg::Done(job.id, result));
             });
         }

@@ -34,11 +34,114 @@ fn where_of(line: &rmake_makefile::build::JobLine) -> String {
     }
 }
 
+/// `--output-sync` (`-O`): how a job's output is grouped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncMode {
+    /// Output goes straight through.
+    None,
+    /// Each command's output is printed when the command ends.
+    Line,
+    /// Each job's output is printed when the job ends (recursive commands go straight through).
+    Target,
+    /// Like `Target`, and recursive commands (whole sub-makes) are grouped too.
+    Recurse,
+}
+
+impl SyncMode {
+    /// From `-O`'s argument.
+    pub fn parse(arg: Option<&str>) -> SyncMode {
+        match arg {
+            Some("line") => SyncMode::Line,
+            Some("target") => SyncMode::Target,
+            Some("recurse") => SyncMode::Recurse,
+            _ => SyncMode::None,
+        }
+    }
+
+    fn syncs(self, recursive: bool) -> bool {
+        match self {
+            SyncMode::None => false,
+            SyncMode::Recurse => true,
+            SyncMode::Line | SyncMode::Target => !recursive,
+        }
+    }
+}
+
+/// What every job of one executor shares.
+#[derive(Clone)]
+pub struct RunCtx {
+    /// Message prefix.
+    pub prefix: Prefix,
+    /// Running commands' pids.
+    pub pids: Pids,
+    /// Jobserver descriptors for recursive commands.
+    pub jobserver: Option<(i32, i32)>,
+    /// `-O`
+    pub sync: SyncMode,
+    /// With `-w` and output sync, each dumped block is wrapped in Entering/Leaving lines.
+    pub directory: Option<Arc<str>>,
+}
+
+/// Serialises dumps of synchronised output.
+static DUMP: Mutex<()> = Mutex::new(());
+
+/// Where a job's output goes: straight through, or into buffers dumped as one block.
+struct Sink<'a> {
+    ctx: &'a RunCtx,
+    out: Vec<u8>,
+    err: Vec<u8>,
+}
+
+impl Sink<'_> {
+    fn stdout_line(&mut self, buffered: bool, text: &str) {
+        if buffered {
+            self.out.extend_from_slice(text.as_bytes());
+            self.out.push(b'\n');
+        } else {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{text}");
+            let _ = out.flush();
+        }
+    }
+
+    fn stderr_line(&mut self, buffered: bool, text: &str) {
+        if buffered {
+            self.err.extend_from_slice(text.as_bytes());
+            self.err.push(b'\n');
+        } else {
+            let _ = std::io::stdout().flush();
+            eprintln!("{text}");
+        }
+    }
+
+    fn dump(&mut self) {
+        if self.out.is_empty() && self.err.is_empty() {
+            return;
+        }
+        let _guard = DUMP.lock();
+        let wrap = self.ctx.sync != SyncMode::Recurse && self.ctx.directory.is_some();
+        let mut out = std::io::stdout().lock();
+        if let (true, Some(d)) = (wrap, &self.ctx.directory) {
+            let _ = writeln!(out, "{}: Entering directory '{d}'", self.ctx.prefix.0);
+        }
+        let _ = out.write_all(&self.out);
+        let _ = out.flush();
+        let _ = std::io::stderr().write_all(&self.err);
+        if let (true, Some(d)) = (wrap, &self.ctx.directory) {
+            let _ = writeln!(out, "{}: Leaving directory '{d}'", self.ctx.prefix.0);
+        }
+        let _ = out.flush();
+        self.out.clear();
+        self.err.clear();
+    }
+}
+
 /// Prints the first command's echo when the job starts (in the thread that starts jobs, so
-/// echoes appear in start order, as make prints them); returns whether it printed.
-pub fn echo_first(job: &Job) -> bool {
+/// echoes appear in start order, as make prints them); returns whether it printed. Under
+/// output sync the echo belongs to the job's block instead.
+pub fn echo_first(job: &Job, sync: SyncMode) -> bool {
     match job.lines.first() {
-        Some(line) if line.echo => {
+        Some(line) if line.echo && !sync.syncs(line.recursive) => {
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "{}", line.command);
             let _ = out.flush();
@@ -49,13 +152,18 @@ pub fn echo_first(job: &Job) -> bool {
 }
 
 /// Runs `job` to completion on the calling thread (`first_echoed`: see [`echo_first`]).
-/// `jobserver`: descriptors that recursive commands inherit.
-pub fn run_job(job: &Job, prefix: &Prefix, pids: &Pids, first_echoed: bool, jobserver: Option<(i32, i32)>) -> JobResult {
+pub fn run_job(job: &Job, ctx: &RunCtx, first_echoed: bool) -> JobResult {
+    let mut sink = Sink { ctx, out: Vec::new(), err: Vec::new() };
+    let result = run_lines(job, ctx, first_echoed, &mut sink);
+    sink.dump();
+    result
+}
+
+fn run_lines(job: &Job, ctx: &RunCtx, first_echoed: bool, sink: &mut Sink<'_>) -> JobResult {
     for (i, line) in job.lines.iter().enumerate() {
+        let buffered = ctx.sync.syncs(line.recursive);
         if line.echo && !(i == 0 && first_echoed) {
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{}", line.command);
-            let _ = out.flush();
+            sink.stdout_line(buffered, &line.command);
         }
         if !line.execute {
             continue;
@@ -64,8 +172,11 @@ pub fn run_job(job: &Job, prefix: &Prefix, pids: &Pids, first_echoed: bool, jobs
             // make starts nothing after a fatal signal.
             return JobResult::Failed { line: i, exit: ExitKind::Signal(sig) };
         }
-        let fds = if line.recursive { jobserver } else { None };
-        let exit = run_command(job, &line.command, prefix, pids, fds);
+        let fds = if line.recursive { ctx.jobserver } else { None };
+        let exit = run_command(job, &line.command, ctx, fds, buffered.then_some(&mut *sink));
+        if ctx.sync == SyncMode::Line {
+            sink.dump();
+        }
         let Some(exit) = exit else { continue };
         if line.ignore_errors {
             if !job.silent {
@@ -73,8 +184,8 @@ pub fn run_job(job: &Job, prefix: &Prefix, pids: &Pids, first_echoed: bool, jobs
                     ExitKind::Code(c) => format!("Error {c}"),
                     ExitKind::Signal(s) => signal_text(s),
                 };
-                let _ = std::io::stdout().flush();
-                eprintln!("{}: [{}: {}] {} (ignored)", prefix.0, where_of(line), job.target, what);
+                let msg = format!("{}: [{}: {}] {} (ignored)", ctx.prefix.0, where_of(line), job.target, what);
+                sink.stderr_line(buffered, &msg);
             }
             continue;
         }
@@ -138,7 +249,14 @@ fn resolve_in_path(program: &str, env: &[(String, String)]) -> Option<String> {
 }
 
 /// Runs one command; `None` on success, else how it failed.
-fn run_command(job: &Job, command: &str, prefix: &Prefix, pids: &Pids, fds: Option<(i32, i32)>) -> Option<ExitKind> {
+fn run_command(
+    job: &Job,
+    command: &str,
+    ctx: &RunCtx,
+    fds: Option<(i32, i32)>,
+    sink: Option<&mut Sink<'_>>,
+) -> Option<ExitKind> {
+    let (prefix, pids) = (&ctx.prefix, &ctx.pids);
     let direct = direct_argv(job, command);
     let program = match &direct {
         Some(words) => words[0],
@@ -163,7 +281,12 @@ fn run_command(job: &Job, command: &str, prefix: &Prefix, pids: &Pids, fds: Opti
     }
     c.env_clear();
     c.envs(job.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    c.stdin(Stdio::inherit()).stdout(Stdio::inherit()).stderr(Stdio::inherit());
+    c.stdin(Stdio::inherit());
+    if sink.is_some() {
+        c.stdout(Stdio::piped()).stderr(Stdio::piped());
+    } else {
+        c.stdout(Stdio::inherit()).stderr(Stdio::inherit());
+    }
     if let Some((r, w)) = fds {
         #[allow(unsafe_code)]
         // SAFETY: the closure runs in the forked child before exec and only calls fcntl, which
@@ -183,13 +306,19 @@ fn run_command(job: &Job, command: &str, prefix: &Prefix, pids: &Pids, fds: Opti
     let mut child = match c.spawn() {
         Ok(ch) => ch,
         Err(e) => {
-            let _ = std::io::stdout().flush();
             let reason = match e.kind() {
                 std::io::ErrorKind::NotFound => "No such file or directory".to_string(),
                 std::io::ErrorKind::PermissionDenied => "Permission denied".to_string(),
                 _ => e.to_string(),
             };
-            eprintln!("{}: {program}: {reason}", prefix.0);
+            let msg = format!("{}: {program}: {reason}", prefix.0);
+            match sink {
+                Some(sink) => sink.stderr_line(true, &msg),
+                None => {
+                    let _ = std::io::stdout().flush();
+                    eprintln!("{msg}");
+                }
+            }
             return Some(ExitKind::Code(127));
         }
     };
@@ -200,7 +329,14 @@ fn run_command(job: &Job, command: &str, prefix: &Prefix, pids: &Pids, fds: Opti
     if crate::signals::pending() == Some(libc::SIGTERM) {
         crate::signals::kill(child.id(), libc::SIGTERM);
     }
-    let status = child.wait();
+    let status = match sink {
+        Some(sink) => child.wait_with_output().map(|o| {
+            sink.out.extend_from_slice(&o.stdout);
+            sink.err.extend_from_slice(&o.stderr);
+            o.status
+        }),
+        None => child.wait(),
+    };
     if let Ok(mut p) = pids.lock() {
         p.remove(&job.id);
     }
