@@ -294,10 +294,12 @@ impl Database {
         Ok(out)
     }
 
-    /// Second expansion of a rule's prerequisite text (`.SECONDEXPANSION`), split into (normal, order-only).
+    /// Second expansion of an explicit rule's prerequisite text (`.SECONDEXPANSION`), split into
+    /// (normal, order-only).
     ///
-    /// `stem` is the stem of a static pattern rule (its `%` are replaced first, outside variable
-    /// references) or of a pattern rule match; `scope.auto` gives `$$@`, `$$*`, `$$<`, `$$^`...
+    /// `stem` is the stem of a static pattern rule: every `%` of the text is replaced by it first (make
+    /// turns each into `$*`, inside references too). `scope.auto` gives `$$@`, `$$*`, `$$<`, `$$^`...
+    /// For pattern rules use [`Database::expand_pattern_prereqs`].
     pub fn expand_prereqs(
         &mut self,
         host: &mut dyn Host,
@@ -307,15 +309,33 @@ impl Database {
         loc: Option<&Loc>,
     ) -> Result<(Vec<String>, Vec<String>), Error> {
         let text = match stem {
-            Some(stem) => crate::pattern::subst_percent_outside_refs(prereq_text, stem),
+            Some(stem) => crate::pattern::subst_every_percent(prereq_text, stem),
             None => prereq_text.to_string(),
         };
         let expanded = self.expand_at(host, &text, scope, loc)?;
         Ok(crate::eval::split_prereqs(&expanded))
     }
 
-    /// The environment of a recipe (or `$(shell)`) run in `scope`: `base` (the process environment the
-    /// load saw) updated with every exported variable, plus `MAKEFLAGS` and `MAKELEVEL` (incremented).
+    /// Second expansion of a pattern rule's prerequisite text for a match with `stem` (the directory
+    /// included when make prepends it): the first `%` of each word is replaced by the stem (a word may
+    /// hold references with blanks, `$$(addsuffix .c,%)`), then the text is expanded, as make's
+    /// implicit rule search does.
+    pub fn expand_pattern_prereqs(
+        &mut self,
+        host: &mut dyn Host,
+        prereq_text: &str,
+        stem: &str,
+        scope: &Scope<'_>,
+        loc: Option<&Loc>,
+    ) -> Result<(Vec<String>, Vec<String>), Error> {
+        let text = crate::pattern::subst_first_percent_per_word(prereq_text, stem);
+        let expanded = self.expand_at(host, &text, scope, loc)?;
+        Ok(crate::eval::split_prereqs(&expanded))
+    }
+
+    /// The environment of a recipe run in `scope` (make's `target_environment`): every exported
+    /// variable of the scope (expanded; environment values as received), plus `MAKEFLAGS` and
+    /// `MAKELEVEL` (incremented).
     pub fn recipe_env(&mut self, host: &mut dyn Host, scope: &Scope<'_>) -> Result<Vec<(String, String)>, Error> {
         crate::eval::recipe_env(self, host, scope)
     }

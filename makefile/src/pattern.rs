@@ -140,32 +140,52 @@ pub fn patsubst(pattern: &str, replacement: &str, text: &str, out: &mut String) 
     }
 }
 
-/// Replace each `%` of `text` that is not inside a variable reference with `stem` (static pattern
-/// prerequisites before second expansion).
-pub fn subst_percent_outside_refs(text: &str, stem: &str) -> String {
+/// `stem` as text that expands to itself (`$` doubled), for substitution before an expansion.
+fn literal_stem(stem: &str) -> std::borrow::Cow<'_, str> {
+    if stem.contains('$') {
+        std::borrow::Cow::Owned(stem.replace('$', "$$"))
+    } else {
+        std::borrow::Cow::Borrowed(stem)
+    }
+}
+
+/// Replace every `%` of `text` with `stem` (make's static-pattern prerequisites before second
+/// expansion: each `%` becomes `$*`, inside references too).
+pub fn subst_every_percent(text: &str, stem: &str) -> String {
+    text.replace('%', &literal_stem(stem))
+}
+
+/// Replace the first `%` of each word with `stem`, where a word may hold references with blanks
+/// (`$(addsuffix .c,%)` is one word): make's pattern-rule prerequisites before second expansion.
+pub fn subst_first_percent_per_word(text: &str, stem: &str) -> String {
+    let stem = literal_stem(stem);
     let b = text.as_bytes();
     let mut out = String::with_capacity(text.len() + stem.len());
-    let mut depth = 0usize;
     let mut i = 0;
     let mut last = 0;
+    let mut replaced = false;
+    let mut depth = 0usize;
     while i < b.len() {
-        match b[i] {
-            b'$' if i + 1 < b.len() && (b[i + 1] == b'(' || b[i + 1] == b'{') => {
+        let c = b[i];
+        if c == b'$' && i + 1 < b.len() {
+            if b[i + 1] == b'(' || b[i + 1] == b'{' {
                 depth += 1;
                 i += 2;
                 continue;
             }
-            b'$' => {
-                i += 2;
-                continue;
-            }
+            i += 2;
+            continue;
+        }
+        match c {
             b'(' | b'{' if depth > 0 => depth += 1,
             b')' | b'}' if depth > 0 => depth -= 1,
-            b'%' if depth == 0 => {
+            b'%' if !replaced => {
                 out.push_str(&text[last..i]);
-                out.push_str(stem);
+                out.push_str(&stem);
                 last = i + 1;
+                replaced = true;
             }
+            c if depth == 0 && is_space(c) => replaced = false,
             _ => {}
         }
         i += 1;
@@ -201,7 +221,10 @@ mod tests {
     }
 
     #[test]
-    fn percent_outside_refs() {
-        assert_eq!(subst_percent_outside_refs("%.c $(patsubst %,x,y) $$*%", "s"), "s.c $(patsubst %,x,y) $$*s");
+    fn second_expansion_substitutions() {
+        assert_eq!(subst_every_percent("$(subst %,q,%) %.h", "a"), "$(subst a,q,a) a.h");
+        assert_eq!(subst_first_percent_per_word("$(subst %,q,%) %.h x%%", "a"), "$(subst a,q,%) a.h xa%");
+        assert_eq!(subst_first_percent_per_word("%.c", "d$x"), "d$$x.c");
     }
+
 }
