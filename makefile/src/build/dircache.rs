@@ -3,8 +3,8 @@
 
 use crate::vars::{FxHashMap as HashMap, FxHashSet as HashSet};
 
-use crate::host::Host;
 use crate::build::pattern::dir_part;
+use crate::host::Host;
 
 /// Cached directory listings, by directory ("" for the current one).
 #[derive(Default)]
@@ -20,13 +20,25 @@ impl DirCache {
         }
         let dir = dir_part(path);
         let base = &path[dir.len()..];
-        if base.is_empty() || base == "." || base == ".." || path.contains("/./") || path.contains("/../") {
+        if base.is_empty()
+            || base == "."
+            || base == ".."
+            || path.contains("/./")
+            || path.contains("/../")
+        {
             return host.mtime(path).is_some();
         }
         let key = dir.trim_end_matches('/');
-        let key = if key.is_empty() && !dir.is_empty() { "/" } else { key };
+        let key = if key.is_empty() && !dir.is_empty() {
+            "/"
+        } else {
+            key
+        };
         if !self.dirs.contains_key(key) {
-            let listing = host.list_dir(if key.is_empty() { "." } else { key }).ok().map(|v| v.into_iter().collect());
+            let listing = host
+                .list_dir(if key.is_empty() { "." } else { key })
+                .ok()
+                .map(|v| v.into_iter().collect());
             self.dirs.insert(key.to_string(), listing);
         }
         match self.dirs.get(key) {
@@ -39,7 +51,11 @@ impl DirCache {
     pub(crate) fn invalidate(&mut self, path: &str) {
         let dir = dir_part(path);
         let key = dir.trim_end_matches('/');
-        let key = if key.is_empty() && !dir.is_empty() { "/" } else { key };
+        let key = if key.is_empty() && !dir.is_empty() {
+            "/"
+        } else {
+            key
+        };
         self.dirs.remove(key);
     }
 }

@@ -7,7 +7,12 @@ use crate::db::Database;
 fn add_deps(files: &mut Files, list: &mut Vec<Dep>, names: &[String], order_only: bool) {
     for n in names {
         let file = files.enter(n);
-        list.push(Dep { file, order_only, changed: false, hidden: false });
+        list.push(Dep {
+            file,
+            order_only,
+            changed: false,
+            hidden: false,
+        });
     }
 }
 
@@ -17,7 +22,10 @@ pub(crate) fn build(db: &Database) -> Files {
     // Entries of double-colon chains: the last entry per name, to link the next one.
     let mut dc_tail: std::collections::HashMap<String, FileId> = std::collections::HashMap::new();
     for (ri, rule) in db.rules.iter().enumerate() {
-        let cmds = rule.recipe.as_ref().map(|r| Cmds { recipe: r.clone(), loc: rule.loc.clone() });
+        let cmds = rule.recipe.as_ref().map(|r| Cmds {
+            recipe: r.clone(),
+            loc: rule.loc.clone(),
+        });
         for target in &rule.targets {
             let mut this = Vec::new();
             if !rule.second_expansion {
@@ -72,7 +80,11 @@ pub(crate) fn build(db: &Database) -> Files {
             }
         }
         if rule.grouped && rule.recipe.is_some() {
-            let ids: Vec<FileId> = rule.targets.iter().filter_map(|t| files.lookup(t)).collect();
+            let ids: Vec<FileId> = rule
+                .targets
+                .iter()
+                .filter_map(|t| files.lookup(t))
+                .collect();
             for &id in &ids {
                 let others: Vec<FileId> = ids.iter().copied().filter(|&o| o != id).collect();
                 let f = files.get_mut(id);

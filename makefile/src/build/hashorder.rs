@@ -117,8 +117,10 @@ mod tests {
         let mut v: Vec<String> = ["a.keep", "a.tmp"].iter().map(|s| s.to_string()).collect();
         sort_like_make(&mut v, 100);
         assert_eq!(v, ["a.tmp", "a.keep"]);
-        let mut v: Vec<String> =
-            ["madns/madns.o", "util/tap.o", "madns/madns_t.o"].iter().map(|s| s.to_string()).collect();
+        let mut v: Vec<String> = ["madns/madns.o", "util/tap.o", "madns/madns_t.o"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         sort_like_make(&mut v, 100);
         assert_eq!(v, ["util/tap.o", "madns/madns.o", "madns/madns_t.o"]);
     }

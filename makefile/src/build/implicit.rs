@@ -28,7 +28,12 @@ impl Vpath {
     }
 
     /// The path under which `name` is found by directory search, if any.
-    pub(crate) fn search(&self, host: &mut dyn Host, dirs: &mut DirCache, name: &str) -> Option<String> {
+    pub(crate) fn search(
+        &self,
+        host: &mut dyn Host,
+        dirs: &mut DirCache,
+        name: &str,
+    ) -> Option<String> {
         if self.is_empty() || name.starts_with('/') || name.is_empty() {
             return None;
         }
@@ -39,7 +44,11 @@ impl Vpath {
             .flat_map(|(_, d)| d.iter());
         for dir in from_directives.chain(self.general.iter()) {
             let dir = dir.trim_end_matches('/');
-            let cand = if dir.is_empty() { format!("/{name}") } else { format!("{dir}/{name}") };
+            let cand = if dir.is_empty() {
+                format!("/{name}")
+            } else {
+                format!("{dir}/{name}")
+            };
             if dirs.exists(host, &cand) {
                 return Some(cand);
             }
@@ -109,7 +118,9 @@ impl Search<'_> {
             self.in_use.resize(self.db.pattern_rules.len(), false);
         }
         for (ri, rule) in self.db.pattern_rules.iter().enumerate() {
-            let has_deps = !rule.prereqs.is_empty() || !rule.order_only.is_empty() || !rule.prereq_text.trim().is_empty();
+            let has_deps = !rule.prereqs.is_empty()
+                || !rule.order_only.is_empty()
+                || !rule.prereq_text.trim().is_empty();
             // A pattern rule with prerequisites but no recipe only cancels; never used.
             if has_deps && rule.recipe.is_none() {
                 continue;
@@ -123,8 +134,14 @@ impl Search<'_> {
                     continue;
                 }
                 let lastslash = has_slash && !target.contains('/');
-                let name = if lastslash { &filename[pathlen..] } else { filename };
-                let Some(stem) = match_stem(target, name) else { continue };
+                let name = if lastslash {
+                    &filename[pathlen..]
+                } else {
+                    filename
+                };
+                let Some(stem) = match_stem(target, name) else {
+                    continue;
+                };
                 if stem.is_empty() {
                     continue;
                 }
@@ -160,16 +177,32 @@ impl Search<'_> {
                     continue;
                 }
                 let target = &rule.targets[t.target_index];
-                let name = if t.lastslash { &filename[pathlen..] } else { filename };
-                let Some(stem) = match_stem(target, name) else { continue };
-                let dir = if t.lastslash { &filename[..pathlen] } else { "" };
+                let name = if t.lastslash {
+                    &filename[pathlen..]
+                } else {
+                    filename
+                };
+                let Some(stem) = match_stem(target, name) else {
+                    continue;
+                };
+                let dir = if t.lastslash {
+                    &filename[..pathlen]
+                } else {
+                    ""
+                };
                 let full_stem = format!("{dir}{stem}");
                 let also_make: Vec<String> = rule
                     .targets
                     .iter()
                     .enumerate()
                     .filter(|(i, _)| *i != t.target_index)
-                    .map(|(_, p)| if t.lastslash { format!("{dir}{}", subst(p, stem)) } else { subst(p, stem) })
+                    .map(|(_, p)| {
+                        if t.lastslash {
+                            format!("{dir}{}", subst(p, stem))
+                        } else {
+                            subst(p, stem)
+                        }
+                    })
                     .collect();
                 let rule_idx = t.rule;
                 let terminal = rule.terminal;
@@ -178,7 +211,13 @@ impl Search<'_> {
                     None => continue,
                 };
                 if names.is_empty() {
-                    return Some(Found { rule: rule_idx, target_index: t.target_index, stem: full_stem, deps: Vec::new(), also_make });
+                    return Some(Found {
+                        rule: rule_idx,
+                        target_index: t.target_index,
+                        stem: full_stem,
+                        deps: Vec::new(),
+                        also_make,
+                    });
                 }
                 self.in_use[rule_idx] = true;
                 let mut deps = Vec::new();
@@ -189,16 +228,28 @@ impl Search<'_> {
                         break;
                     }
                     if self.files.lookup(&dname).is_some() || self.dirs.exists(self.host, &dname) {
-                        deps.push(FoundDep { name: dname, order_only, intermediate: None });
+                        deps.push(FoundDep {
+                            name: dname,
+                            order_only,
+                            intermediate: None,
+                        });
                         continue;
                     }
                     if self.vpath.search(self.host, self.dirs, &dname).is_some() {
-                        deps.push(FoundDep { name: dname, order_only, intermediate: None });
+                        deps.push(FoundDep {
+                            name: dname,
+                            order_only,
+                            intermediate: None,
+                        });
                         continue;
                     }
                     if intermed_ok && !terminal {
                         if let Some(found) = self.find(&dname, recursions + 1) {
-                            deps.push(FoundDep { name: dname, order_only, intermediate: Some(Box::new(found)) });
+                            deps.push(FoundDep {
+                                name: dname,
+                                order_only,
+                                intermediate: Some(Box::new(found)),
+                            });
                             continue;
                         }
                         self.impossible.insert(dname);
@@ -208,7 +259,13 @@ impl Search<'_> {
                 }
                 self.in_use[rule_idx] = false;
                 if !failed {
-                    return Some(Found { rule: rule_idx, target_index: t.target_index, stem: full_stem, deps, also_make });
+                    return Some(Found {
+                        rule: rule_idx,
+                        target_index: t.target_index,
+                        stem: full_stem,
+                        deps,
+                        also_make,
+                    });
                 }
             }
         }
@@ -216,7 +273,13 @@ impl Search<'_> {
     }
 
     /// The prerequisite names of pattern rule `ri` for `stem` (dir prepended to `%` names).
-    fn prereq_names(&mut self, ri: usize, stem: &str, dir: &str, target: &str) -> Option<Vec<(String, bool)>> {
+    fn prereq_names(
+        &mut self,
+        ri: usize,
+        stem: &str,
+        dir: &str,
+        target: &str,
+    ) -> Option<Vec<(String, bool)>> {
         let rule = &self.db.pattern_rules[ri];
         let with_dir = |p: &str| {
             if p.contains('%') {
@@ -226,7 +289,8 @@ impl Search<'_> {
             }
         };
         if !rule.second_expansion {
-            let mut v: Vec<(String, bool)> = rule.prereqs.iter().map(|p| (with_dir(p), false)).collect();
+            let mut v: Vec<(String, bool)> =
+                rule.prereqs.iter().map(|p| (with_dir(p), false)).collect();
             v.extend(rule.order_only.iter().map(|p| (with_dir(p), true)));
             return Some(v);
         }
@@ -238,9 +302,15 @@ impl Search<'_> {
             ..Default::default()
         };
         let targets = [target];
-        let scope = Scope { targets: &targets, auto: Some(&auto) };
+        let scope = Scope {
+            targets: &targets,
+            auto: Some(&auto),
+        };
         let full_stem = format!("{dir}{stem}");
-        let (normal, oo) = self.db.expand_prereqs(self.host, &text, Some(&full_stem), &scope, Some(&loc)).ok()?;
+        let (normal, oo) = self
+            .db
+            .expand_prereqs(self.host, &text, Some(&full_stem), &scope, Some(&loc))
+            .ok()?;
         let mut v: Vec<(String, bool)> = normal.into_iter().map(|p| (p, false)).collect();
         v.extend(oo.into_iter().map(|p| (p, true)));
         Some(v)

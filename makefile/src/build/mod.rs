@@ -7,7 +7,6 @@
 //! queries (mtimes, directory listings): deleting files, touching and running recipes are
 //! `Event`s and `Job`s for the executor. See docs in `plan.rs` for the driving protocol.
 
-mod start;
 mod dircache;
 mod events;
 mod file;
@@ -18,6 +17,7 @@ mod job;
 mod pattern;
 mod plan;
 mod remake;
+mod start;
 mod update;
 
 pub use events::Event;

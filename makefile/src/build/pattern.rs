@@ -5,7 +5,10 @@
 pub(crate) fn match_stem<'a>(pattern: &str, name: &'a str) -> Option<&'a str> {
     let pct = pattern.find('%')?;
     let (prefix, suffix) = (&pattern[..pct], &pattern[pct + 1..]);
-    if name.len() < prefix.len() + suffix.len() || !name.starts_with(prefix) || !name.ends_with(suffix) {
+    if name.len() < prefix.len() + suffix.len()
+        || !name.starts_with(prefix)
+        || !name.ends_with(suffix)
+    {
         return None;
     }
     Some(&name[prefix.len()..name.len() - suffix.len()])

@@ -107,18 +107,40 @@ pub struct Plan {
 impl Plan {
     /// A plan to bring `goals` up to date (`goals` empty: the default goal).
     /// Each goal may be marked `dontcare` (optional makefiles while remaking makefiles).
-    pub fn new(db: Database, host: &mut dyn Host, goals: &[(String, bool)], opts: PlanOptions) -> Plan {
+    pub fn new(
+        db: Database,
+        host: &mut dyn Host,
+        goals: &[(String, bool)],
+        opts: PlanOptions,
+    ) -> Plan {
         let mut db = db;
         let mut files = graph::build(&db);
         let mut vpath = Vpath {
-            directives: db.vpaths.iter().map(|v| (v.pattern.clone(), v.dirs.clone())).collect(),
+            directives: db
+                .vpaths
+                .iter()
+                .map(|v| (v.pattern.clone(), v.dirs.clone()))
+                .collect(),
             ..Vpath::default()
         };
-        vpath.general = split_path_list(&db.expand(host, "$(VPATH)", &Scope::GLOBAL).unwrap_or_default());
-        vpath.gpath = split_path_list(&db.expand(host, "$(GPATH)", &Scope::GLOBAL).unwrap_or_default());
-        let default_cmds = db.special.default_rule.and_then(|i| db.rules.get(i)).and_then(|r| {
-            r.recipe.as_ref().map(|rec| Cmds { recipe: rec.clone(), loc: r.loc.clone() })
-        });
+        vpath.general = split_path_list(
+            &db.expand(host, "$(VPATH)", &Scope::GLOBAL)
+                .unwrap_or_default(),
+        );
+        vpath.gpath = split_path_list(
+            &db.expand(host, "$(GPATH)", &Scope::GLOBAL)
+                .unwrap_or_default(),
+        );
+        let default_cmds = db
+            .special
+            .default_rule
+            .and_then(|i| db.rules.get(i))
+            .and_then(|r| {
+                r.recipe.as_ref().map(|rec| Cmds {
+                    recipe: rec.clone(),
+                    loc: r.loc.clone(),
+                })
+            });
         for name in &opts.old_files {
             let id = files.enter(name);
             let f = files.get_mut(id);
@@ -141,7 +163,12 @@ impl Plan {
             match db.default_goal() {
                 Some(g) => {
                     let file = files.enter(&g);
-                    goal_list.push(Goal { file, changed: false, started: Vec::new(), dontcare: false });
+                    goal_list.push(Goal {
+                        file,
+                        changed: false,
+                        started: Vec::new(),
+                        dontcare: false,
+                    });
                 }
                 None if !opts.rebuilding_makefiles => {
                     events.push(Event::Error("*** No targets.  Stop.".into()));
@@ -152,7 +179,12 @@ impl Plan {
         }
         for (g, dontcare) in goals {
             let file = files.enter(g);
-            goal_list.push(Goal { file, changed: false, started: Vec::new(), dontcare: *dontcare });
+            goal_list.push(Goal {
+                file,
+                changed: false,
+                started: Vec::new(),
+                dontcare: *dontcare,
+            });
         }
         Plan {
             db,
@@ -207,7 +239,7 @@ impl Plan {
 
     /// Whether nothing more will be started: every goal is finished, or the build is dying.
     pub fn is_done(&self) -> bool {
-        (self.goals.is_empty() || self.dying) && (self.waiting.is_empty() || self.dying)
+        self.dying || (self.goals.is_empty() && self.waiting.is_empty())
     }
 
     /// How many jobs are handed out and not yet reported.
@@ -292,7 +324,9 @@ impl Plan {
         match self.status {
             Status::Failed => Outcome::Failed,
             Status::Question => Outcome::Question,
-            _ => Outcome::Success { remade: self.remade },
+            _ => Outcome::Success {
+                remade: self.remade,
+            },
         }
     }
 
@@ -310,7 +344,9 @@ impl Plan {
 
     /// Reports a job's result.
     pub fn job_finished(&mut self, id: JobId, result: JobResult, host: &mut dyn Host) {
-        let Some(fid) = self.running.remove(&id) else { return };
+        let Some(fid) = self.running.remove(&id) else {
+            return;
+        };
         self.files.get_mut(fid).running_job = false;
         let name = self.files.get(fid).name.clone();
         self.dirs.invalidate(&name);
@@ -342,13 +378,17 @@ impl Plan {
 
     /// After remaking makefiles: whether the makefile `name` could not be remade.
     pub fn makefile_failed(&self, name: &str) -> bool {
-        self.files.lookup(name).is_some_and(|f| self.files.get(f).status >= Status::Question)
+        self.files
+            .lookup(name)
+            .is_some_and(|f| self.files.get(f).status >= Status::Question)
     }
 
     /// Reports why the required makefile `name` could not be remade (the recipe error kept
     /// while remaking makefiles, or make's `No rule to make target`), and stops the build.
     pub fn report_failed_makefile(&mut self, name: &str) {
-        let Some(f) = self.files.lookup(name) else { return };
+        let Some(f) = self.files.lookup(name) else {
+            return;
+        };
         match self.files.get_mut(f).deferred_error.take() {
             Some(msg) => self.events.push(Event::Error(msg)),
             None => {
@@ -363,7 +403,12 @@ impl Plan {
 
     /// Starts the second phase on the same file database (after remaking makefiles without a
     /// restart, as make does): new goals and options, file states kept.
-    pub fn start_goals(&mut self, host: &mut dyn Host, goals: &[(String, bool)], opts: PlanOptions) {
+    pub fn start_goals(
+        &mut self,
+        host: &mut dyn Host,
+        goals: &[(String, bool)],
+        opts: PlanOptions,
+    ) {
         let _ = host;
         self.opts = opts;
         self.goals.clear();
@@ -374,12 +419,22 @@ impl Plan {
         if goals.is_empty() {
             if let Some(g) = self.db.default_goal() {
                 let file = self.files.enter(&g);
-                self.goals.push(Goal { file, changed: false, started: Vec::new(), dontcare: false });
+                self.goals.push(Goal {
+                    file,
+                    changed: false,
+                    started: Vec::new(),
+                    dontcare: false,
+                });
             }
         }
         for (g, dontcare) in goals {
             let file = self.files.enter(g);
-            self.goals.push(Goal { file, changed: false, started: Vec::new(), dontcare: *dontcare });
+            self.goals.push(Goal {
+                file,
+                changed: false,
+                started: Vec::new(),
+                dontcare: *dontcare,
+            });
         }
     }
 
@@ -393,7 +448,8 @@ impl Plan {
         }
         if !self.running.is_empty() && !self.waiting_printed {
             self.waiting_printed = true;
-            self.events.push(Event::Error("*** Waiting for unfinished jobs....".into()));
+            self.events
+                .push(Event::Error("*** Waiting for unfinished jobs....".into()));
         }
     }
 
@@ -418,7 +474,10 @@ impl Plan {
                 Some(Time::At(m)) => Some(m),
                 _ => None,
             };
-            self.events.push(Event::DeleteTarget { path: f.name.clone(), before });
+            self.events.push(Event::DeleteTarget {
+                path: f.name.clone(),
+                before,
+            });
         }
     }
 
@@ -430,5 +489,8 @@ impl Plan {
 
 /// Splits a `VPATH`/`GPATH` value on blanks and colons.
 pub(crate) fn split_path_list(s: &str) -> Vec<String> {
-    s.split(|c: char| c == ':' || c.is_whitespace()).filter(|p| !p.is_empty()).map(str::to_string).collect()
+    s.split(|c: char| c == ':' || c.is_whitespace())
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+        .collect()
 }

@@ -37,7 +37,12 @@ impl Plan {
     fn attach(&mut self, f: FileId, found: Found, intermediate: bool) {
         let (recipe, loc, targets, terminal) = {
             let r = &self.db.pattern_rules[found.rule];
-            (r.recipe.clone(), r.loc.clone(), r.targets.clone(), r.terminal)
+            (
+                r.recipe.clone(),
+                r.loc.clone(),
+                r.targets.clone(),
+                r.terminal,
+            )
         };
         let mut new_deps = Vec::new();
         for fd in found.deps {
@@ -56,13 +61,24 @@ impl Plan {
             if !has_inter && terminal {
                 self.files.get_mut(file).tried_implicit = true;
             }
-            new_deps.push(Dep { file, order_only: fd.order_only, changed: false, hidden: false });
+            new_deps.push(Dep {
+                file,
+                order_only: fd.order_only,
+                changed: false,
+                hidden: false,
+            });
         }
         let pattern = targets.get(found.target_index).cloned();
-        let precious = pattern.as_ref().is_some_and(|p| self.db.special.precious.contains(p));
+        let precious = pattern
+            .as_ref()
+            .is_some_and(|p| self.db.special.precious.contains(p));
         let mut also = Vec::new();
-        let others: Vec<&String> =
-            targets.iter().enumerate().filter(|(i, _)| *i != found.target_index).map(|(_, t)| t).collect();
+        let others: Vec<&String> = targets
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != found.target_index)
+            .map(|(_, t)| t)
+            .collect();
         for (name, pat) in found.also_make.iter().zip(others) {
             let id = self.files.enter(name);
             let o = self.files.get_mut(id);
@@ -97,7 +113,12 @@ impl Plan {
         // Each target of a pattern rule lists the others: one run makes them all.
         let me = f;
         for &id in &also {
-            let others: Vec<FileId> = also.iter().copied().filter(|&o| o != id).chain(std::iter::once(me)).collect();
+            let others: Vec<FileId> = also
+                .iter()
+                .copied()
+                .filter(|&o| o != id)
+                .chain(std::iter::once(me))
+                .collect();
             let o = self.files.get_mut(id);
             for x in others {
                 if !o.also_make.contains(&x) {
@@ -125,7 +146,9 @@ impl Plan {
     pub(crate) fn expand_deps(&mut self, host: &mut dyn Host, f: FileId) {
         let pending = std::mem::take(&mut self.files.get_mut(f).pending_expansion);
         for ri in pending {
-            let Some(rule) = self.db.rules.get(ri) else { continue };
+            let Some(rule) = self.db.rules.get(ri) else {
+                continue;
+            };
             let text = rule.prereq_text.clone();
             let loc = rule.loc.clone();
             let stem = rule.stem.clone();
@@ -133,17 +156,33 @@ impl Plan {
             let names = self.scope_names(f);
             let refs: Vec<&str> = names.iter().map(String::as_str).collect();
             let auto = self.auto_vars(f);
-            let scope = Scope { targets: &refs, auto: Some(&auto) };
-            match self.db.expand_prereqs(host, &text, stem.as_deref(), &scope, Some(&loc)) {
+            let scope = Scope {
+                targets: &refs,
+                auto: Some(&auto),
+            };
+            match self
+                .db
+                .expand_prereqs(host, &text, stem.as_deref(), &scope, Some(&loc))
+            {
                 Ok((normal, oo)) => {
                     let mut new = Vec::new();
                     for n in normal {
                         let file = self.files.enter(&n);
-                        new.push(Dep { file, order_only: false, changed: false, hidden: false });
+                        new.push(Dep {
+                            file,
+                            order_only: false,
+                            changed: false,
+                            hidden: false,
+                        });
                     }
                     for n in oo {
                         let file = self.files.enter(&n);
-                        new.push(Dep { file, order_only: true, changed: false, hidden: false });
+                        new.push(Dep {
+                            file,
+                            order_only: true,
+                            changed: false,
+                            hidden: false,
+                        });
                     }
                     let file = self.files.get_mut(f);
                     if has_recipe {
@@ -164,7 +203,10 @@ impl Plan {
     fn add_extra_prereqs(&mut self, host: &mut dyn Host, f: FileId) {
         let name = self.files.get(f).hname.clone();
         let targets = [name.as_str()];
-        let scope = Scope { targets: &targets, auto: None };
+        let scope = Scope {
+            targets: &targets,
+            auto: None,
+        };
         if self.db.lookup(".EXTRA_PREREQS", &scope).is_none() {
             return;
         }
@@ -175,7 +217,12 @@ impl Plan {
                         continue;
                     }
                     let file = self.files.enter(n);
-                    self.files.get_mut(f).deps.push(Dep { file, order_only: false, changed: false, hidden: true });
+                    self.files.get_mut(f).deps.push(Dep {
+                        file,
+                        order_only: false,
+                        changed: false,
+                        hidden: true,
+                    });
                 }
             }
             Err(e) => self.fatal_error(e),
@@ -212,7 +259,8 @@ impl Plan {
         };
         self.files.get_mut(f).no_diag = false;
         if !self.opts.keep_going {
-            self.events.push(Event::Error(format!("*** {what}.  Stop.")));
+            self.events
+                .push(Event::Error(format!("*** {what}.  Stop.")));
             self.die();
         } else {
             self.events.push(Event::Error(format!("*** {what}.")));
@@ -244,20 +292,30 @@ impl Plan {
     }
 
     fn any_recurse(&self, f: FileId) -> bool {
-        self.files.get(f).cmds.as_ref().is_some_and(|c| c.recipe.lines.iter().any(|l| line_flags(&l.text).2))
+        self.files
+            .get(f)
+            .cmds
+            .as_ref()
+            .is_some_and(|c| c.recipe.lines.iter().any(|l| line_flags(&l.text).2))
     }
 
     fn all_recurse(&self, f: FileId) -> bool {
-        self.files.get(f).cmds.as_ref().is_some_and(|c| c.recipe.lines.iter().all(|l| line_flags(&l.text).2))
+        self.files
+            .get(f)
+            .cmds
+            .as_ref()
+            .is_some_and(|c| c.recipe.lines.iter().all(|l| line_flags(&l.text).2))
     }
 
     fn execute_file_commands(&mut self, host: &mut dyn Host, f: FileId) {
-        let Some(cmds) = self.files.get(f).cmds.clone() else { return };
-        let blank = cmds
-            .recipe
-            .lines
-            .iter()
-            .all(|l| l.text.chars().all(|c| c.is_whitespace() || c == '@' || c == '-' || c == '+'));
+        let Some(cmds) = self.files.get(f).cmds.clone() else {
+            return;
+        };
+        let blank = cmds.recipe.lines.iter().all(|l| {
+            l.text
+                .chars()
+                .all(|c| c.is_whitespace() || c == '@' || c == '-' || c == '+')
+        });
         if blank {
             self.files.get_mut(f).state = CmdState::Running;
             self.files.get_mut(f).status = Status::Success;
@@ -323,7 +381,8 @@ impl Plan {
         }
         let phony = self.files.get(f).phony;
         if (ran && !phony) || touched {
-            let pretend = !self.opts.rebuilding_makefiles && (self.opts.question || self.opts.just_print || self.opts.touch);
+            let pretend = !self.opts.rebuilding_makefiles
+                && (self.opts.question || self.opts.just_print || self.opts.touch);
             let new = if pretend && self.files.get(f).cmds.is_some() {
                 !self.all_recurse(f)
             } else {
@@ -370,10 +429,12 @@ impl Plan {
     /// make's child_error for a failed (not ignored) recipe line: the message text.
     pub(crate) fn failure_message(&self, f: FileId, line: usize, exit: ExitKind) -> String {
         let file = self.files.get(f);
-        let loc = file
-            .cmds
-            .as_ref()
-            .and_then(|c| c.recipe.lines.get(line.min(c.recipe.lines.len().saturating_sub(1))).map(|l| l.loc.clone()));
+        let loc = file.cmds.as_ref().and_then(|c| {
+            c.recipe
+                .lines
+                .get(line.min(c.recipe.lines.len().saturating_sub(1)))
+                .map(|l| l.loc.clone())
+        });
         let where_ = match &loc {
             Some(l) if l.line > 0 => format!("{}:{}", l.file, l.line),
             _ => "<builtin>".to_string(),
@@ -388,7 +449,10 @@ impl Plan {
     /// Builds the automatic variables of `f` from its prerequisites.
     pub(crate) fn auto_vars(&self, f: FileId) -> AutoVars {
         let file = self.files.get(f);
-        let mut av = AutoVars { target: file.name.clone(), ..Default::default() };
+        let mut av = AutoVars {
+            target: file.name.clone(),
+            ..Default::default()
+        };
         let mut seen_all = std::collections::HashSet::new();
         let mut seen_newer = std::collections::HashSet::new();
         let mut oo = Vec::new();

@@ -49,7 +49,10 @@ impl Plan {
         let names = self.scope_names(f);
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
         let auto = self.auto_vars(f);
-        let scope = Scope { targets: &refs, auto: Some(&auto) };
+        let scope = Scope {
+            targets: &refs,
+            auto: Some(&auto),
+        };
         let target_name = self.files.get(f).name.clone();
         let hname = self.files.get(f).hname.clone();
         let sp = &self.db.special;
@@ -65,7 +68,10 @@ impl Plan {
         if oneshell {
             let shell_now = self.db.expand(host, "$(SHELL)", &scope).unwrap_or_default();
             let base = shell_now.rsplit('/').next().unwrap_or("");
-            let bourne = matches!(base, "sh" | "bash" | "dash" | "ksh" | "rksh" | "zsh" | "ash");
+            let bourne = matches!(
+                base,
+                "sh" | "bash" | "dash" | "ksh" | "rksh" | "zsh" | "ash"
+            );
             let mut joined = String::new();
             let (mut silent, mut ignore, mut recurse) = (false, false, false);
             for (i, l) in cmds.recipe.lines.iter().enumerate() {
@@ -84,14 +90,18 @@ impl Plan {
                 };
                 // The first line loses its prefix characters; later lines too under a
                 // Bourne-compatible shell, but are kept verbatim for any other interpreter.
-                let body = if i == 0 || bourne { strip_prefix(&expanded).0 } else { expanded.as_str() };
+                let body = if i == 0 || bourne {
+                    strip_prefix(&expanded).0
+                } else {
+                    expanded.as_str()
+                };
                 if i > 0 {
                     joined.push('\n');
                 }
                 joined.push_str(body);
             }
             let loc = cmds.recipe.lines.first().map(|l| l.loc.clone());
-            if !joined.is_empty() && !(skip_plain && !recurse) {
+            if !joined.is_empty() && (!skip_plain || recurse) {
                 lines.push(JobLine {
                     echo: dry || trace || !(silent || target_silent),
                     execute: !(dry || skip_plain) || recurse,
@@ -139,19 +149,32 @@ impl Plan {
                 return None;
             }
         };
-        let shell = self.db.expand(host, "$(SHELL)", &scope).unwrap_or_else(|_| "/bin/sh".into());
-        let mut shell_flags = self.db.expand(host, "$(.SHELLFLAGS)", &scope).unwrap_or_else(|_| "-c".into());
+        let shell = self
+            .db
+            .expand(host, "$(SHELL)", &scope)
+            .unwrap_or_else(|_| "/bin/sh".into());
+        let mut shell_flags = self
+            .db
+            .expand(host, "$(.SHELLFLAGS)", &scope)
+            .unwrap_or_else(|_| "-c".into());
         if self.db.special.posix && shell_flags == "-c" {
             // .POSIX: the shell stops at the first failing command.
             shell_flags = "-ec".into();
         }
         if trace {
             let loc = cmds.recipe.lines.first().map_or(&cmds.loc, |l| &l.loc);
-            let at = if loc.line > 0 { format!("{}:{}", loc.file, loc.line) } else { "<builtin>".into() };
+            let at = if loc.line > 0 {
+                format!("{}:{}", loc.file, loc.line)
+            } else {
+                "<builtin>".into()
+            };
             let why = if auto.newer.is_empty() {
                 format!("{at}: target '{target_name}' does not exist")
             } else {
-                format!("{at}: update target '{target_name}' due to: {}", auto.newer.join(" "))
+                format!(
+                    "{at}: update target '{target_name}' due to: {}",
+                    auto.newer.join(" ")
+                )
             };
             self.events.push(Event::Stdout(why));
         }

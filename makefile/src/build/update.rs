@@ -112,7 +112,10 @@ impl Plan {
     /// or a touch. A queued recipe that expanded to nothing does not count.
     fn goal_changed(&self, gi: usize) -> bool {
         let g = &self.goals[gi];
-        g.changed && g.started.iter().any(|&f| self.files.get(f).ran_commands || self.files.get(f).running_job)
+        g.changed
+            && g.started
+                .iter()
+                .any(|&f| self.files.get(f).ran_commands || self.files.get(f).running_job)
     }
 
     /// The file's modification time, cached; a missing file is looked for by directory search.
@@ -130,7 +133,8 @@ impl Plan {
                 return t;
             }
         }
-        if t == Time::Missing && search && !self.files.get(f).ignore_vpath && !self.vpath.is_empty() {
+        if t == Time::Missing && search && !self.files.get(f).ignore_vpath && !self.vpath.is_empty()
+        {
             if let Some(found) = self.vpath.search(host, &mut self.dirs, &name) {
                 t = Time::from_host(host.mtime(&found));
                 let file = self.files.get_mut(f);
@@ -188,7 +192,11 @@ impl Plan {
             if h.considered == self.considered
                 && !(h.updated && bad(h.status) && !h.dontcare && h.no_diag)
             {
-                return if h.state == CmdState::Finished { h.status } else { Status::Success };
+                return if h.state == CmdState::Finished {
+                    h.status
+                } else {
+                    Status::Success
+                };
             }
         }
         let mut status = Status::Success;
@@ -218,7 +226,11 @@ impl Plan {
     }
 
     fn circular(&mut self, f: FileId, d: FileId) {
-        let msg = format!("Circular {} <- {} dependency dropped.", self.files.get(f).name, self.files.get(d).name);
+        let msg = format!(
+            "Circular {} <- {} dependency dropped.",
+            self.files.get(f).name,
+            self.files.get(d).name
+        );
         self.events.push(Event::Error(msg));
     }
 
@@ -288,7 +300,11 @@ impl Plan {
             if self.dying {
                 return Status::Failed;
             }
-            dep_status = dep_status.max(if st == Status::None { Status::Success } else { st });
+            dep_status = dep_status.max(if st == Status::None {
+                Status::Success
+            } else {
+                st
+            });
             if !self.files.get(f).deps[i].order_only {
                 must_make = maybe_make;
             }
@@ -326,7 +342,11 @@ impl Plan {
                     if self.dying {
                         return Status::Failed;
                     }
-                    dep_status = dep_status.max(if st == Status::None { Status::Success } else { st });
+                    dep_status = dep_status.max(if st == Status::None {
+                        Status::Success
+                    } else {
+                        st
+                    });
                     running |= self.chain_running(d);
                     if self.blocked {
                         running = true;
@@ -337,7 +357,8 @@ impl Plan {
                     }
                     if !running {
                         let now = self.file_mtime(host, d, true);
-                        self.files.get_mut(f).deps[i].changed = now != mtime || mtime == Time::Missing;
+                        self.files.get_mut(f).deps[i].changed =
+                            now != mtime || mtime == Time::Missing;
                     }
                 }
                 i += 1;
@@ -353,7 +374,10 @@ impl Plan {
             self.files.get_mut(f).status = dep_status;
             self.notice_finished_file(host, f);
             if depth == 1 && self.opts.keep_going && !self.opts.just_print && !self.opts.question {
-                let msg = format!("Target '{}' not remade because of errors.", self.files.get(f).name);
+                let msg = format!(
+                    "Target '{}' not remade because of errors.",
+                    self.files.get(f).name
+                );
                 self.events.push(Event::Error(msg));
             }
             return dep_status;
@@ -378,7 +402,12 @@ impl Plan {
         let file = self.files.get(f);
         if file.dc_head.is_some() && file.deps.is_empty() {
             must_make = true;
-        } else if !noexist && file.is_target && !deps_changed && file.cmds.is_none() && !self.opts.always_make {
+        } else if !noexist
+            && file.is_target
+            && !deps_changed
+            && file.cmds.is_none()
+            && !self.opts.always_make
+        {
             must_make = false;
         } else if !must_make && file.cmds.is_some() && self.opts.always_make {
             must_make = true;
@@ -421,7 +450,14 @@ impl Plan {
         }
     }
 
-    fn check_dep(&mut self, host: &mut dyn Host, d: FileId, depth: u32, this_mtime: Time, must_make: &mut bool) -> Status {
+    fn check_dep(
+        &mut self,
+        host: &mut dyn Host,
+        d: FileId,
+        depth: u32,
+        this_mtime: Time,
+        must_make: &mut bool,
+    ) -> Status {
         self.files.get_mut(d).updating = true;
         let mut dep_status = Status::Success;
         let (phony, intermediate) = {
@@ -463,7 +499,11 @@ impl Plan {
                     if self.dying {
                         return Status::Failed;
                     }
-                    dep_status = dep_status.max(if st == Status::None { Status::Success } else { st });
+                    dep_status = dep_status.max(if st == Status::None {
+                        Status::Success
+                    } else {
+                        st
+                    });
                     if !self.files.get(d).deps[j].order_only {
                         *must_make = maybe;
                     }
