@@ -31,7 +31,11 @@ impl Host for DirHost {
     }
     fn mtime(&mut self, path: &str) -> Option<Mtime> {
         let m = fs::metadata(self.path(path)).ok()?;
-        let t = m.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?;
+        let t = m
+            .modified()
+            .ok()?
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?;
         Some(Mtime(t.as_nanos() as i128))
     }
     fn is_dir(&mut self, path: &str) -> bool {
@@ -44,23 +48,43 @@ impl Host for DirHost {
         }
         Ok(v)
     }
-    fn shell(&mut self, cmd: &str, shell: &str, flags: &str, env: &[(String, String)]) -> ShellResult {
+    fn shell(
+        &mut self,
+        cmd: &str,
+        shell: &str,
+        flags: &str,
+        env: &[(String, String)],
+    ) -> ShellResult {
         let mut c = Command::new(shell);
         for f in flags.split_whitespace() {
             c.arg(f);
         }
-        c.arg(cmd).current_dir(&self.dir).env_clear().envs(env.iter().map(|(k, v)| (k, v)));
+        c.arg(cmd)
+            .current_dir(&self.dir)
+            .env_clear()
+            .envs(env.iter().map(|(k, v)| (k, v)));
         match c.output() {
             Ok(o) => {
                 self.err.push_str(&String::from_utf8_lossy(&o.stderr));
-                ShellResult { stdout: String::from_utf8_lossy(&o.stdout).into_owned(), status: o.status.code().unwrap_or(2) }
+                ShellResult {
+                    stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+                    status: o.status.code().unwrap_or(2),
+                }
             }
-            Err(_) => ShellResult { stdout: String::new(), status: 127 },
+            Err(_) => ShellResult {
+                stdout: String::new(),
+                status: 127,
+            },
         }
     }
     fn write_file(&mut self, path: &str, text: &str, append: bool) -> io::Result<()> {
         use std::io::Write;
-        let mut f = fs::OpenOptions::new().create(true).write(true).append(append).truncate(!append).open(self.path(path))?;
+        let mut f = fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .append(append)
+            .truncate(!append)
+            .open(self.path(path))?;
         f.write_all(text.as_bytes())
     }
     fn stdout(&mut self, text: &str) {
@@ -73,12 +97,18 @@ impl Host for DirHost {
         self.dir.to_string_lossy().into_owned()
     }
     fn realpath(&mut self, path: &str) -> Option<String> {
-        fs::canonicalize(self.path(path)).ok().map(|p| p.to_string_lossy().into_owned())
+        fs::canonicalize(self.path(path))
+            .ok()
+            .map(|p| p.to_string_lossy().into_owned())
     }
 }
 
 fn main() {
-    let mut opts = LoadOptions { make_program: "make".into(), env: std::env::vars().collect(), ..LoadOptions::default() };
+    let mut opts = LoadOptions {
+        make_program: "make".into(),
+        env: std::env::vars().collect(),
+        ..LoadOptions::default()
+    };
     let mut args = std::env::args().skip(1);
     let mut summary = false;
     let mut print_rules = false;
@@ -98,7 +128,11 @@ fn main() {
         }
     }
     let dir = std::env::current_dir().unwrap_or_default();
-    let mut h = DirHost { dir, out: String::new(), err: String::new() };
+    let mut h = DirHost {
+        dir,
+        out: String::new(),
+        err: String::new(),
+    };
     let t = std::time::Instant::now();
     let r = Database::load(&mut h, &opts);
     let elapsed = t.elapsed();

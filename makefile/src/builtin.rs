@@ -98,7 +98,15 @@ const SUFFIX_RULES: &[(&str, &[&str])] = &[
     (".f", &["$(LINK.f) $^ $(LOADLIBES) $(LDLIBS) -o $@"]),
     (".f.o", &["$(COMPILE.f) $(OUTPUT_OPTION) $<"]),
     (".l.c", &["@$(RM) $@ ", " $(LEX.l) $< > $@"]),
-    (".l.ln", &["@$(RM) $*.c", " $(LEX.l) $< > $*.c", "$(LINT.c) -i $*.c -o $@", " $(RM) $*.c"]),
+    (
+        ".l.ln",
+        &[
+            "@$(RM) $*.c",
+            " $(LEX.l) $< > $*.c",
+            "$(LINT.c) -i $*.c -o $@",
+            " $(RM) $*.c",
+        ],
+    ),
     (".l.r", &["$(LEX.l) $< > $@ ", " mv -f lex.yy.r $@"]),
     (".lm.m", &["@$(RM) $@ ", " $(LEX.m) $< > $@"]),
     (".m", &["$(LINK.m) $^ $(LOADLIBES) $(LDLIBS) -o $@"]),
@@ -126,7 +134,14 @@ const SUFFIX_RULES: &[(&str, &[&str])] = &[
     (".web.p", &["$(TANGLE) $<"]),
     (".web.tex", &["$(WEAVE) $<"]),
     (".y.c", &["$(YACC.y) $< ", " mv -f y.tab.c $@"]),
-    (".y.ln", &["$(YACC.y) $< ", " $(LINT.c) -C$* y.tab.c ", " $(RM) y.tab.c"]),
+    (
+        ".y.ln",
+        &[
+            "$(YACC.y) $< ",
+            " $(LINT.c) -C$* y.tab.c ",
+            " $(RM) y.tab.c",
+        ],
+    ),
     (".ym.m", &["$(YACC.m) $< ", " mv -f y.tab.c $@"]),
 ];
 /// make's default pattern rules (`default_pattern_rules`), then the terminal ones (`default_terminal_rules`).
@@ -137,8 +152,18 @@ const PATTERN_RULES: &[(&str, &str, &[&str], bool)] = &[
     ("%", "%,v", &["$(CHECKOUT,v)"], true),
     ("%", "RCS/%,v", &["$(CHECKOUT,v)"], true),
     ("%", "RCS/%", &["$(CHECKOUT,v)"], true),
-    ("%", "s.%", &["$(GET) $(GFLAGS) $(SCCS_OUTPUT_OPTION) $<"], true),
-    ("%", "SCCS/s.%", &["$(GET) $(GFLAGS) $(SCCS_OUTPUT_OPTION) $<"], true),
+    (
+        "%",
+        "s.%",
+        &["$(GET) $(GFLAGS) $(SCCS_OUTPUT_OPTION) $<"],
+        true,
+    ),
+    (
+        "%",
+        "SCCS/s.%",
+        &["$(GET) $(GFLAGS) $(SCCS_OUTPUT_OPTION) $<"],
+        true,
+    ),
 ];
 
 /// The location make gives built-in rules.
@@ -150,16 +175,33 @@ fn recipe(lines: &[&str]) -> Arc<Recipe> {
     let loc = builtin_loc();
     Arc::new(Recipe {
         loc: loc.clone(),
-        lines: lines.iter().map(|l| RecipeLine { loc: loc.clone(), text: (*l).to_string() }).collect(),
+        lines: lines
+            .iter()
+            .map(|l| RecipeLine {
+                loc: loc.clone(),
+                text: (*l).to_string(),
+            })
+            .collect(),
     })
 }
 
 /// Define the built-in variables (origin `default`).
 pub(crate) fn define_variables(db: &mut Database) {
     for (name, value, simple) in VARIABLES {
-        let flavor = if *simple { Flavor::Simple } else { Flavor::Recursive };
-        if db.globals.get(*name).is_none_or(|v| v.origin <= Origin::Default) {
-            db.globals.insert((*name).to_string(), Variable::new(*value, flavor, Origin::Default));
+        let flavor = if *simple {
+            Flavor::Simple
+        } else {
+            Flavor::Recursive
+        };
+        if db
+            .globals
+            .get(*name)
+            .is_none_or(|v| v.origin <= Origin::Default)
+        {
+            db.globals.insert(
+                (*name).to_string(),
+                Variable::new(*value, flavor, Origin::Default),
+            );
         }
     }
     db.set_global("SUFFIXES", SUFFIXES, Flavor::Simple, Origin::Default);
@@ -184,7 +226,10 @@ pub(crate) fn define_suffix_rules(db: &mut Database) {
             grouped: false,
             second_expansion: false,
         });
-        db.by_target.entry((*target).to_string()).or_default().push(idx);
+        db.by_target
+            .entry((*target).to_string())
+            .or_default()
+            .push(idx);
         db.state.builtin_suffix_rules.push(idx);
     }
 }

@@ -224,7 +224,10 @@ pub struct Scope<'a> {
 
 impl Scope<'static> {
     /// The global scope: no target, no automatic variables.
-    pub const GLOBAL: Scope<'static> = Scope { targets: &[], auto: None };
+    pub const GLOBAL: Scope<'static> = Scope {
+        targets: &[],
+        auto: None,
+    };
 }
 
 /// Everything a loaded makefile defines.
@@ -276,7 +279,12 @@ impl Database {
     }
 
     /// Expand `text` in `scope` (recipe lines, target-specific values, `SHELL`...).
-    pub fn expand(&mut self, host: &mut dyn Host, text: &str, scope: &Scope<'_>) -> Result<String, Error> {
+    pub fn expand(
+        &mut self,
+        host: &mut dyn Host,
+        text: &str,
+        scope: &Scope<'_>,
+    ) -> Result<String, Error> {
         self.expand_at(host, text, scope, None)
     }
 
@@ -289,7 +297,11 @@ impl Database {
         loc: Option<&Loc>,
     ) -> Result<String, Error> {
         let mut out = String::with_capacity(text.len());
-        let ctx = crate::expand::Ctx { scope, loc, var_loc: None };
+        let ctx = crate::expand::Ctx {
+            scope,
+            loc,
+            var_loc: None,
+        };
         self.expand_into(host, text, &ctx, &mut out)?;
         Ok(out)
     }
@@ -336,7 +348,11 @@ impl Database {
     /// The environment of a recipe run in `scope` (make's `target_environment`): every exported
     /// variable of the scope (expanded; environment values as received), plus `MAKEFLAGS` and
     /// `MAKELEVEL` (incremented).
-    pub fn recipe_env(&mut self, host: &mut dyn Host, scope: &Scope<'_>) -> Result<Vec<(String, String)>, Error> {
+    pub fn recipe_env(
+        &mut self,
+        host: &mut dyn Host,
+        scope: &Scope<'_>,
+    ) -> Result<Vec<(String, String)>, Error> {
         crate::eval::recipe_env(self, host, scope)
     }
 
@@ -348,7 +364,13 @@ impl Database {
     /// Define (or redefine) the global variable `name`, as an assignment of `origin` would: a variable
     /// from a stronger origin (command line, `override`) is left alone. For the CLI's adjustments after
     /// loading (the final `MAKEFLAGS`, for instance). Returns whether the value was set.
-    pub fn define(&mut self, name: &str, value: &str, flavor: crate::vars::Flavor, origin: crate::vars::Origin) -> bool {
+    pub fn define(
+        &mut self,
+        name: &str,
+        value: &str,
+        flavor: crate::vars::Flavor,
+        origin: crate::vars::Origin,
+    ) -> bool {
         match self.globals.get_mut(name) {
             Some(v) if v.origin > origin => false,
             Some(v) => {
@@ -358,7 +380,8 @@ impl Database {
                 true
             }
             None => {
-                self.globals.insert(name.to_string(), Variable::new(value, flavor, origin));
+                self.globals
+                    .insert(name.to_string(), Variable::new(value, flavor, origin));
                 true
             }
         }
@@ -377,7 +400,11 @@ impl Database {
     /// Every target named by an explicit rule, in first-seen order.
     pub fn targets(&self) -> impl Iterator<Item = &str> {
         let mut seen = FxHashSet::default();
-        self.rules.iter().flat_map(|r| r.targets.iter()).filter(move |t| seen.insert(t.as_str())).map(String::as_str)
+        self.rules
+            .iter()
+            .flat_map(|r| r.targets.iter())
+            .filter(move |t| seen.insert(t.as_str()))
+            .map(String::as_str)
     }
 
     /// The default goal (`.DEFAULT_GOAL`): the first target make would build with no goals.

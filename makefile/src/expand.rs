@@ -74,7 +74,11 @@ impl Database {
         }
         let t = p / 2;
         if t < scope.targets.len() {
-            let link = if p & 1 == 0 { Link::Target(t) } else { Link::Pattern(t) };
+            let link = if p & 1 == 0 {
+                Link::Target(t)
+            } else {
+                Link::Pattern(t)
+            };
             return (link, t > 0);
         }
         (Link::Global, !scope.targets.is_empty())
@@ -98,7 +102,11 @@ impl Database {
                 };
                 Some(Variable::new(val, Flavor::Simple, Origin::Automatic))
             }
-            Link::Target(i) => self.target_vars.get(*scope.targets.get(i)?)?.get(name).cloned(),
+            Link::Target(i) => self
+                .target_vars
+                .get(*scope.targets.get(i)?)?
+                .get(name)
+                .cloned(),
             Link::Pattern(i) => self.pattern_var_for(name, scope.targets.get(i)?),
             Link::Global => self.globals.get(name).cloned(),
         }
@@ -244,11 +252,18 @@ impl Database {
             Flavor::Recursive => {
                 if self.expanding.iter().any(|(n, p)| n == name && *p == pos) {
                     let loc = v.loc.clone().or_else(|| ctx.var_loc.or(ctx.loc).cloned());
-                    return Err(Error::new(loc, ErrorKind::RecursiveVariable(name.to_string())));
+                    return Err(Error::new(
+                        loc,
+                        ErrorKind::RecursiveVariable(name.to_string()),
+                    ));
                 }
                 self.expanding.push((name.to_string(), pos));
                 let loc = v.loc.clone();
-                let ictx = Ctx { scope: ctx.scope, loc: ctx.loc, var_loc: loc.as_ref().or(ctx.var_loc) };
+                let ictx = Ctx {
+                    scope: ctx.scope,
+                    loc: ctx.loc,
+                    var_loc: loc.as_ref().or(ctx.var_loc),
+                };
                 let r = if v.append {
                     self.append_value(host, name, pos, &ictx, out)
                 } else {
@@ -271,7 +286,12 @@ impl Database {
     }
 
     /// The full value of `name` in `scope`, expanded (what `$(name)` gives).
-    pub(crate) fn value_of(&mut self, host: &mut dyn Host, name: &str, ctx: &Ctx<'_, '_>) -> Result<String, Error> {
+    pub(crate) fn value_of(
+        &mut self,
+        host: &mut dyn Host,
+        name: &str,
+        ctx: &Ctx<'_, '_>,
+    ) -> Result<String, Error> {
         let mut s = String::new();
         self.reference(host, name, ctx, &mut s)?;
         Ok(s)
@@ -305,7 +325,13 @@ impl Database {
         r
     }
 
-    fn expand_text(&mut self, host: &mut dyn Host, text: &str, ctx: &Ctx<'_, '_>, out: &mut String) -> Result<(), Error> {
+    fn expand_text(
+        &mut self,
+        host: &mut dyn Host,
+        text: &str,
+        ctx: &Ctx<'_, '_>,
+        out: &mut String,
+    ) -> Result<(), Error> {
         let b = text.as_bytes();
         let mut i = 0;
         while i < b.len() {

@@ -148,7 +148,8 @@ fn exists_no_follow(host: &mut dyn Host, path: &str) -> bool {
     if base == "." || base == ".." {
         return false;
     }
-    host.list_dir(dir).is_ok_and(|names| names.iter().any(|n| n == base))
+    host.list_dir(dir)
+        .is_ok_and(|names| names.iter().any(|n| n == base))
 }
 
 impl crate::db::Database {
@@ -168,7 +169,11 @@ impl crate::db::Database {
 pub fn glob(host: &mut dyn Host, pattern: &str) -> Vec<String> {
     if !has_meta(pattern) {
         let p = unescape(pattern);
-        return if exists_no_follow(host, &p) { vec![p] } else { Vec::new() };
+        return if exists_no_follow(host, &p) {
+            vec![p]
+        } else {
+            Vec::new()
+        };
     }
     let (mut cur, rest) = match pattern.strip_prefix('/') {
         Some(r) => (vec!["/".to_string()], r),
@@ -194,8 +199,14 @@ pub fn glob(host: &mut dyn Host, pattern: &str) -> Vec<String> {
                 }
                 continue;
             }
-            let dir = if prefix.is_empty() { ".".to_string() } else { prefix.clone() };
-            let Ok(mut entries) = host.list_dir(&dir) else { continue };
+            let dir = if prefix.is_empty() {
+                ".".to_string()
+            } else {
+                prefix.clone()
+            };
+            let Ok(mut entries) = host.list_dir(&dir) else {
+                continue;
+            };
             entries.sort();
             for e in entries {
                 if !fnmatch(comp.as_bytes(), e.as_bytes()) {
@@ -237,7 +248,10 @@ mod tests {
 
     #[test]
     fn globbing() {
-        let mut h = MemHost::new().with_file("src/b.c", "").with_file("src/a.c", "").with_file("src/x/c.c", "");
+        let mut h = MemHost::new()
+            .with_file("src/b.c", "")
+            .with_file("src/a.c", "")
+            .with_file("src/x/c.c", "");
         assert_eq!(glob(&mut h, "src/*.c"), vec!["src/a.c", "src/b.c"]);
         assert_eq!(glob(&mut h, "*/*/*.c"), vec!["src/x/c.c"]);
         assert_eq!(glob(&mut h, "src/a.c"), vec!["src/a.c"]);

@@ -31,7 +31,13 @@ pub trait Host {
     /// The entry names of a directory (not `.`/`..`), in any order (used by wildcard and vpath).
     fn list_dir(&mut self, dir: &str) -> io::Result<Vec<String>>;
     /// Run `cmd` as `shell flags cmd` with `env` as the whole environment; standard error passes through.
-    fn shell(&mut self, cmd: &str, shell: &str, flags: &str, env: &[(String, String)]) -> ShellResult;
+    fn shell(
+        &mut self,
+        cmd: &str,
+        shell: &str,
+        flags: &str,
+        env: &[(String, String)],
+    ) -> ShellResult;
     /// Write (or append) `text` to a file (`$(file >x,text)`).
     fn write_file(&mut self, path: &str, text: &str, append: bool) -> io::Result<()>;
     /// Print to standard output (`$(info)`).
@@ -94,12 +100,17 @@ impl MemHost {
     pub fn add_file(&mut self, path: &str, text: &str) {
         self.clock += 1_000_000_000;
         let key = self.abs(path);
-        self.files.insert(key, (text.to_string(), Mtime(self.clock)));
+        self.files
+            .insert(key, (text.to_string(), Mtime(self.clock)));
     }
 
     /// Normalise `path` to an absolute path without `.`/`..`/double slashes.
     pub fn abs(&self, path: &str) -> String {
-        let full = if path.starts_with('/') { path.to_string() } else { format!("{}/{}", self.cwd, path) };
+        let full = if path.starts_with('/') {
+            path.to_string()
+        } else {
+            format!("{}/{}", self.cwd, path)
+        };
         let mut parts: Vec<&str> = Vec::new();
         for p in full.split('/') {
             match p {
@@ -118,7 +129,10 @@ impl MemHost {
             return true;
         }
         let prefix = format!("{abs}/");
-        self.files.range(prefix.clone()..).next().is_some_and(|(k, _)| k.starts_with(&prefix))
+        self.files
+            .range(prefix.clone()..)
+            .next()
+            .is_some_and(|(k, _)| k.starts_with(&prefix))
     }
 }
 
@@ -127,7 +141,10 @@ impl Host for MemHost {
         let key = self.abs(path);
         match self.files.get(&key) {
             Some((t, _)) => Ok(t.clone()),
-            None => Err(io::Error::new(io::ErrorKind::NotFound, "No such file or directory")),
+            None => Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                "No such file or directory",
+            )),
         }
     }
 
@@ -147,9 +164,16 @@ impl Host for MemHost {
     fn list_dir(&mut self, dir: &str) -> io::Result<Vec<String>> {
         let key = self.abs(dir);
         if !self.dir_exists(&key) {
-            return Err(io::Error::new(io::ErrorKind::NotFound, "No such file or directory"));
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                "No such file or directory",
+            ));
         }
-        let prefix = if key == "/" { "/".to_string() } else { format!("{key}/") };
+        let prefix = if key == "/" {
+            "/".to_string()
+        } else {
+            format!("{key}/")
+        };
         let mut names: Vec<String> = Vec::new();
         for k in self.files.keys().filter(|k| k.starts_with(&prefix)) {
             let rest = &k[prefix.len()..];
@@ -162,7 +186,13 @@ impl Host for MemHost {
         Ok(names)
     }
 
-    fn shell(&mut self, cmd: &str, _shell: &str, _flags: &str, _env: &[(String, String)]) -> ShellResult {
+    fn shell(
+        &mut self,
+        cmd: &str,
+        _shell: &str,
+        _flags: &str,
+        _env: &[(String, String)],
+    ) -> ShellResult {
         self.shell_log.push(cmd.to_string());
         (self.shell_fn)(cmd)
     }
@@ -171,7 +201,10 @@ impl Host for MemHost {
         self.clock += 1_000_000_000;
         let key = self.abs(path);
         let clock = self.clock;
-        let entry = self.files.entry(key).or_insert_with(|| (String::new(), Mtime(clock)));
+        let entry = self
+            .files
+            .entry(key)
+            .or_insert_with(|| (String::new(), Mtime(clock)));
         if !append {
             entry.0.clear();
         }

@@ -21,7 +21,11 @@ pub struct Lexer<'t> {
 impl<'t> Lexer<'t> {
     /// Lines of `text`, the first numbered `first_line`.
     pub fn new(text: &'t str, first_line: u32) -> Lexer<'t> {
-        Lexer { text, pos: 0, line: first_line }
+        Lexer {
+            text,
+            pos: 0,
+            line: first_line,
+        }
     }
 
     /// The number the next line will have.
@@ -234,7 +238,16 @@ mod tests {
     fn logical_lines_and_numbers() {
         let t = "a = 1\nb = 2 \\\n  3\n\n\tx\\\\\ny";
         let v: Vec<_> = Lexer::new(t, 1).map(|l| (l.text, l.line)).collect();
-        assert_eq!(v, vec![("a = 1", 1), ("b = 2 \\\n  3", 2), ("", 4), ("\tx\\\\", 5), ("y", 6)]);
+        assert_eq!(
+            v,
+            vec![
+                ("a = 1", 1),
+                ("b = 2 \\\n  3", 2),
+                ("", 4),
+                ("\tx\\\\", 5),
+                ("y", 6)
+            ]
+        );
     }
 
     #[test]

@@ -5,8 +5,8 @@
 //! special targets and vpath directives. The build half (`build`) plans builds over it.
 #![warn(missing_docs)]
 
-mod builtin;
 pub mod build;
+mod builtin;
 pub mod db;
 pub mod error;
 mod eval;
@@ -20,8 +20,8 @@ pub mod pattern;
 pub mod vars;
 
 pub use db::{
-    AutoVars, Database, LoadOptions, LoadReport, MakefileRead, PatternRule, Recipe, RecipeLine, Rule, Scope, Specials,
-    VpathDirective,
+    AutoVars, Database, LoadOptions, LoadReport, MakefileRead, PatternRule, Recipe, RecipeLine,
+    Rule, Scope, Specials, VpathDirective,
 };
 pub use error::{Error, ErrorKind};
 pub use host::{Host, MemHost, Mtime, ShellResult};

@@ -18,7 +18,10 @@ pub struct Loc {
 impl Loc {
     /// A location in `file` at `line`.
     pub fn new(file: impl Into<Arc<str>>, line: u32) -> Loc {
-        Loc { file: file.into(), line }
+        Loc {
+            file: file.into(),
+            line,
+        }
     }
 }
 

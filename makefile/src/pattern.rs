@@ -9,7 +9,8 @@ pub fn is_space(b: u8) -> bool {
 
 /// The whitespace-separated words of `text`.
 pub fn words(text: &str) -> impl Iterator<Item = &str> {
-    text.split(|c: char| c.is_ascii() && is_space(c as u8)).filter(|w| !w.is_empty())
+    text.split(|c: char| c.is_ascii() && is_space(c as u8))
+        .filter(|w| !w.is_empty())
 }
 
 /// A pattern split at its first unescaped `%`, with the escapes of the parts resolved.
@@ -64,8 +65,14 @@ impl Pattern {
     pub fn new(text: &str) -> Pattern {
         let (s, p) = find_percent(text);
         match p {
-            Some(p) => Pattern { prefix: s[..p].to_string(), suffix: Some(s[p + 1..].to_string()) },
-            None => Pattern { prefix: s, suffix: None },
+            Some(p) => Pattern {
+                prefix: s[..p].to_string(),
+                suffix: Some(s[p + 1..].to_string()),
+            },
+            None => Pattern {
+                prefix: s,
+                suffix: None,
+            },
         }
     }
 
@@ -74,7 +81,9 @@ impl Pattern {
         match &self.suffix {
             None => (word == self.prefix).then_some(""),
             Some(suf) => {
-                if word.len() >= self.prefix.len() + suf.len() && word.starts_with(&self.prefix) && word.ends_with(suf.as_str())
+                if word.len() >= self.prefix.len() + suf.len()
+                    && word.starts_with(&self.prefix)
+                    && word.ends_with(suf.as_str())
                 {
                     Some(&word[self.prefix.len()..word.len() - suf.len()])
                 } else {
@@ -222,9 +231,14 @@ mod tests {
 
     #[test]
     fn second_expansion_substitutions() {
-        assert_eq!(subst_every_percent("$(subst %,q,%) %.h", "a"), "$(subst a,q,a) a.h");
-        assert_eq!(subst_first_percent_per_word("$(subst %,q,%) %.h x%%", "a"), "$(subst a,q,%) a.h xa%");
+        assert_eq!(
+            subst_every_percent("$(subst %,q,%) %.h", "a"),
+            "$(subst a,q,a) a.h"
+        );
+        assert_eq!(
+            subst_first_percent_per_word("$(subst %,q,%) %.h x%%", "a"),
+            "$(subst a,q,%) a.h xa%"
+        );
         assert_eq!(subst_first_percent_per_word("%.c", "d$x"), "d$$x.c");
     }
-
 }

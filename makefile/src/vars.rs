@@ -93,7 +93,15 @@ pub struct Variable {
 impl Variable {
     /// A variable with default export status, not private, not appending.
     pub fn new(value: impl Into<Arc<str>>, flavor: Flavor, origin: Origin) -> Variable {
-        Variable { value: value.into(), flavor, origin, export: Export::Default, private: false, append: false, loc: None }
+        Variable {
+            value: value.into(),
+            flavor,
+            origin,
+            export: Export::Default,
+            private: false,
+            append: false,
+            loc: None,
+        }
     }
 }
 

@@ -6,7 +6,10 @@ use rmake_makefile::{AutoVars, Database, LoadOptions, MemHost, Scope};
 
 fn load_with(text: &str, cmdline: &[&str]) -> (Database, MemHost) {
     let mut h = MemHost::new().with_file("Makefile", text);
-    let opts = LoadOptions { cmdline_vars: cmdline.iter().map(|s| s.to_string()).collect(), ..LoadOptions::default() };
+    let opts = LoadOptions {
+        cmdline_vars: cmdline.iter().map(|s| s.to_string()).collect(),
+        ..LoadOptions::default()
+    };
     let (db, _) = Database::load(&mut h, &opts).unwrap_or_else(|e| panic!("load failed: {e}"));
     (db, h)
 }
@@ -74,39 +77,39 @@ macro_rules! error {
 }
 
 rule! { simple_rule, "all: a b | c\n\techo $@\n\t@echo two\n", "all", loc: "Makefile:1",
-    prereqs: ["a", "b"], order_only: ["c"], recipe: [("Makefile:2", "echo $@"), ("Makefile:3", "@echo two")] }
+prereqs: ["a", "b"], order_only: ["c"], recipe: [("Makefile:2", "echo $@"), ("Makefile:3", "@echo two")] }
 rule! { semicolon_recipe, "\n\nx: y ; echo semi # not a comment\n\techo next\n", "x", loc: "Makefile:3",
-    prereqs: ["y"], order_only: [], recipe: [("Makefile:3", " echo semi # not a comment"), ("Makefile:4", "echo next")] }
+prereqs: ["y"], order_only: [], recipe: [("Makefile:3", " echo semi # not a comment"), ("Makefile:4", "echo next")] }
 rule! { recipe_continuation, "t:\n\techo a \\\n\tb \\\n  c\n\techo d\n", "t", loc: "Makefile:1",
-    prereqs: [], order_only: [], recipe: [("Makefile:2", "echo a \\\nb \\\n  c"), ("Makefile:3", "echo d")] }
+prereqs: [], order_only: [], recipe: [("Makefile:2", "echo a \\\nb \\\n  c"), ("Makefile:3", "echo d")] }
 rule! { recipe_survives_comments_and_blank_lines, "t:\n\tone\n\n# comment\n\ttwo\n", "t", loc: "Makefile:1",
-    prereqs: [], order_only: [], recipe: [("Makefile:2", "one"), ("Makefile:3", "two")] }
+prereqs: [], order_only: [], recipe: [("Makefile:2", "one"), ("Makefile:3", "two")] }
 rule! { recipe_across_conditionals, "t:\n\tone\nifeq (a,b)\n\tnot\nelse\n\tthree\nendif\n", "t", loc: "Makefile:1",
-    prereqs: [], order_only: [], recipe: [("Makefile:2", "one"), ("Makefile:3", "three")] }
+prereqs: [], order_only: [], recipe: [("Makefile:2", "one"), ("Makefile:3", "three")] }
 rule! { recipe_prefix_variable, ".RECIPEPREFIX := >\nt:\n>echo hi\n", "t", loc: "Makefile:2",
-    prereqs: [], order_only: [], recipe: [("Makefile:3", "echo hi")] }
+prereqs: [], order_only: [], recipe: [("Makefile:3", "echo hi")] }
 rule! { expanded_targets_and_prereqs, "O = a.o b.o\nprog: $(O) ./c.o\n", "prog", loc: "Makefile:2",
-    prereqs: ["a.o", "b.o", "c.o"], order_only: [], recipe: [] }
+prereqs: ["a.o", "b.o", "c.o"], order_only: [], recipe: [] }
 rule! { static_pattern, "objs = x.o y.o\n$(objs): %.o: %.c dep.h | dir\n\tcc $<\n", "y.o", loc: "Makefile:2",
-    prereqs: ["y.c", "dep.h"], order_only: ["dir"], recipe: [("Makefile:3", "cc $<")] }
+prereqs: ["y.c", "dep.h"], order_only: ["dir"], recipe: [("Makefile:3", "cc $<")] }
 rule! { multi_line_rule, "a \\\n  b: \\\n  c\n\tr\n", "b", loc: "Makefile:1",
-    prereqs: ["c"], order_only: [], recipe: [("Makefile:4", "r")] }
+prereqs: ["c"], order_only: [], recipe: [("Makefile:4", "r")] }
 rule! { rule_in_eval, "define R\nz: w\n\tzz\n\tyy\nendef\n$(eval $(R))\n", "z", loc: "Makefile:6",
-    prereqs: ["w"], order_only: [], recipe: [("Makefile:6", "zz"), ("Makefile:7", "yy")] }
+prereqs: ["w"], order_only: [], recipe: [("Makefile:6", "zz"), ("Makefile:7", "yy")] }
 
 expand! { target_append_inherits, "CFLAGS = -O2\nall: CFLAGS += -g\n", ["child", "all"], "$(CFLAGS)" => "-O2 -g" }
 expand! { private_not_inherited, "all: private P = p\n", ["child", "all"], "[$(P)]" => "[]" }
 expand! { private_visible_to_owner, "all: private P = p\n", ["all"], "[$(P)]" => "[p]" }
 expand! { target_conditional, "all: X ?= xq\n", ["all"], "$(X)" => "xq" }
 expand! { target_simple_sees_own_appends, "CFLAGS = -O2\nall: CFLAGS += -g\nall: S := $(CFLAGS) simple\n",
-    ["all"], "$(S)" => "-O2 -g simple" }
+["all"], "$(S)" => "-O2 -g simple" }
 expand! { pattern_then_target_append, "CFLAGS = -O2\nall: CFLAGS += -g\n%.x: CFLAGS += pat\na.x: CFLAGS += exact\n",
-    ["a.x", "all"], "$(CFLAGS)" => "-O2 -g pat exact" }
+["a.x", "all"], "$(CFLAGS)" => "-O2 -g pat exact" }
 expand! { pattern_var_for_matching_only, "%.x: PV = pat\n", ["b.y"], "[$(PV)]" => "[]" }
 expand! { longer_pattern_wins, "%.o: V = short\ndir/%.o: V = long\n", ["dir/a.o"], "$(V)" => "long" }
 expand! { cmdline_beats_target_var, "CFLAGS = -O2\nall: CFLAGS += -g\n", ["CFLAGS=cmd"], ["all"], "$(CFLAGS)" => "cmd" }
 expand! { cmdline_pattern_append_quirk, "all: CFLAGS += -g\n%.x: CFLAGS += pat\n", ["CFLAGS=cmd"], ["b.x", "all"],
-    "$(CFLAGS)" => "cmd cmd" }
+"$(CFLAGS)" => "cmd cmd" }
 expand! { override_beats_cmdline, "override CFLAGS += -g\n", ["CFLAGS=cmd"], [], "$(CFLAGS)" => "cmd -g" }
 expand! { builtin_compile, "", [], "$(COMPILE.c)" => "cc    -c" }
 expand! { auto_d_f_forms_without_auto, "", [], "[$(@D)][$(<F)]" => "[][]" }
@@ -124,20 +127,42 @@ fn automatic_variables() {
         stem: "t".into(),
         ..AutoVars::default()
     };
-    let scope = Scope { targets: &["dir/t.o"], auto: Some(&auto) };
-    let got = db.expand(&mut h, "$@ $< $^ $+ $? $| $* $(@D) $(@F) $(<D) $(^F) $(*F)", &scope).expect("expand");
-    assert_eq!(got, "dir/t.o src/t.c src/t.c h.h src/t.c h.h h.h h.h dir t dir t.o src t.c h.h t");
+    let scope = Scope {
+        targets: &["dir/t.o"],
+        auto: Some(&auto),
+    };
+    let got = db
+        .expand(
+            &mut h,
+            "$@ $< $^ $+ $? $| $* $(@D) $(@F) $(<D) $(^F) $(*F)",
+            &scope,
+        )
+        .expect("expand");
+    assert_eq!(
+        got,
+        "dir/t.o src/t.c src/t.c h.h src/t.c h.h h.h h.h dir t dir t.o src t.c h.h t"
+    );
 }
 
 #[test]
 fn second_expansion_prereqs() {
-    let (mut db, mut h) = load(".SECONDEXPANSION:\nV = late\nx.o: $$(V) $$@.in $$*.c | $$(V)-dir\nV = later\n");
+    let (mut db, mut h) =
+        load(".SECONDEXPANSION:\nV = late\nx.o: $$(V) $$@.in $$*.c | $$(V)-dir\nV = later\n");
     let r = db.rules[db.rules_for("x.o")[0]].clone();
     assert!(r.second_expansion);
     assert_eq!(r.prereq_text, "$(V) $@.in $*.c | $(V)-dir");
-    let auto = AutoVars { target: "x.o".into(), stem: "x".into(), ..AutoVars::default() };
-    let scope = Scope { targets: &["x.o"], auto: Some(&auto) };
-    let (n, o) = db.expand_prereqs(&mut h, &r.prereq_text, None, &scope, Some(&r.loc)).expect("expand");
+    let auto = AutoVars {
+        target: "x.o".into(),
+        stem: "x".into(),
+        ..AutoVars::default()
+    };
+    let scope = Scope {
+        targets: &["x.o"],
+        auto: Some(&auto),
+    };
+    let (n, o) = db
+        .expand_prereqs(&mut h, &r.prereq_text, None, &scope, Some(&r.loc))
+        .expect("expand");
     assert_eq!(n, vec!["later", "x.o.in", "x.c"]);
     assert_eq!(o, vec!["later-dir"]);
 }
@@ -145,18 +170,40 @@ fn second_expansion_prereqs() {
 #[test]
 fn suffix_rules_become_pattern_rules() {
     let (db, _) = load(".SUFFIXES:\n.SUFFIXES: .in .out\n.in.out:\n\tconv $< $@\n");
-    let p = db.pattern_rules.iter().find(|p| p.targets == ["%.out"] && p.prereqs == ["%.in"]).expect("converted");
+    let p = db
+        .pattern_rules
+        .iter()
+        .find(|p| p.targets == ["%.out"] && p.prereqs == ["%.in"])
+        .expect("converted");
     assert!(p.from_suffix && !p.builtin);
-    assert_eq!(p.recipe.as_ref().expect("recipe").lines[0].text, "conv $< $@");
-    assert!(!db.pattern_rules.iter().any(|p| p.targets == ["%.o"] && p.prereqs == ["%.c"]), "built-in .c.o not converted");
+    assert_eq!(
+        p.recipe.as_ref().expect("recipe").lines[0].text,
+        "conv $< $@"
+    );
+    assert!(
+        !db.pattern_rules
+            .iter()
+            .any(|p| p.targets == ["%.o"] && p.prereqs == ["%.c"]),
+        "built-in .c.o not converted"
+    );
 }
 
 #[test]
 fn builtin_rules_present_unless_r() {
     let (db, _) = load("");
-    assert!(db.pattern_rules.iter().any(|p| p.targets == ["%.o"] && p.prereqs == ["%.c"] && p.builtin));
+    assert!(db
+        .pattern_rules
+        .iter()
+        .any(|p| p.targets == ["%.o"] && p.prereqs == ["%.c"] && p.builtin));
     let mut h = MemHost::new().with_file("Makefile", "");
-    let (db, _) = Database::load(&mut h, &LoadOptions { no_builtin_rules: true, ..LoadOptions::default() }).expect("load");
+    let (db, _) = Database::load(
+        &mut h,
+        &LoadOptions {
+            no_builtin_rules: true,
+            ..LoadOptions::default()
+        },
+    )
+    .expect("load");
     assert!(db.pattern_rules.is_empty());
     assert!(db.special.suffixes.is_empty());
 }
@@ -164,11 +211,21 @@ fn builtin_rules_present_unless_r() {
 #[test]
 fn pattern_rules_replace_and_cancel() {
     let (db, _) = load("%.o: %.c\n\tfirst\n%.o: %.c\n\tsecond\n%.o: %.s\n");
-    let user: Vec<_> = db.pattern_rules.iter().filter(|p| !p.builtin && !p.from_suffix).collect();
+    let user: Vec<_> = db
+        .pattern_rules
+        .iter()
+        .filter(|p| !p.builtin && !p.from_suffix)
+        .collect();
     assert_eq!(user.len(), 2);
-    assert_eq!(user[0].recipe.as_ref().expect("recipe").lines[0].text, "second");
+    assert_eq!(
+        user[0].recipe.as_ref().expect("recipe").lines[0].text,
+        "second"
+    );
     assert_eq!(user[0].loc.to_string(), "Makefile:3");
-    assert!(user[1].recipe.is_none(), "a rule without recipe is kept (it cancels)");
+    assert!(
+        user[1].recipe.is_none(),
+        "a rule without recipe is kept (it cancels)"
+    );
 }
 
 #[test]
@@ -176,29 +233,54 @@ fn special_targets() {
     let (db, _) = load(".PHONY: a b\n.PRECIOUS: %.o\n.SECONDARY:\n.DELETE_ON_ERROR:\n.ONESHELL:\n.NOTPARALLEL:\n.SILENT: q\n.DEFAULT:\n\techo default\n");
     assert!(db.is_phony("a") && db.is_phony("b") && !db.is_phony("c"));
     assert!(db.special.precious.contains("%.o"));
-    assert!(db.special.secondary_all && db.special.delete_on_error && db.special.oneshell && db.special.notparallel);
+    assert!(
+        db.special.secondary_all
+            && db.special.delete_on_error
+            && db.special.oneshell
+            && db.special.notparallel
+    );
     assert!(db.special.silent.contains("q") && !db.special.silent_all);
     let d = db.special.default_rule.expect(".DEFAULT");
-    assert_eq!(db.rules[d].recipe.as_ref().expect("recipe").lines[0].text, "echo default");
+    assert_eq!(
+        db.rules[d].recipe.as_ref().expect("recipe").lines[0].text,
+        "echo default"
+    );
 }
 
 #[test]
 fn vpath_directives() {
     let (mut db, mut h) = load("vpath %.c src:lib/\nvpath %.h inc\nVPATH = v1 v2\nvpath %.h\n");
-    assert_eq!(db.vpath_dirs(&mut h, "a.c").expect("vpath"), vec!["src", "lib", "v1", "v2"]);
-    assert_eq!(db.vpath_dirs(&mut h, "a.h").expect("vpath"), vec!["v1", "v2"]);
+    assert_eq!(
+        db.vpath_dirs(&mut h, "a.c").expect("vpath"),
+        vec!["src", "lib", "v1", "v2"]
+    );
+    assert_eq!(
+        db.vpath_dirs(&mut h, "a.h").expect("vpath"),
+        vec!["v1", "v2"]
+    );
 }
 
 #[test]
 fn recipe_environment() {
-    let mut h = MemHost::new().with_file("Makefile", "export A = $(B)\nB = b\nC = c\nunexport ENVX\nt: export T = tv\n");
+    let mut h = MemHost::new().with_file(
+        "Makefile",
+        "export A = $(B)\nB = b\nC = c\nunexport ENVX\nt: export T = tv\n",
+    );
     let opts = LoadOptions {
         env: vec![("ENVX".into(), "x".into()), ("ENVY".into(), "y".into())],
         cmdline_vars: vec!["CMD=1".into()],
         ..LoadOptions::default()
     };
     let (mut db, _) = Database::load(&mut h, &opts).expect("load");
-    let env = db.recipe_env(&mut h, &Scope { targets: &["t"], auto: None }).expect("env");
+    let env = db
+        .recipe_env(
+            &mut h,
+            &Scope {
+                targets: &["t"],
+                auto: None,
+            },
+        )
+        .expect("env");
     let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     assert_eq!(get("A").as_deref(), Some("b"));
     assert_eq!(get("C"), None);
@@ -213,14 +295,34 @@ fn recipe_environment() {
 fn missing_includes_are_reported_not_errors() {
     let mut h = MemHost::new().with_file("Makefile", "include a.mk\n-include b.mk\nall: ; @:\n");
     let (_, report) = Database::load(&mut h, &LoadOptions::default()).expect("load");
-    let got: Vec<(String, bool, bool, Option<String>)> =
-        report.makefiles.iter().map(|m| (m.name.clone(), m.optional, m.missing, m.loc.as_ref().map(|l| l.to_string()))).collect();
+    let got: Vec<(String, bool, bool, Option<String>)> = report
+        .makefiles
+        .iter()
+        .map(|m| {
+            (
+                m.name.clone(),
+                m.optional,
+                m.missing,
+                m.loc.as_ref().map(|l| l.to_string()),
+            )
+        })
+        .collect();
     assert_eq!(
         got,
         vec![
             ("Makefile".to_string(), false, false, None),
-            ("a.mk".to_string(), false, true, Some("Makefile:1".to_string())),
-            ("b.mk".to_string(), true, true, Some("Makefile:2".to_string())),
+            (
+                "a.mk".to_string(),
+                false,
+                true,
+                Some("Makefile:1".to_string())
+            ),
+            (
+                "b.mk".to_string(),
+                true,
+                true,
+                Some("Makefile:2".to_string())
+            ),
         ]
     );
 }

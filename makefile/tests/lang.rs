@@ -31,7 +31,11 @@ impl Host for DirHost {
     }
     fn mtime(&mut self, path: &str) -> Option<Mtime> {
         let m = fs::metadata(self.path(path)).ok()?;
-        let t = m.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?;
+        let t = m
+            .modified()
+            .ok()?
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?;
         Some(Mtime(t.as_nanos() as i128))
     }
     fn is_dir(&mut self, path: &str) -> bool {
@@ -44,23 +48,43 @@ impl Host for DirHost {
         }
         Ok(v)
     }
-    fn shell(&mut self, cmd: &str, shell: &str, flags: &str, env: &[(String, String)]) -> ShellResult {
+    fn shell(
+        &mut self,
+        cmd: &str,
+        shell: &str,
+        flags: &str,
+        env: &[(String, String)],
+    ) -> ShellResult {
         let mut c = Command::new(shell);
         for f in flags.split_whitespace() {
             c.arg(f);
         }
-        c.arg(cmd).current_dir(&self.dir).env_clear().envs(env.iter().map(|(k, v)| (k, v)));
+        c.arg(cmd)
+            .current_dir(&self.dir)
+            .env_clear()
+            .envs(env.iter().map(|(k, v)| (k, v)));
         match c.output() {
             Ok(o) => {
                 self.err.push_str(&String::from_utf8_lossy(&o.stderr));
-                ShellResult { stdout: String::from_utf8_lossy(&o.stdout).into_owned(), status: o.status.code().unwrap_or(2) }
+                ShellResult {
+                    stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+                    status: o.status.code().unwrap_or(2),
+                }
             }
-            Err(_) => ShellResult { stdout: String::new(), status: 127 },
+            Err(_) => ShellResult {
+                stdout: String::new(),
+                status: 127,
+            },
         }
     }
     fn write_file(&mut self, path: &str, text: &str, append: bool) -> io::Result<()> {
         use std::io::Write;
-        let mut f = fs::OpenOptions::new().create(true).write(true).append(append).truncate(!append).open(self.path(path))?;
+        let mut f = fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .append(append)
+            .truncate(!append)
+            .open(self.path(path))?;
         f.write_all(text.as_bytes())
     }
     fn stdout(&mut self, text: &str) {
@@ -73,17 +97,26 @@ impl Host for DirHost {
         self.dir.to_string_lossy().into_owned()
     }
     fn realpath(&mut self, path: &str) -> Option<String> {
-        fs::canonicalize(self.path(path)).ok().map(|p| p.to_string_lossy().into_owned())
+        fs::canonicalize(self.path(path))
+            .ok()
+            .map(|p| p.to_string_lossy().into_owned())
     }
 }
 
 fn env() -> Vec<(String, String)> {
-    vec![("PATH".into(), std::env::var("PATH").unwrap_or_default()), ("HOME".into(), "/nonexistent".into())]
+    vec![
+        ("PATH".into(), std::env::var("PATH").unwrap_or_default()),
+        ("HOME".into(), "/nonexistent".into()),
+    ]
 }
 
 /// Run our loader on a case: (stdout, stderr).
 fn ours(dir: &Path, name: &str, extra: &[String]) -> (String, String) {
-    let mut h = DirHost { dir: dir.to_path_buf(), out: String::new(), err: String::new() };
+    let mut h = DirHost {
+        dir: dir.to_path_buf(),
+        out: String::new(),
+        err: String::new(),
+    };
     let opts = LoadOptions {
         makefiles: vec![name.to_string()],
         env: env(),
@@ -94,7 +127,11 @@ fn ours(dir: &Path, name: &str, extra: &[String]) -> (String, String) {
     match Database::load(&mut h, &opts) {
         Ok(_) => {}
         Err(e) => {
-            let msg = if e.loc.is_some() { format!("{e}\n") } else { format!("make: {e}\n") };
+            let msg = if e.loc.is_some() {
+                format!("{e}\n")
+            } else {
+                format!("make: {e}\n")
+            };
             h.err.push_str(&msg);
         }
     }
@@ -118,7 +155,11 @@ fn theirs(dir: &Path, name: &str, extra: &[String]) -> (String, String) {
         .expect("make runs");
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
     // The goal we asked for does not exist; drop make's complaint about it.
-    let err: String = err.lines().filter(|l| !l.contains(".rmake-lang-case-goal")).map(|l| format!("{l}\n")).collect();
+    let err: String = err
+        .lines()
+        .filter(|l| !l.contains(".rmake-lang-case-goal"))
+        .map(|l| format!("{l}\n"))
+        .collect();
     (String::from_utf8_lossy(&o.stdout).into_owned(), err)
 }
 
@@ -160,8 +201,16 @@ fn lang_cases() {
         let (o, e) = ours(&dir, name, &extra);
         let got = render(&o, &e);
         if got != expected {
-            failures.push(format!("=== {name}\n--- expected\n{expected}--- got\n{got}"));
+            failures.push(format!(
+                "=== {name}\n--- expected\n{expected}--- got\n{got}"
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases differ:\n{}", failures.len(), names.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases differ:\n{}",
+        failures.len(),
+        names.len(),
+        failures.join("\n")
+    );
 }

@@ -4,7 +4,10 @@ use rmake_makefile::{Database, LoadOptions, MemHost, Scope};
 
 #[test]
 fn loads_rules_and_variables() {
-    let mut h = MemHost::new().with_file("Makefile", "CC := gcc\nX = $(CC) -c\nall: a.o b.o | dir\n\t@echo $(X) $@\n\na.o: a.c\n");
+    let mut h = MemHost::new().with_file(
+        "Makefile",
+        "CC := gcc\nX = $(CC) -c\nall: a.o b.o | dir\n\t@echo $(X) $@\n\na.o: a.c\n",
+    );
     let (mut db, report) = Database::load(&mut h, &LoadOptions::default()).expect("load");
     assert_eq!(report.makefiles.len(), 1);
     assert_eq!(db.default_goal().as_deref(), Some("all"));
@@ -15,7 +18,10 @@ fn loads_rules_and_variables() {
     let recipe = r.recipe.as_ref().expect("recipe");
     assert_eq!(recipe.lines[0].text, "@echo $(X) $@");
     assert_eq!(recipe.lines[0].loc.to_string(), "Makefile:4");
-    assert_eq!(db.expand(&mut h, "$(X)", &Scope::GLOBAL).expect("expand"), "gcc -c");
+    assert_eq!(
+        db.expand(&mut h, "$(X)", &Scope::GLOBAL).expect("expand"),
+        "gcc -c"
+    );
 }
 
 #[test]

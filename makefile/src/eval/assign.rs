@@ -90,7 +90,11 @@ pub(crate) fn parse_assignment_text(p: &str) -> Option<(&str, AssignOp, &str)> {
             continue;
         }
         if c == b'=' {
-            let e = if wspace { name_end.unwrap_or(i - 1) } else { i - 1 };
+            let e = if wspace {
+                name_end.unwrap_or(i - 1)
+            } else {
+                i - 1
+            };
             return Some((&p[..e], AssignOp::Recursive, skip_ws(&p[i..])));
         }
         if i < b.len() && b[i] == b'=' {
@@ -106,12 +110,20 @@ pub(crate) fn parse_assignment_text(p: &str) -> Option<(&str, AssignOp, &str)> {
                     continue;
                 }
             };
-            let e = if wspace { name_end.unwrap_or(i - 1) } else { i - 1 };
+            let e = if wspace {
+                name_end.unwrap_or(i - 1)
+            } else {
+                i - 1
+            };
             return Some((&p[..e], op, skip_ws(&p[i + 1..])));
         }
         if c == b':' {
             if i + 1 < b.len() && b[i] == b':' && b[i + 1] == b'=' {
-                let e = if wspace { name_end.unwrap_or(i - 1) } else { i - 1 };
+                let e = if wspace {
+                    name_end.unwrap_or(i - 1)
+                } else {
+                    i - 1
+                };
                 return Some((&p[..e], AssignOp::Simple, skip_ws(&p[i + 2..])));
             }
             return None;
@@ -123,7 +135,9 @@ pub(crate) fn parse_assignment_text(p: &str) -> Option<(&str, AssignOp, &str)> {
 }
 
 fn first_word(s: &str) -> (&str, &str) {
-    let end = s.find(|c: char| c.is_ascii() && crate::pattern::is_space(c as u8)).unwrap_or(s.len());
+    let end = s
+        .find(|c: char| c.is_ascii() && crate::pattern::is_space(c as u8))
+        .unwrap_or(s.len());
     (&s[..end], skip_ws(&s[end..]))
 }
 
@@ -136,7 +150,12 @@ pub(crate) fn parse_var_assignment(line: &str, target_var: bool) -> Option<Assig
     let mut mods = Modifiers::default();
     loop {
         if let Some((name, op, value)) = parse_assignment_text(p) {
-            return Some(Assignment { mods, name, op: Some(op), value });
+            return Some(Assignment {
+                mods,
+                name,
+                op: Some(op),
+                value,
+            });
         }
         let (w, rest) = first_word(p);
         match w {
@@ -146,11 +165,21 @@ pub(crate) fn parse_var_assignment(line: &str, target_var: bool) -> Option<Assig
             "private" => mods.private = true,
             "define" if !target_var => {
                 mods.define = true;
-                return Some(Assignment { mods, name: rest, op: None, value: "" });
+                return Some(Assignment {
+                    mods,
+                    name: rest,
+                    op: None,
+                    value: "",
+                });
             }
             "undefine" if !target_var => {
                 mods.undefine = true;
-                return Some(Assignment { mods, name: rest, op: None, value: "" });
+                return Some(Assignment {
+                    mods,
+                    name: rest,
+                    op: None,
+                    value: "",
+                });
             }
             _ => return None,
         }
@@ -187,10 +216,17 @@ impl Database {
             Target::Global => Scope::GLOBAL,
             Target::File(t) => {
                 targets_buf = [t];
-                Scope { targets: &targets_buf, auto: None }
+                Scope {
+                    targets: &targets_buf,
+                    auto: None,
+                }
             }
         };
-        let ctx = Ctx { scope: &scope, loc, var_loc: None };
+        let ctx = Ctx {
+            scope: &scope,
+            loc,
+            var_loc: None,
+        };
         let mut append_flag = false;
         let (new_value, flavor): (String, Flavor) = match op {
             AssignOp::Simple => {
@@ -278,13 +314,23 @@ impl Database {
 
     /// A command-line assignment (`VAR=value`).
     pub(crate) fn define_cmdline(&mut self, host: &mut dyn Host, text: &str) -> Result<(), Error> {
-        let Some((name, op, value)) = parse_assignment_text(text) else { return Ok(()) };
+        let Some((name, op, value)) = parse_assignment_text(text) else {
+            return Ok(());
+        };
         let name = self.expand(host, name, &Scope::GLOBAL)?;
         let name = name.trim().to_string();
         if name.is_empty() {
             return Err(Error::new(None, ErrorKind::EmptyVariableName));
         }
-        self.define_var(host, None, &name, value, op, Origin::CommandLine, Target::Global)?;
+        self.define_var(
+            host,
+            None,
+            &name,
+            value,
+            op,
+            Origin::CommandLine,
+            Target::Global,
+        )?;
         self.state.cmdline.push(name);
         Ok(())
     }
@@ -297,9 +343,17 @@ impl Database {
         a: &Assignment<'_>,
         define_body: Option<(String, AssignOp)>,
     ) -> Result<(), Error> {
-        let origin = if a.mods.override_ { Origin::Override } else { Origin::File };
+        let origin = if a.mods.override_ {
+            Origin::Override
+        } else {
+            Origin::File
+        };
         let ctx_scope = Scope::GLOBAL;
-        let ctx = Ctx { scope: &ctx_scope, loc: Some(loc), var_loc: None };
+        let ctx = Ctx {
+            scope: &ctx_scope,
+            loc: Some(loc),
+            var_loc: None,
+        };
         if a.mods.undefine {
             let mut n = String::new();
             self.expand_into(host, a.name, &ctx, &mut n)?;
@@ -327,7 +381,9 @@ impl Database {
             None => {
                 let mut n = String::new();
                 self.expand_into(host, a.name, &ctx, &mut n)?;
-                let n = n.trim_matches(|c: char| c.is_ascii() && crate::pattern::is_space(c as u8)).to_string();
+                let n = n
+                    .trim_matches(|c: char| c.is_ascii() && crate::pattern::is_space(c as u8))
+                    .to_string();
                 (n, a.value, a.op.unwrap_or(AssignOp::Recursive))
             }
         };
@@ -357,11 +413,19 @@ impl Database {
         targets: &[String],
         a: &Assignment<'_>,
     ) -> Result<(), Error> {
-        let origin = if a.mods.override_ { Origin::Override } else { Origin::File };
+        let origin = if a.mods.override_ {
+            Origin::Override
+        } else {
+            Origin::File
+        };
         let op = a.op.unwrap_or(AssignOp::Recursive);
         for t in targets {
             let scope = Scope::GLOBAL;
-            let ctx = Ctx { scope: &scope, loc: Some(loc), var_loc: None };
+            let ctx = Ctx {
+                scope: &scope,
+                loc: Some(loc),
+                var_loc: None,
+            };
             let mut name = String::new();
             self.expand_into(host, a.name, &ctx, &mut name)?;
             let name = name.trim().to_string();
@@ -382,7 +446,11 @@ impl Database {
                     }
                     _ => a.value.to_string(),
                 };
-                let flavor = if op == AssignOp::Simple { Flavor::Simple } else { Flavor::Recursive };
+                let flavor = if op == AssignOp::Simple {
+                    Flavor::Simple
+                } else {
+                    Flavor::Recursive
+                };
                 let mut var = Variable::new(value.as_str(), flavor, origin);
                 var.loc = Some(loc.clone());
                 var.private = a.mods.private;
@@ -393,22 +461,41 @@ impl Database {
                     var.export = Export::No;
                 }
                 if let Some(g) = self.globals.get(&name) {
-                    if matches!(g.origin, Origin::CommandLine | Origin::EnvironmentOverride) && origin != Origin::Override {
+                    if matches!(g.origin, Origin::CommandLine | Origin::EnvironmentOverride)
+                        && origin != Origin::Override
+                    {
                         var.value = g.value.clone();
                         var.flavor = g.flavor;
                         var.origin = g.origin;
                     }
                 }
-                let pv = crate::vars::PatternVar { pattern: t.clone(), name, op, var };
+                let pv = crate::vars::PatternVar {
+                    pattern: t.clone(),
+                    name,
+                    op,
+                    var,
+                };
                 // Keep the list ordered by pattern length, stable (make's shortest-stem order).
                 let len = t.len();
-                let pos = self.pattern_vars.iter().position(|p| p.pattern.len() > len).unwrap_or(self.pattern_vars.len());
+                let pos = self
+                    .pattern_vars
+                    .iter()
+                    .position(|p| p.pattern.len() > len)
+                    .unwrap_or(self.pattern_vars.len());
                 self.pattern_vars.insert(pos, pv);
                 continue;
             }
             self.define_var(host, Some(loc), &name, a.value, op, origin, Target::File(t))?;
-            let cmd = self.globals.get(&name).filter(|g| matches!(g.origin, Origin::CommandLine | Origin::EnvironmentOverride)).cloned();
-            if let Some(v) = self.target_vars.get_mut(t.as_str()).and_then(|s| s.get_mut(&name)) {
+            let cmd = self
+                .globals
+                .get(&name)
+                .filter(|g| matches!(g.origin, Origin::CommandLine | Origin::EnvironmentOverride))
+                .cloned();
+            if let Some(v) = self
+                .target_vars
+                .get_mut(t.as_str())
+                .and_then(|s| s.get_mut(&name))
+            {
                 if a.mods.export {
                     v.export = Export::Yes;
                 }
@@ -446,15 +533,36 @@ mod tests {
 
     #[test]
     fn recognises_assignments() {
-        assert_eq!(parse_assignment_text("A = b c "), Some(("A", AssignOp::Recursive, "b c ")));
-        assert_eq!(parse_assignment_text("A:=b"), Some(("A", AssignOp::Simple, "b")));
-        assert_eq!(parse_assignment_text("A ::= b"), Some(("A", AssignOp::Simple, "b")));
-        assert_eq!(parse_assignment_text("A += b"), Some(("A", AssignOp::Append, "b")));
-        assert_eq!(parse_assignment_text("$(x:a=b) ?= 1"), Some(("$(x:a=b)", AssignOp::Conditional, "1")));
-        assert_eq!(parse_assignment_text("A != echo"), Some(("A", AssignOp::Shell, "echo")));
+        assert_eq!(
+            parse_assignment_text("A = b c "),
+            Some(("A", AssignOp::Recursive, "b c "))
+        );
+        assert_eq!(
+            parse_assignment_text("A:=b"),
+            Some(("A", AssignOp::Simple, "b"))
+        );
+        assert_eq!(
+            parse_assignment_text("A ::= b"),
+            Some(("A", AssignOp::Simple, "b"))
+        );
+        assert_eq!(
+            parse_assignment_text("A += b"),
+            Some(("A", AssignOp::Append, "b"))
+        );
+        assert_eq!(
+            parse_assignment_text("$(x:a=b) ?= 1"),
+            Some(("$(x:a=b)", AssignOp::Conditional, "1"))
+        );
+        assert_eq!(
+            parse_assignment_text("A != echo"),
+            Some(("A", AssignOp::Shell, "echo"))
+        );
         assert_eq!(parse_assignment_text("a: b"), None);
         assert_eq!(parse_assignment_text("a b = c"), None);
-        assert_eq!(parse_assignment_text("a=b=c"), Some(("a", AssignOp::Recursive, "b=c")));
+        assert_eq!(
+            parse_assignment_text("a=b=c"),
+            Some(("a", AssignOp::Recursive, "b=c"))
+        );
     }
 
     #[test]

@@ -51,7 +51,10 @@ impl Database {
         let l = line.trim_start_matches(is_ws);
         let wend = l.find(is_ws).unwrap_or(l.len());
         let word = &l[..wend];
-        if !matches!(word, "ifdef" | "ifndef" | "ifeq" | "ifneq" | "else" | "endif") {
+        if !matches!(
+            word,
+            "ifdef" | "ifndef" | "ifeq" | "ifneq" | "else" | "endif"
+        ) {
             return Ok(CondResult::NotConditional);
         }
         let rest = l[wend..].trim_start_matches(is_ws);
@@ -60,7 +63,9 @@ impl Database {
     }
 
     fn extratext(host: &mut dyn Host, loc: &Loc, word: &str) {
-        host.stderr(&format!("{loc}: extraneous text after '{word}' directive\n"));
+        host.stderr(&format!(
+            "{loc}: extraneous text after '{word}' directive\n"
+        ));
     }
 
     /// Returns Ok(false) for invalid syntax (make's -1) in nested `else ifxx` use.
@@ -128,13 +133,27 @@ impl Database {
     }
 
     /// Push a level for an `if…` line; `Ok(false)` for invalid syntax (nothing pushed).
-    fn cond_if(&mut self, host: &mut dyn Host, conds: &mut Conds, word: &str, rest: &str, loc: &Loc) -> Result<bool, Error> {
+    fn cond_if(
+        &mut self,
+        host: &mut dyn Host,
+        conds: &mut Conds,
+        word: &str,
+        rest: &str,
+        loc: &Loc,
+    ) -> Result<bool, Error> {
         if conds.ignoring() {
-            conds.levels.push(Level { ignoring: 1, seen_else: false });
+            conds.levels.push(Level {
+                ignoring: 1,
+                seen_else: false,
+            });
             return Ok(true);
         }
         let scope = Scope::GLOBAL;
-        let ctx = Ctx { scope: &scope, loc: Some(loc), var_loc: None };
+        let ctx = Ctx {
+            scope: &scope,
+            loc: Some(loc),
+            var_loc: None,
+        };
         let truth;
         if word == "ifdef" || word == "ifndef" {
             let mut var = String::new();
@@ -147,12 +166,15 @@ impl Database {
             let defined = if name == ".VARIABLES" {
                 true
             } else {
-                self.lookup_var(&name, &scope).is_some_and(|(v, _)| !v.value.is_empty())
+                self.lookup_var(&name, &scope)
+                    .is_some_and(|(v, _)| !v.value.is_empty())
             };
             truth = defined == (word == "ifdef");
         } else {
             let b = rest.as_bytes();
-            let Some(&first) = b.first() else { return Ok(false) };
+            let Some(&first) = b.first() else {
+                return Ok(false);
+            };
             let termin = if first == b'(' { b',' } else { first };
             if termin != b',' && termin != b'"' && termin != b'\'' {
                 return Ok(false);
@@ -192,7 +214,11 @@ impl Database {
                     i += 1;
                 }
             }
-            let termin2 = if termin == b',' { b')' } else { b.get(i).copied().unwrap_or(0) };
+            let termin2 = if termin == b',' {
+                b')'
+            } else {
+                b.get(i).copied().unwrap_or(0)
+            };
             if termin2 != b')' && termin2 != b'"' && termin2 != b'\'' {
                 return Ok(false);
             }
@@ -233,7 +259,10 @@ impl Database {
             self.expand_into(host, &rest[s2_start..s2_end], &ctx, &mut s2)?;
             truth = (s1 == s2) == (word == "ifeq");
         }
-        conds.levels.push(Level { ignoring: u8::from(!truth), seen_else: false });
+        conds.levels.push(Level {
+            ignoring: u8::from(!truth),
+            seen_else: false,
+        });
         Ok(true)
     }
 }

@@ -13,8 +13,6 @@ use crate::host::Host;
 use crate::vars::{Export, Flavor, Origin, Variable};
 use std::sync::Arc;
 
-
-
 /// Loader state that lives as long as the database: options the language needs later.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct ReadState {
@@ -59,12 +57,15 @@ const FEATURES: &str = "target-specific order-only second-expansion else-if shor
 /// Whether a name can be put in a process environment.
 pub(crate) fn exportable(name: &str) -> bool {
     let b = name.as_bytes();
-    !b.is_empty() && (b[0].is_ascii_alphabetic() || b[0] == b'_') && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+    !b.is_empty()
+        && (b[0].is_ascii_alphabetic() || b[0] == b'_')
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
 }
 
 impl Database {
     pub(crate) fn set_global(&mut self, name: &str, value: &str, flavor: Flavor, origin: Origin) {
-        self.globals.insert(name.to_string(), Variable::new(value, flavor, origin));
+        self.globals
+            .insert(name.to_string(), Variable::new(value, flavor, origin));
     }
 }
 
@@ -78,14 +79,26 @@ pub(crate) fn initial(host: &mut dyn Host, opts: &LoadOptions) -> Result<Databas
     db.state.env_overrides = opts.env_overrides;
     db.state.no_builtin_rules = opts.no_builtin_rules || opts.no_builtin_vars;
     db.state.makelevel = opts.makelevel;
-    db.state.warn_undefined = opts.makeflags.split(' ').any(|w| w == "--warn-undefined-variables");
+    db.state.warn_undefined = opts
+        .makeflags
+        .split(' ')
+        .any(|w| w == "--warn-undefined-variables");
 
     // The environment (SHELL is never taken from it, as make does).
     for (k, v) in &opts.env {
-        if k.is_empty() || k == "MAKELEVEL" || k == "MAKEFLAGS" || k == "MFLAGS" || k == "MAKE_RESTARTS" {
+        if k.is_empty()
+            || k == "MAKELEVEL"
+            || k == "MAKEFLAGS"
+            || k == "MFLAGS"
+            || k == "MAKE_RESTARTS"
+        {
             continue;
         }
-        let origin = if opts.env_overrides { Origin::EnvironmentOverride } else { Origin::Environment };
+        let origin = if opts.env_overrides {
+            Origin::EnvironmentOverride
+        } else {
+            Origin::Environment
+        };
         let mut var = Variable::new(v.as_str(), Flavor::Recursive, origin);
         // make marks imported variables exported, so a makefile assignment keeps them in the environment.
         var.export = Export::Yes;
@@ -97,16 +110,22 @@ pub(crate) fn initial(host: &mut dyn Host, opts: &LoadOptions) -> Result<Databas
         db.globals.insert(k.clone(), var);
     }
 
-    let program = if opts.make_program.is_empty() { "make" } else { opts.make_program.as_str() };
+    let program = if opts.make_program.is_empty() {
+        "make"
+    } else {
+        opts.make_program.as_str()
+    };
     let simple_default = [
         ("MAKE_VERSION", "4.3"),
         ("MAKE_HOST", "x86_64-pc-linux-gnu"),
         ("MAKE_COMMAND", program),
         (".FEATURES", FEATURES),
-        (".INCLUDE_DIRS", "/usr/local/include /usr/include /usr/include"),
+        (
+            ".INCLUDE_DIRS",
+            "/usr/local/include /usr/include /usr/include",
+        ),
         (".SHELLFLAGS", "-c"),
         (".LOADED", ""),
-
         ("MAKEFILES", ""),
     ];
     for (k, v) in simple_default {
@@ -114,7 +133,12 @@ pub(crate) fn initial(host: &mut dyn Host, opts: &LoadOptions) -> Result<Databas
             db.set_global(k, v, Flavor::Simple, Origin::Default);
         }
     }
-    db.set_global("MAKE", "$(MAKE_COMMAND)", Flavor::Recursive, Origin::Default);
+    db.set_global(
+        "MAKE",
+        "$(MAKE_COMMAND)",
+        Flavor::Recursive,
+        Origin::Default,
+    );
     db.set_global("GNUMAKEFLAGS", "", Flavor::Simple, Origin::Environment);
     if let Some(v) = db.globals.get_mut(".INCLUDE_DIRS") {
         v.flavor = Flavor::Recursive;
@@ -123,14 +147,24 @@ pub(crate) fn initial(host: &mut dyn Host, opts: &LoadOptions) -> Result<Databas
         db.set_global("SHELL", "/bin/sh", Flavor::Simple, Origin::Default);
     }
     db.set_global("CURDIR", &host.cwd(), Flavor::Simple, Origin::File);
-    db.set_global("MAKELEVEL", &opts.makelevel.to_string(), Flavor::Simple, Origin::Environment);
+    db.set_global(
+        "MAKELEVEL",
+        &opts.makelevel.to_string(),
+        Flavor::Simple,
+        Origin::Environment,
+    );
     db.set_global(".RECIPEPREFIX", "", Flavor::Simple, Origin::Default);
     // Its value is computed on each reference (the names of all global variables).
     db.set_global(".VARIABLES", "", Flavor::Simple, Origin::Default);
     db.set_global(".DEFAULT_GOAL", "", Flavor::Simple, Origin::File);
     db.set_global("MAKEFILE_LIST", "", Flavor::Simple, Origin::File);
     if opts.restarts > 0 {
-        db.set_global("MAKE_RESTARTS", &opts.restarts.to_string(), Flavor::Simple, Origin::Environment);
+        db.set_global(
+            "MAKE_RESTARTS",
+            &opts.restarts.to_string(),
+            Flavor::Simple,
+            Origin::Environment,
+        );
     }
     // While reading, make's MAKEFLAGS holds only the flags; the ` -- VAR=value` part is added after.
     let (flags_part, overrides_part) = split_makeflags(&opts.makeflags);
@@ -140,21 +174,48 @@ pub(crate) fn initial(host: &mut dyn Host, opts: &LoadOptions) -> Result<Databas
     let mut mf = Variable::new(flags_part, Flavor::Recursive, Origin::File);
     mf.export = Export::Yes;
     db.globals.insert("MAKEFLAGS".into(), mf);
-    let mflags = if opts.makeflags.is_empty() || opts.makeflags.starts_with(' ') || opts.makeflags.starts_with('-') {
-        opts.makeflags.split(" -- ").next().unwrap_or("").trim().to_string()
+    let mflags = if opts.makeflags.is_empty()
+        || opts.makeflags.starts_with(' ')
+        || opts.makeflags.starts_with('-')
+    {
+        opts.makeflags
+            .split(" -- ")
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_string()
     } else {
-        format!("-{}", opts.makeflags.split(" -- ").next().unwrap_or("").trim())
+        format!(
+            "-{}",
+            opts.makeflags.split(" -- ").next().unwrap_or("").trim()
+        )
     };
     db.set_global("MFLAGS", &mflags, Flavor::Recursive, Origin::Environment);
     if !opts.goals.is_empty() {
-        db.set_global("MAKECMDGOALS", &opts.goals.join(" "), Flavor::Simple, Origin::Default);
+        db.set_global(
+            "MAKECMDGOALS",
+            &opts.goals.join(" "),
+            Flavor::Simple,
+            Origin::Default,
+        );
     }
     // make 4.3 has no D/F forms of `$|`.
     for name in ["@", "%", "<", "?", "^", "+", "*"] {
-        let mut d = Variable::new(format!("$(patsubst %/,%,$(dir ${name}))"), Flavor::Recursive, Origin::Automatic);
+        let mut d = Variable::new(
+            format!("$(patsubst %/,%,$(dir ${name}))"),
+            Flavor::Recursive,
+            Origin::Automatic,
+        );
         d.loc = None;
         db.globals.insert(format!("{name}D"), d);
-        db.globals.insert(format!("{name}F"), Variable::new(format!("$(notdir ${name})"), Flavor::Recursive, Origin::Automatic));
+        db.globals.insert(
+            format!("{name}F"),
+            Variable::new(
+                format!("$(notdir ${name})"),
+                Flavor::Recursive,
+                Origin::Automatic,
+            ),
+        );
     }
 
     if !opts.no_builtin_vars {
@@ -176,7 +237,10 @@ pub(crate) fn initial(host: &mut dyn Host, opts: &LoadOptions) -> Result<Databas
 }
 
 /// Read the makefiles of `opts` into a database.
-pub(crate) fn load(host: &mut dyn Host, opts: &LoadOptions) -> Result<(Database, LoadReport), Error> {
+pub(crate) fn load(
+    host: &mut dyn Host,
+    opts: &LoadOptions,
+) -> Result<(Database, LoadReport), Error> {
     let mut db = initial(host, opts)?;
     for (i, e) in opts.eval.iter().enumerate() {
         let _ = i;
@@ -185,11 +249,16 @@ pub(crate) fn load(host: &mut dyn Host, opts: &LoadOptions) -> Result<(Database,
     }
     // MAKEFILES: read first, silently, without setting the default goal.
     let makefiles_var = db.expand(host, "$(MAKEFILES)", &Scope::GLOBAL)?;
-    for m in crate::pattern::words(&makefiles_var).map(str::to_string).collect::<Vec<_>>() {
+    for m in crate::pattern::words(&makefiles_var)
+        .map(str::to_string)
+        .collect::<Vec<_>>()
+    {
         db.read_makefile(host, &m, None, true, false)?;
     }
     if opts.makefiles.is_empty() {
-        let found = ["GNUmakefile", "makefile", "Makefile"].into_iter().find(|n| host.mtime(n).is_some());
+        let found = ["GNUmakefile", "makefile", "Makefile"]
+            .into_iter()
+            .find(|n| host.mtime(n).is_some());
         if let Some(name) = found {
             db.read_makefile(host, name, None, false, true)?;
         }
@@ -242,23 +311,49 @@ impl Database {
             Err(e) => {
                 return Err(Error::new(
                     None,
-                    crate::error::ErrorKind::Read { path: name.to_string(), reason: crate::eval::io_reason(&e) },
+                    crate::error::ErrorKind::Read {
+                        path: name.to_string(),
+                        reason: crate::eval::io_reason(&e),
+                    },
                 ))
             }
         };
-        self.state.report.makefiles.push(MakefileRead { name: path.clone(), loc: loc.cloned(), optional, missing: false });
+        self.state.report.makefiles.push(MakefileRead {
+            name: path.clone(),
+            loc: loc.cloned(),
+            optional,
+            missing: false,
+        });
         // MAKEFILE_LIST += name
-        let cur = self.globals.get("MAKEFILE_LIST").map(|v| v.value.to_string()).unwrap_or_default();
-        let newv = if cur.is_empty() { path.clone() } else { format!("{cur} {path}") };
-        let entry = self.globals.entry("MAKEFILE_LIST".into()).or_insert_with(|| Variable::new("", Flavor::Simple, Origin::File));
+        let cur = self
+            .globals
+            .get("MAKEFILE_LIST")
+            .map(|v| v.value.to_string())
+            .unwrap_or_default();
+        let newv = if cur.is_empty() {
+            path.clone()
+        } else {
+            format!("{cur} {path}")
+        };
+        let entry = self
+            .globals
+            .entry("MAKEFILE_LIST".into())
+            .or_insert_with(|| Variable::new("", Flavor::Simple, Origin::File));
         entry.value = Arc::from(newv.as_str());
         if self.state.include_depth > 200 {
-            return Err(Error::new(loc.cloned(), crate::error::ErrorKind::Other(format!("{name}: too many nested includes"))));
+            return Err(Error::new(
+                loc.cloned(),
+                crate::error::ErrorKind::Other(format!("{name}: too many nested includes")),
+            ));
         }
         self.state.include_depth += 1;
         let saved = std::mem::replace(&mut self.state.no_default_goal, !set_default);
         // make reads CR-LF line ends as LF.
-        let text = if text.contains("\r\n") { text.replace("\r\n", "\n") } else { text };
+        let text = if text.contains("\r\n") {
+            text.replace("\r\n", "\n")
+        } else {
+            text
+        };
         let r = self.eval_source(host, Arc::from(path.as_str()), &text, 1, false);
         self.state.no_default_goal = saved;
         self.state.include_depth -= 1;
@@ -271,7 +366,10 @@ fn split_makeflags(mf: &str) -> (&str, &str) {
     if mf.starts_with("-- ") || mf == "--" {
         return ("", mf);
     }
-    match mf.find(" -- ").or_else(|| mf.strip_suffix(" --").map(|s| s.len())) {
+    match mf
+        .find(" -- ")
+        .or_else(|| mf.strip_suffix(" --").map(|s| s.len()))
+    {
         Some(i) => (mf[..i].trim_end(), &mf[i..]),
         None => (mf, ""),
     }
@@ -318,7 +416,11 @@ pub(crate) fn split_path_list(text: &str) -> Vec<String> {
         .filter(|s| !s.is_empty())
         .map(|s| {
             let t = s.trim_end_matches('/');
-            if t.is_empty() { "/".to_string() } else { t.to_string() }
+            if t.is_empty() {
+                "/".to_string()
+            } else {
+                t.to_string()
+            }
         })
         .collect()
 }
@@ -327,7 +429,11 @@ pub(crate) fn split_path_list(text: &str) -> Vec<String> {
 /// target's chain (private ones included, as make 4.3 does), first definition winning, exported per its
 /// export flag (a target-specific variable without one takes the global variable's), origin and
 /// `.EXPORT_ALL_VARIABLES`.
-pub(crate) fn recipe_env(db: &mut Database, host: &mut dyn Host, scope: &Scope<'_>) -> Result<Vec<(String, String)>, Error> {
+pub(crate) fn recipe_env(
+    db: &mut Database,
+    host: &mut dyn Host,
+    scope: &Scope<'_>,
+) -> Result<Vec<(String, String)>, Error> {
     let mut names: Vec<String> = Vec::new();
     let mut seen = crate::vars::FxHashSet::default();
     for t in scope.targets.iter() {
@@ -370,7 +476,9 @@ pub(crate) fn recipe_env(db: &mut Database, host: &mut dyn Host, scope: &Scope<'
         if found.is_none() {
             found = db.globals.get(&name).map(|v| (v.clone(), false));
         }
-        let Some((mut v, per_target)) = found else { continue };
+        let Some((mut v, per_target)) = found else {
+            continue;
+        };
         if per_target && v.export == Export::Default {
             if let Some(g) = db.globals.get(&name) {
                 v.export = g.export;
@@ -390,15 +498,21 @@ pub(crate) fn recipe_env(db: &mut Database, host: &mut dyn Host, scope: &Scope<'
                 !matches!(v.origin, Origin::Default | Origin::Automatic)
                     && exportable(&name)
                     && (export_all
-                        || matches!(v.origin, Origin::CommandLine | Origin::Environment | Origin::EnvironmentOverride))
+                        || matches!(
+                            v.origin,
+                            Origin::CommandLine | Origin::Environment | Origin::EnvironmentOverride
+                        ))
             }
         };
         if !export || !exportable(&name) {
             continue;
         }
-        let visible = db.lookup(&name, scope).is_some_and(|l| l.value == v.value && l.origin == v.origin);
+        let visible = db
+            .lookup(&name, scope)
+            .is_some_and(|l| l.value == v.value && l.origin == v.origin);
         // A value that came from the environment goes back into it unexpanded, as make does.
-        let from_env = matches!(v.origin, Origin::Environment | Origin::EnvironmentOverride) && !v.append;
+        let from_env =
+            matches!(v.origin, Origin::Environment | Origin::EnvironmentOverride) && !v.append;
         let value = if from_env {
             v.value.to_string()
         } else if visible {

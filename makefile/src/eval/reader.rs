@@ -71,7 +71,10 @@ impl Database {
         if !r.conds.levels.is_empty() {
             // A file reports the line after its last; an $(eval) text its last line.
             let line = if !is_eval { lex.line() } else { first_line };
-            return Err(Error::new(Some(Loc::new(r.file.clone(), line)), ErrorKind::MissingEndif));
+            return Err(Error::new(
+                Some(Loc::new(r.file.clone(), line)),
+                ErrorKind::MissingEndif,
+            ));
         }
         Ok(())
     }
@@ -83,11 +86,19 @@ impl Database {
         Ok(())
     }
 
-    fn eval_lines(&mut self, host: &mut dyn Host, r: &mut Reader, lex: &mut Lexer<'_>) -> Result<(), Error> {
+    fn eval_lines(
+        &mut self,
+        host: &mut dyn Host,
+        r: &mut Reader,
+        lex: &mut Lexer<'_>,
+    ) -> Result<(), Error> {
         while let Some(ll) = lex.next() {
             let raw = ll.text;
             // Text given to $(eval) keeps the line of the call throughout, as in make.
-            let loc = Loc::new(r.file.clone(), if r.is_eval { r.first_line } else { ll.line });
+            let loc = Loc::new(
+                r.file.clone(),
+                if r.is_eval { r.first_line } else { ll.line },
+            );
             let prefix = self.recipe_prefix();
             if raw.starts_with(prefix) {
                 if r.no_targets {
@@ -98,11 +109,17 @@ impl Database {
                         continue;
                     }
                     let text = strip_continuation_prefix(&raw[prefix.len_utf8()..], prefix);
-                    let recipe = p.recipe.get_or_insert_with(|| Recipe { loc: loc.clone(), lines: Vec::new() });
+                    let recipe = p.recipe.get_or_insert_with(|| Recipe {
+                        loc: loc.clone(),
+                        lines: Vec::new(),
+                    });
                     // make numbers recipe lines from the recipe's start, one per command line (blank and
                     // comment lines between them and continuation lines are not counted).
                     let line = recipe.loc.line + recipe.lines.len() as u32;
-                    recipe.lines.push(RecipeLine { loc: Loc::new(loc.file.clone(), line), text });
+                    recipe.lines.push(RecipeLine {
+                        loc: Loc::new(loc.file.clone(), line),
+                        text,
+                    });
                     continue;
                 }
             }
@@ -125,7 +142,9 @@ impl Database {
                 if a.mods.define {
                     let (op, extra) = define_op(a.name);
                     if extra {
-                        host.stderr(&format!("{loc}: extraneous text after 'define' directive\n"));
+                        host.stderr(&format!(
+                            "{loc}: extraneous text after 'define' directive\n"
+                        ));
                     }
                     let body = read_define(host, lex, prefix, &loc)?;
                     self.assign_line(host, &loc, &a, Some((body, op)))?;
@@ -178,7 +197,10 @@ impl Database {
                             if dirs.is_empty() {
                                 self.vpaths.retain(|v| v.pattern != pat);
                             } else {
-                                self.vpaths.push(VpathDirective { pattern: pat.to_string(), dirs });
+                                self.vpaths.push(VpathDirective {
+                                    pattern: pat.to_string(),
+                                    dirs,
+                                });
                             }
                         }
                     }
@@ -202,7 +224,13 @@ impl Database {
                         files.push(w.to_string());
                     }
                     for f in files {
-                        self.read_makefile(host, &f, Some(&loc), optional, !self.state.no_default_goal)?;
+                        self.read_makefile(
+                            host,
+                            &f,
+                            Some(&loc),
+                            optional,
+                            !self.state.no_default_goal,
+                        )?;
                     }
                     continue;
                 }
@@ -229,7 +257,11 @@ impl Database {
 
 fn is_directive(line: &str, word: &str) -> bool {
     let p = line.trim_start_matches(ws);
-    p.starts_with(word) && p[word.len()..].chars().next().is_none_or(|c| c == ' ' || c == '\t')
+    p.starts_with(word)
+        && p[word.len()..]
+            .chars()
+            .next()
+            .is_none_or(|c| c == ' ' || c == '\t')
 }
 
 /// Skip the body of a `define` inside an ignored conditional branch.
@@ -252,7 +284,12 @@ fn skip_define(lex: &mut Lexer<'_>, prefix: char) {
 }
 
 /// Read a `define` body up to its matching `endef`.
-fn read_define(host: &mut dyn Host, lex: &mut Lexer<'_>, prefix: char, start: &Loc) -> Result<String, Error> {
+fn read_define(
+    host: &mut dyn Host,
+    lex: &mut Lexer<'_>,
+    prefix: char,
+    start: &Loc,
+) -> Result<String, Error> {
     let mut depth = 1;
     let mut body = String::new();
     let mut first = true;
@@ -266,7 +303,10 @@ fn read_define(host: &mut dyn Host, lex: &mut Lexer<'_>, prefix: char, start: &L
                 let mut after = p[5..].to_string();
                 remove_comments(&mut after);
                 if !after.trim_matches(ws).is_empty() {
-                    host.stderr(&format!("{}:{}: extraneous text after 'endef' directive\n", start.file, ll.line));
+                    host.stderr(&format!(
+                        "{}:{}: extraneous text after 'endef' directive\n",
+                        start.file, ll.line
+                    ));
                 }
                 depth -= 1;
                 if depth == 0 {

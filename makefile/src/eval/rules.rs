@@ -105,7 +105,12 @@ fn next_mword(b: &[u8], mut i: usize) -> Option<(usize, usize, bool)> {
 
 impl Database {
     /// Parse a rule line (raw, with the recipe prefix not stripped).
-    pub(crate) fn parse_rule_line(&mut self, host: &mut dyn Host, raw: &str, loc: &Loc) -> Result<RuleLine, Error> {
+    pub(crate) fn parse_rule_line(
+        &mut self,
+        host: &mut dyn Host,
+        raw: &str,
+        loc: &Loc,
+    ) -> Result<RuleLine, Error> {
         let mut line = raw.to_string();
         let mut cmd: Option<String> = None;
         if let Some(i) = find_unquoted(&mut line, b";#", true) {
@@ -118,7 +123,11 @@ impl Database {
         }
         let line = collapse_continuations(&line).into_owned();
         let scope = Scope::GLOBAL;
-        let ctx = Ctx { scope: &scope, loc: Some(loc), var_loc: None };
+        let ctx = Ctx {
+            scope: &scope,
+            loc: Some(loc),
+            var_loc: None,
+        };
         let b = line.as_bytes();
 
         // Expand word by word until a colon shows up.
@@ -177,12 +186,19 @@ impl Database {
             }
             let prefix_tab = self.recipe_prefix() == '\t';
             if prefix_tab && raw.starts_with("        ") {
-                return Err(Error::new(Some(loc.clone()), ErrorKind::MissingSeparatorTab));
+                return Err(Error::new(
+                    Some(loc.clone()),
+                    ErrorKind::MissingSeparatorTab,
+                ));
             }
             return Err(Error::new(Some(loc.clone()), ErrorKind::MissingSeparator));
         };
         // `head` starts at the colon (from an expansion) or is empty (the colon is at `from` in the line).
-        let mut rest = if head.is_empty() { line[from..].to_string() } else { format!("{head}{}", &line[from..]) };
+        let mut rest = if head.is_empty() {
+            line[from..].to_string()
+        } else {
+            format!("{head}{}", &line[from..])
+        };
         // rest begins with ':'
         rest.remove(0);
         let mut double_colon = false;
@@ -231,19 +247,31 @@ impl Database {
             let mut pats = words(&pat_text);
             let pat = pats.next().map(str::to_string);
             if pats.next().is_some() {
-                return Err(Error::new(Some(loc.clone()), ErrorKind::MultipleTargetPatterns));
+                return Err(Error::new(
+                    Some(loc.clone()),
+                    ErrorKind::MultipleTargetPatterns,
+                ));
             }
             let Some(pat) = pat else {
-                return Err(Error::new(Some(loc.clone()), ErrorKind::Other("missing target pattern".into())));
+                return Err(Error::new(
+                    Some(loc.clone()),
+                    ErrorKind::Other("missing target pattern".into()),
+                ));
             };
             if find_percent(&pat).1.is_none() {
-                return Err(Error::new(Some(loc.clone()), ErrorKind::TargetPatternNoPercent));
+                return Err(Error::new(
+                    Some(loc.clone()),
+                    ErrorKind::TargetPatternNoPercent,
+                ));
             }
             static_pattern = Some(pat);
             deps = deps[ci + 1..].to_string();
         }
 
-        let pattern_targets = target_words.iter().filter(|t| find_percent(t).1.is_some()).count();
+        let pattern_targets = target_words
+            .iter()
+            .filter(|t| find_percent(t).1.is_some())
+            .count();
         if static_pattern.is_some() && pattern_targets > 0 {
             return Err(Error::new(Some(loc.clone()), ErrorKind::MixedStaticRules));
         }
@@ -251,14 +279,20 @@ impl Database {
         let mut is_pattern = pattern_targets > 0;
         if is_pattern && pattern_targets != target_words.len() {
             // make 4.3 complains and keeps the ordinary targets.
-            host.stderr(&format!("{loc}: *** mixed implicit and normal rules: deprecated syntax\n"));
+            host.stderr(&format!(
+                "{loc}: *** mixed implicit and normal rules: deprecated syntax\n"
+            ));
             target_words.retain(|t| find_percent(t).1.is_none());
             is_pattern = false;
         }
         let mut targets = Vec::with_capacity(target_words.len());
         for t in target_words {
             // An explicit target's `\%` is a plain percent sign (make resolves it with find_percent).
-            let t = if !is_pattern && t.contains('%') { find_percent(&t).0 } else { t };
+            let t = if !is_pattern && t.contains('%') {
+                find_percent(&t).0
+            } else {
+                t
+            };
             if !is_pattern && has_glob(&t) {
                 let m = crate::glob::glob(host, &t);
                 if !m.is_empty() {
@@ -270,7 +304,10 @@ impl Database {
         }
         let recipe = cmd.map(|c| Recipe {
             loc: loc.clone(),
-            lines: vec![RecipeLine { loc: loc.clone(), text: strip_continuation_prefix(&c, self.recipe_prefix()) }],
+            lines: vec![RecipeLine {
+                loc: loc.clone(),
+                text: strip_continuation_prefix(&c, self.recipe_prefix()),
+            }],
         });
         Ok(RuleLine::Rule(PendingRule {
             loc: loc.clone(),
@@ -287,11 +324,19 @@ impl Database {
 
     /// The recipe prefix character (`.RECIPEPREFIX`, default TAB).
     pub(crate) fn recipe_prefix(&self) -> char {
-        self.globals.get(".RECIPEPREFIX").and_then(|v| v.value.chars().next()).unwrap_or('\t')
+        self.globals
+            .get(".RECIPEPREFIX")
+            .and_then(|v| v.value.chars().next())
+            .unwrap_or('\t')
     }
 
     /// Prerequisite words with globs expanded (when not deferred to second expansion).
-    fn prereq_list(&mut self, host: &mut dyn Host, text: &str, glob: bool) -> (Vec<String>, Vec<String>) {
+    fn prereq_list(
+        &mut self,
+        host: &mut dyn Host,
+        text: &str,
+        glob: bool,
+    ) -> (Vec<String>, Vec<String>) {
         let (n, o) = super::split_prereqs(text);
         if !glob {
             return (n, o);
@@ -316,7 +361,12 @@ impl Database {
     }
 
     /// Record a finished rule (make's `record_files`).
-    pub(crate) fn record_rule(&mut self, host: &mut dyn Host, mut r: PendingRule, set_default: bool) -> Result<(), Error> {
+    pub(crate) fn record_rule(
+        &mut self,
+        host: &mut dyn Host,
+        mut r: PendingRule,
+        set_default: bool,
+    ) -> Result<(), Error> {
         // After loading, rules come only from $(eval) in recipes: make refuses prerequisites there.
         if !self.state.loading && !r.prereq_text.trim().is_empty() {
             return Err(Error::new(Some(r.loc.clone()), ErrorKind::PrereqsInRecipe));
@@ -332,7 +382,10 @@ impl Database {
                 fresh
             });
             for t in dups {
-                host.stderr(&format!("{}: target '{t}' given more than once in the same rule\n", r.loc));
+                host.stderr(&format!(
+                    "{}: target '{t}' given more than once in the same rule\n",
+                    r.loc
+                ));
             }
         }
         let recipe = r.recipe.take().map(Arc::new);
@@ -379,7 +432,10 @@ impl Database {
                         self.prereq_list(host, &text, glob)
                     }
                     None => {
-                        host.stderr(&format!("{}: target '{}' doesn't match the target pattern\n", r.loc, t));
+                        host.stderr(&format!(
+                            "{}: target '{}' doesn't match the target pattern\n",
+                            r.loc, t
+                        ));
                         (Vec::new(), Vec::new())
                     }
                 };
@@ -438,7 +494,10 @@ impl Database {
 
     /// Insert a pattern rule with make's replacement rules (identical targets and prerequisites).
     pub(crate) fn add_pattern_rule(&mut self, pr: PatternRule, override_: bool) -> bool {
-        let same = self.pattern_rules.iter().position(|o| o.targets == pr.targets && o.prereqs == pr.prereqs);
+        let same = self
+            .pattern_rules
+            .iter()
+            .position(|o| o.targets == pr.targets && o.prereqs == pr.prereqs);
         match same {
             Some(i) if override_ => {
                 self.pattern_rules.remove(i);
@@ -453,22 +512,43 @@ impl Database {
         }
     }
 
-    fn add_rule(&mut self, host: &mut dyn Host, rule: Rule, set_default: bool) -> Result<(), Error> {
+    fn add_rule(
+        &mut self,
+        host: &mut dyn Host,
+        rule: Rule,
+        set_default: bool,
+    ) -> Result<(), Error> {
         let idx = self.rules.len();
         for t in &rule.targets {
             if let Some(prev) = self.by_target.get(t.as_str()) {
                 // Every rule of a target has the same kind of colon (checked as each is added).
-                let both = prev.first().is_some_and(|&p| self.rules[p].double_colon != rule.double_colon);
+                let both = prev
+                    .first()
+                    .is_some_and(|&p| self.rules[p].double_colon != rule.double_colon);
                 if both {
-                    return Err(Error::new(Some(rule.loc.clone()), ErrorKind::BothColons(t.clone())));
+                    return Err(Error::new(
+                        Some(rule.loc.clone()),
+                        ErrorKind::BothColons(t.clone()),
+                    ));
                 }
                 if !rule.double_colon {
                     if let Some(new_recipe) = &rule.recipe {
-                        let old = prev.iter().rev().find_map(|&p| self.rules[p].recipe.clone().filter(|_| !self.state.builtin_suffix_rules.contains(&p)));
+                        let old = prev.iter().rev().find_map(|&p| {
+                            self.rules[p]
+                                .recipe
+                                .clone()
+                                .filter(|_| !self.state.builtin_suffix_rules.contains(&p))
+                        });
                         if let Some(old) = old {
                             if !Arc::ptr_eq(&old, new_recipe) {
-                                host.stderr(&format!("{}: warning: overriding recipe for target '{}'\n", new_recipe.loc, t));
-                                host.stderr(&format!("{}: warning: ignoring old recipe for target '{}'\n", old.loc, t));
+                                host.stderr(&format!(
+                                    "{}: warning: overriding recipe for target '{}'\n",
+                                    new_recipe.loc, t
+                                ));
+                                host.stderr(&format!(
+                                    "{}: warning: ignoring old recipe for target '{}'\n",
+                                    old.loc, t
+                                ));
                             }
                         }
                     }
@@ -477,12 +557,21 @@ impl Database {
             self.by_target.entry(t.clone()).or_default().push(idx);
         }
         self.apply_specials(&rule, idx);
-        if set_default && self.globals.get(".DEFAULT_GOAL").is_none_or(|v| v.value.is_empty()) {
+        if set_default
+            && self
+                .globals
+                .get(".DEFAULT_GOAL")
+                .is_none_or(|v| v.value.is_empty())
+        {
             for t in &rule.targets {
                 if t.starts_with('.') && !t.contains('/') {
                     continue;
                 }
-                let mut v = crate::vars::Variable::new(t.as_str(), crate::vars::Flavor::Simple, crate::vars::Origin::File);
+                let mut v = crate::vars::Variable::new(
+                    t.as_str(),
+                    crate::vars::Flavor::Simple,
+                    crate::vars::Origin::File,
+                );
                 if let Some(old) = self.globals.get(".DEFAULT_GOAL") {
                     v.export = old.export;
                 }
@@ -498,7 +587,12 @@ impl Database {
         if !rule.targets.iter().any(|t| t.starts_with('.')) {
             return;
         }
-        let names: Vec<String> = rule.prereqs.iter().chain(rule.order_only.iter()).cloned().collect();
+        let names: Vec<String> = rule
+            .prereqs
+            .iter()
+            .chain(rule.order_only.iter())
+            .cloned()
+            .collect();
         for t in &rule.targets {
             let sp = &mut self.special;
             match t.as_str() {

@@ -10,13 +10,23 @@ impl Database {
         let idxs = self.by_target.get(name)?;
         idxs.iter().rev().find_map(|&i| {
             let r = &self.rules[i];
-            r.recipe.clone().map(|rc| (rc, self.state.builtin_suffix_rules.contains(&i)))
+            r.recipe
+                .clone()
+                .map(|rc| (rc, self.state.builtin_suffix_rules.contains(&i)))
         })
     }
 
-    fn suffix_rule(&mut self, target: String, dep: Option<String>, recipe: Option<(Arc<Recipe>, bool)>) {
+    fn suffix_rule(
+        &mut self,
+        target: String,
+        dep: Option<String>,
+        recipe: Option<(Arc<Recipe>, bool)>,
+    ) {
         let builtin = recipe.as_ref().is_some_and(|(_, b)| *b);
-        let loc = recipe.as_ref().map(|(r, _)| r.loc.clone()).unwrap_or_else(crate::builtin::builtin_loc);
+        let loc = recipe
+            .as_ref()
+            .map(|(r, _)| r.loc.clone())
+            .unwrap_or_else(crate::builtin::builtin_loc);
         let prereqs: Vec<String> = dep.iter().cloned().collect();
         let pr = PatternRule {
             loc,
@@ -36,11 +46,17 @@ impl Database {
     /// make's `convert_to_pattern` and `install_default_implicit_rules`.
     pub(crate) fn finish_load(&mut self, host: &mut dyn crate::host::Host) {
         // After reading, MAKEFLAGS gets its ` -- VAR=value` part back (make's define_makeflags).
-        if let Some(v) = self.globals.get_mut("MAKEFLAGS").filter(|v| v.origin == crate::vars::Origin::File) {
+        if let Some(v) = self
+            .globals
+            .get_mut("MAKEFLAGS")
+            .filter(|v| v.origin == crate::vars::Origin::File)
+        {
             if *v.value == *self.state.makeflags_parse {
                 v.value = std::sync::Arc::from(self.state.makeflags_full.as_str());
             } else if !self.state.makeflags_overrides.is_empty() && !v.value.contains(" -- ") {
-                v.value = std::sync::Arc::from(format!("{}{}", v.value, self.state.makeflags_overrides).as_str());
+                v.value = std::sync::Arc::from(
+                    format!("{}{}", v.value, self.state.makeflags_overrides).as_str(),
+                );
             }
         }
         let suffixes = self.state.suffixes_raw.clone();
@@ -59,7 +75,10 @@ impl Database {
                         !r.prereqs.is_empty() || !r.order_only.is_empty()
                     });
                     if has_prereqs {
-                        host.stderr(&format!("{}: warning: ignoring prerequisites on suffix rule definition\n", rc.0.loc));
+                        host.stderr(&format!(
+                            "{}: warning: ignoring prerequisites on suffix rule definition\n",
+                            rc.0.loc
+                        ));
                     }
                     self.suffix_rule(format!("%{s2}"), Some(format!("%{s}")), Some(rc));
                 }

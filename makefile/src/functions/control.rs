@@ -29,7 +29,12 @@ impl Database {
     }
 
     /// `$(eval text)`: read `text` as makefile lines, reporting errors at the caller's location.
-    pub(crate) fn func_eval(&mut self, host: &mut dyn Host, text: &str, ctx: &Ctx<'_, '_>) -> Result<(), Error> {
+    pub(crate) fn func_eval(
+        &mut self,
+        host: &mut dyn Host,
+        text: &str,
+        ctx: &Ctx<'_, '_>,
+    ) -> Result<(), Error> {
         let (file, line): (Arc<str>, u32) = match ctx.loc {
             Some(l) => (l.file.clone(), l.line),
             None => (Arc::from(""), 0),
@@ -46,7 +51,13 @@ impl Database {
 
     /// Run a shell command for `$(shell)` or `!=`: newlines folded to spaces, trailing ones removed,
     /// `.SHELLSTATUS` set. `$(shell)` drops every trailing newline (`trim_all`), `!=` only the last.
-    pub(crate) fn run_shell(&mut self, host: &mut dyn Host, cmd: &str, trim_all: bool, ctx: &Ctx<'_, '_>) -> Result<String, Error> {
+    pub(crate) fn run_shell(
+        &mut self,
+        host: &mut dyn Host,
+        cmd: &str,
+        trim_all: bool,
+        ctx: &Ctx<'_, '_>,
+    ) -> Result<String, Error> {
         let shell = self.value_of(host, "SHELL", ctx)?;
         let flags = self.value_of(host, ".SHELLFLAGS", ctx)?;
         // make 4.3 runs $(shell) with its own environment as it received it (exported makefile
@@ -59,27 +70,44 @@ impl Database {
         all_flags.extend(crate::pattern::words(&flags));
         let res = host.shell(cmd, &program, &all_flags.join(" "), &env);
         let s = fold_newlines(&res.stdout, trim_all);
-        self.globals.insert(".SHELLSTATUS".into(), Variable::new(res.status.to_string(), Flavor::Simple, Origin::Override));
+        self.globals.insert(
+            ".SHELLSTATUS".into(),
+            Variable::new(res.status.to_string(), Flavor::Simple, Origin::Override),
+        );
         Ok(s)
     }
 
     /// `$(shell cmd)`.
-    pub(crate) fn func_shell(&mut self, host: &mut dyn Host, cmd: &str, ctx: &Ctx<'_, '_>, out: &mut String) -> Result<(), Error> {
+    pub(crate) fn func_shell(
+        &mut self,
+        host: &mut dyn Host,
+        cmd: &str,
+        ctx: &Ctx<'_, '_>,
+        out: &mut String,
+    ) -> Result<(), Error> {
         let s = self.run_shell(host, cmd, true, ctx)?;
         out.push_str(&s);
         Ok(())
     }
 
     /// `$(file op name[,text])`.
-    pub(crate) fn func_file(&mut self, host: &mut dyn Host, args: &[String], ctx: &Ctx<'_, '_>, out: &mut String) -> Result<(), Error> {
-        let spec = args[0].trim_start_matches(|c: char| c.is_ascii() && crate::pattern::is_space(c as u8));
+    pub(crate) fn func_file(
+        &mut self,
+        host: &mut dyn Host,
+        args: &[String],
+        ctx: &Ctx<'_, '_>,
+        out: &mut String,
+    ) -> Result<(), Error> {
+        let spec =
+            args[0].trim_start_matches(|c: char| c.is_ascii() && crate::pattern::is_space(c as u8));
         if let Some(r) = spec.strip_prefix('>') {
             let (append, r) = match r.strip_prefix('>') {
                 Some(r2) => (true, r2),
                 None => (false, r),
             };
             // make keeps trailing blanks in the name.
-            let name = r.trim_start_matches(|c: char| c.is_ascii() && crate::pattern::is_space(c as u8));
+            let name =
+                r.trim_start_matches(|c: char| c.is_ascii() && crate::pattern::is_space(c as u8));
             if name.is_empty() {
                 return Err(ctx.err(ErrorKind::FileMissingName));
             }
@@ -91,7 +119,10 @@ impl Database {
                 }
             }
             if let Err(e) = host.write_file(name, &text, append) {
-                return Err(ctx.err(ErrorKind::FileOpen { path: name.to_string(), reason: crate::eval::io_reason(&e) }));
+                return Err(ctx.err(ErrorKind::FileOpen {
+                    path: name.to_string(),
+                    reason: crate::eval::io_reason(&e),
+                }));
             }
             return Ok(());
         }
@@ -115,7 +146,13 @@ impl Database {
     }
 
     /// `$(call name,args...)`.
-    pub(crate) fn func_call(&mut self, host: &mut dyn Host, args: &[String], ctx: &Ctx<'_, '_>, out: &mut String) -> Result<(), Error> {
+    pub(crate) fn func_call(
+        &mut self,
+        host: &mut dyn Host,
+        args: &[String],
+        ctx: &Ctx<'_, '_>,
+        out: &mut String,
+    ) -> Result<(), Error> {
         let fname = trim(&args[0]).to_string();
         if crate::functions::is_builtin(&fname) {
             let rest: Vec<String> = args[1..].to_vec();
@@ -129,13 +166,20 @@ impl Database {
         }
         let mut set = VarSet::default();
         for (i, a) in args.iter().enumerate() {
-            let name = if i == 0 { "0".to_string() } else { i.to_string() };
+            let name = if i == 0 {
+                "0".to_string()
+            } else {
+                i.to_string()
+            };
             let val = if i == 0 { fname.as_str() } else { a.as_str() };
             set.insert(name, Variable::new(val, Flavor::Simple, Origin::Automatic));
         }
         let n = args.len();
         for i in n..self.call_args {
-            set.insert(i.to_string(), Variable::new("", Flavor::Simple, Origin::Automatic));
+            set.insert(
+                i.to_string(),
+                Variable::new("", Flavor::Simple, Origin::Automatic),
+            );
         }
         let saved = self.call_args;
         self.call_args = n.max(saved);
@@ -172,7 +216,10 @@ impl Database {
                 out.push(' ');
             }
             if let Some(top) = self.locals.last_mut() {
-                top.insert(name.clone(), Variable::new(*w, Flavor::Simple, Origin::Automatic));
+                top.insert(
+                    name.clone(),
+                    Variable::new(*w, Flavor::Simple, Origin::Automatic),
+                );
             }
             if let Err(e) = self.expand_into(host, body, ctx, out) {
                 result = Err(e);

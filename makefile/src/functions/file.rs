@@ -57,7 +57,11 @@ pub(crate) fn basename(text: &str, out: &mut String) {
 
 /// Make a path absolute against `cwd` and resolve `.`, `..` and repeated slashes, without the file system.
 pub(crate) fn normalize(cwd: &str, path: &str) -> String {
-    let full = if path.starts_with('/') { path.to_string() } else { format!("{cwd}/{path}") };
+    let full = if path.starts_with('/') {
+        path.to_string()
+    } else {
+        format!("{cwd}/{path}")
+    };
     let mut parts: Vec<&str> = Vec::new();
     for p in full.split('/') {
         match p {

@@ -19,46 +19,229 @@ struct Func {
 }
 
 const FUNCS: &[Func] = &[
-    Func { name: "abspath", min: 0, max: 1, expand: true },
-    Func { name: "addprefix", min: 2, max: 2, expand: true },
-    Func { name: "addsuffix", min: 2, max: 2, expand: true },
-    Func { name: "and", min: 1, max: 0, expand: false },
-    Func { name: "basename", min: 0, max: 1, expand: true },
-    Func { name: "call", min: 1, max: 0, expand: true },
-    Func { name: "dir", min: 0, max: 1, expand: true },
-    Func { name: "error", min: 0, max: 1, expand: true },
-    Func { name: "eval", min: 0, max: 1, expand: true },
-    Func { name: "file", min: 1, max: 2, expand: true },
-    Func { name: "filter", min: 2, max: 2, expand: true },
-    Func { name: "filter-out", min: 2, max: 2, expand: true },
-    Func { name: "findstring", min: 2, max: 2, expand: true },
-    Func { name: "firstword", min: 0, max: 1, expand: true },
-    Func { name: "flavor", min: 0, max: 1, expand: true },
-    Func { name: "foreach", min: 3, max: 3, expand: false },
-    Func { name: "if", min: 2, max: 3, expand: false },
-    Func { name: "info", min: 0, max: 1, expand: true },
-    Func { name: "join", min: 2, max: 2, expand: true },
-    Func { name: "lastword", min: 0, max: 1, expand: true },
-    Func { name: "notdir", min: 0, max: 1, expand: true },
-    Func { name: "or", min: 1, max: 0, expand: false },
-    Func { name: "origin", min: 0, max: 1, expand: true },
-    Func { name: "patsubst", min: 3, max: 3, expand: true },
-    Func { name: "realpath", min: 0, max: 1, expand: true },
-    Func { name: "shell", min: 0, max: 1, expand: true },
-    Func { name: "sort", min: 0, max: 1, expand: true },
-    Func { name: "strip", min: 0, max: 1, expand: true },
-    Func { name: "subst", min: 3, max: 3, expand: true },
-    Func { name: "suffix", min: 0, max: 1, expand: true },
-    Func { name: "value", min: 0, max: 1, expand: true },
-    Func { name: "warning", min: 0, max: 1, expand: true },
-    Func { name: "wildcard", min: 0, max: 1, expand: true },
-    Func { name: "word", min: 2, max: 2, expand: true },
-    Func { name: "wordlist", min: 3, max: 3, expand: true },
-    Func { name: "words", min: 0, max: 1, expand: true },
+    Func {
+        name: "abspath",
+        min: 0,
+        max: 1,
+        expand: true,
+    },
+    Func {
+        name: "addprefix",
+        min: 2,
+        max: 2,
+        expand: true,
+    },
+    Func {
+        name: "addsuffix",
+        min: 2,
+        max: 2,
+        expand: true,
+    },
+    Func {
+        name: "and",
+        min: 1,
+        max: 0,
+        expand: false,
+    },
+    Func {
+        name: "basename",
+        min: 0,
+        max: 1,
+        expand: true,
+    },
+    Func {
+        name: "call",
+        min: 1,
+        max: 0,
+        expand: true,
+    },
+    Func {
+        name: "dir",
+        min: 0,
+        max: 1,
+        expand: true,
+    },
+    Func {
+        name: "error",
+        min: 0,
+        max: 1,
+        expand: true,
+    },
+    Func {
+        name: "eval",
+        min: 0,
+        max: 1,
+        expand: true,
+    },
+    Func {
+        name: "file",
+        min: 1,
+        max: 2,
+        expand: true,
+    },
+    Func {
+        name: "filter",
+        min: 2,
+        max: 2,
+        expand: true,
+    },
+    Func {
+        name: "filter-out",
+        min: 2,
+        max: 2,
+        expand: true,
+    },
+    Func {
+        name: "findstring",
+        min: 2,
+        max: 2,
+        expand: true,
+    },
+    Func {
+        name: "firstword",
+        min: 0,
+        max: 1,
+        expand: true,
+    },
+    Func {
+        name: "flavor",
+        min: 0,
+        max: 1,
+        expand: true,
+    },
+    Func {
+        name: "foreach",
+        min: 3,
+        max: 3,
+        expand: false,
+    },
+    Func {
+        name: "if",
+        min: 2,
+        max: 3,
+        expand: false,
+    },
+    Func {
+        name: "info",
+        min: 0,
+        max: 1,
+        expand: true,
+    },
+    Func {
+        name: "join",
+        min: 2,
+        max: 2,
+        expand: true,
+    },
+    Func {
+        name: "lastword",
+        min: 0,
+        max: 1,
+        expand: true,
+    },
+    Func {
+        name: "notdir",
+        min: 0,
+        max: 1,
+        expand: true,
+    },
+    Func {
+        name: "or",
+        min: 1,
+        max: 0,
+        expand: false,
+    },
+    Func {
+        name: "origin",
+        min: 0,
+        max: 1,
+        expand: true,
+    },
+    Func {
+        name: "patsubst",
+        min: 3,
+        max: 3,
+        expand: true,
+    },
+    Func {
+        name: "realpath",
+        min: 0,
+        max: 1,
+        expand: true,
+    },
+    Func {
+        name: "shell",
+        min: 0,
+        max: 1,
+        expand: true,
+    },
+    Func {
+        name: "sort",
+        min: 0,
+        max: 1,
+        expand: true,
+    },
+    Func {
+        name: "strip",
+        min: 0,
+        max: 1,
+        expand: true,
+    },
+    Func {
+        name: "subst",
+        min: 3,
+        max: 3,
+        expand: true,
+    },
+    Func {
+        name: "suffix",
+        min: 0,
+        max: 1,
+        expand: true,
+    },
+    Func {
+        name: "value",
+        min: 0,
+        max: 1,
+        expand: true,
+    },
+    Func {
+        name: "warning",
+        min: 0,
+        max: 1,
+        expand: true,
+    },
+    Func {
+        name: "wildcard",
+        min: 0,
+        max: 1,
+        expand: true,
+    },
+    Func {
+        name: "word",
+        min: 2,
+        max: 2,
+        expand: true,
+    },
+    Func {
+        name: "wordlist",
+        min: 3,
+        max: 3,
+        expand: true,
+    },
+    Func {
+        name: "words",
+        min: 0,
+        max: 1,
+        expand: true,
+    },
 ];
 
 fn find_func(name: &str) -> Option<&'static Func> {
-    FUNCS.binary_search_by(|f| f.name.cmp(name)).ok().map(|i| &FUNCS[i])
+    FUNCS
+        .binary_search_by(|f| f.name.cmp(name))
+        .ok()
+        .map(|i| &FUNCS[i])
 }
 
 /// Whether `name` is a built-in function (for `$(call builtin,...)` and `$(flavor)`).
@@ -91,7 +274,9 @@ impl Database {
         if e == beg || (e < b.len() && !crate::pattern::is_space(b[e])) {
             return Ok(None);
         }
-        let Some(func) = find_func(&text[beg..e]) else { return Ok(None) };
+        let Some(func) = find_func(&text[beg..e]) else {
+            return Ok(None);
+        };
         let mut p = e;
         while p < b.len() && crate::pattern::is_space(b[p]) {
             p += 1;
@@ -113,13 +298,20 @@ impl Database {
             end += 1;
         }
         if count >= 0 {
-            return Err(ctx.var_err(ErrorKind::UnterminatedCall { name: func.name.to_string(), close: close as char }));
+            return Err(ctx.var_err(ErrorKind::UnterminatedCall {
+                name: func.name.to_string(),
+                close: close as char,
+            }));
         }
         // Split into arguments.
         let mut args: Vec<&str> = Vec::new();
         let mut p = args_beg;
         loop {
-            let next = if func.max != 0 && args.len() + 1 == func.max { None } else { next_comma(b, p, end, open, close) };
+            let next = if func.max != 0 && args.len() + 1 == func.max {
+                None
+            } else {
+                next_comma(b, p, end, open, close)
+            };
             match next {
                 Some(n) => {
                     args.push(&text[p..n]);
@@ -132,7 +324,10 @@ impl Database {
             }
         }
         if args.len() < func.min {
-            return Err(ctx.var_err(ErrorKind::InsufficientArgs { name: func.name.to_string(), got: args.len() }));
+            return Err(ctx.var_err(ErrorKind::InsufficientArgs {
+                name: func.name.to_string(),
+                got: args.len(),
+            }));
         }
         if func.expand {
             let mut ex: Vec<String> = Vec::with_capacity(args.len());

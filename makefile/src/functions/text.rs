@@ -54,10 +54,19 @@ pub(crate) fn sort(text: &str, out: &mut String) {
 }
 
 /// make's `check_numeric`: the stripped text must be all digits.
-fn numeric(arg: &str, which: &'static str, func: &'static str, ctx: &Ctx<'_, '_>) -> Result<i64, Error> {
+fn numeric(
+    arg: &str,
+    which: &'static str,
+    func: &'static str,
+    ctx: &Ctx<'_, '_>,
+) -> Result<i64, Error> {
     let t = arg.trim_matches(|c: char| c.is_ascii() && crate::pattern::is_space(c as u8));
     if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(ctx.var_err(ErrorKind::NonNumericArg { which, func, arg: arg.to_string() }));
+        return Err(ctx.var_err(ErrorKind::NonNumericArg {
+            which,
+            func,
+            arg: arg.to_string(),
+        }));
     }
     Ok(t.parse::<i64>().unwrap_or(i64::MAX))
 }
@@ -75,7 +84,13 @@ pub(crate) fn word(n: &str, text: &str, ctx: &Ctx<'_, '_>, out: &mut String) -> 
 }
 
 /// `$(wordlist s,e,text)`.
-pub(crate) fn wordlist(s: &str, e: &str, text: &str, ctx: &Ctx<'_, '_>, out: &mut String) -> Result<(), Error> {
+pub(crate) fn wordlist(
+    s: &str,
+    e: &str,
+    text: &str,
+    ctx: &Ctx<'_, '_>,
+    out: &mut String,
+) -> Result<(), Error> {
     let start = numeric(s, "first", "wordlist", ctx)?;
     let end = numeric(e, "second", "wordlist", ctx)?;
     if start < 1 {
@@ -88,7 +103,10 @@ pub(crate) fn wordlist(s: &str, e: &str, text: &str, ctx: &Ctx<'_, '_>, out: &mu
     let base = text.as_ptr() as usize;
     let mut from = None;
     let mut to = 0;
-    for w in words(text).skip((start - 1) as usize).take((end - start + 1) as usize) {
+    for w in words(text)
+        .skip((start - 1) as usize)
+        .take((end - start + 1) as usize)
+    {
         let off = w.as_ptr() as usize - base;
         from.get_or_insert(off);
         to = off + w.len();
