@@ -336,7 +336,13 @@ impl Database {
                 self.expand_into(host, a, ctx, &mut s)?;
                 ex.push(s);
             }
-            self.call_expanded(host, func.name, &ex, ctx, out)?;
+            // `call` goes straight to its function: it is the usual way to recurse, and skipping the
+            // big dispatch frame lets recursion go deeper on the same stack.
+            if func.name == "call" {
+                self.func_call(host, &ex, ctx, out)?;
+            } else {
+                self.call_expanded(host, func.name, &ex, ctx, out)?;
+            }
         } else {
             self.call_lazy(host, func.name, &args, ctx, out)?;
         }
