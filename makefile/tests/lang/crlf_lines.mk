@@ -1,0 +1,3 @@
+V = one \
+  two
+$(info [$(V)])

@@ -1,0 +1,8 @@
+define X
+a = 1
+
+b c
+endef
+
+$(eval $(X))
+all: ; @:

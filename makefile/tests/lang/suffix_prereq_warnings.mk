@@ -1,0 +1,3 @@
+.SUFFIXES: .c .o
+.c.o: dep ; @echo x
+dep: ; @echo dep
