@@ -114,7 +114,8 @@ impl DiskStore {
                 match fs::remove_file(&path) {
                     Ok(()) => removed += 1,
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(CasError::io("remove stale temp file", path, e)),
+                    // Never read as a blob either way; not worth refusing to open the store.
+                    Err(e) => tracing::warn!(?e, path = %path.display(), "could not remove a stale temp file"),
                 }
             }
         }
