@@ -3,6 +3,7 @@
 //! Everything here is synchronous; async callers wrap calls in `spawn_blocking`.
 #![warn(missing_docs)]
 
+pub mod builder;
 pub mod digest;
 pub mod disk_store;
 mod disk_writer;
@@ -17,6 +18,7 @@ pub mod store;
 pub mod tree;
 pub mod walk;
 
+pub use builder::{split_path, TreeBuilder};
 pub use disk_store::DiskStore;
 pub use digest::{Digest, DigestParseError, Hasher};
 pub use error::{CasError, Result};
