@@ -139,7 +139,7 @@ impl DiskStore {
         }
     }
 
-    /// Size of the stored file for `digest` if it exists and has the right length.
+    /// The stored file for `digest` if it exists and has the right length.
     fn present(&self, digest: &Digest) -> Result<Option<PathBuf>> {
         let path = self.blob_path(digest);
         match fs::symlink_metadata(&path) {
