@@ -315,6 +315,7 @@ impl Database {
         let here = std::ptr::addr_of!(marker) as usize;
         if self.depth == 0 {
             self.stack_base = here;
+            self.sync_makefile_list();
         }
         if self.depth >= MAX_DEPTH || self.stack_base.abs_diff(here) > STACK_BUDGET {
             return Err(ctx.var_err(ErrorKind::Other("expansion nested too deeply".into())));

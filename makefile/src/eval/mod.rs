@@ -45,6 +45,8 @@ pub(crate) struct ReadState {
     pub suffixes_raw: Vec<String>,
     /// Makefiles are being read (`Database::load`/`new`/`eval_text`), as opposed to recipes expanded.
     pub loading: bool,
+    /// Makefiles read but not yet appended to `MAKEFILE_LIST`.
+    pub makefile_list_pending: Vec<String>,
     /// Nesting of `include` (to stop runaway recursion).
     pub include_depth: u32,
     /// Whether any rule has set the default goal yet is decided by the variable; this records that the
@@ -267,6 +269,7 @@ pub(crate) fn load(
             db.read_makefile(host, m, None, false, true)?;
         }
     }
+    db.sync_makefile_list();
     db.finish_load(host);
     db.state.loading = false;
     let report = db.state.report.clone();
@@ -324,22 +327,9 @@ impl Database {
             optional,
             missing: false,
         });
-        // MAKEFILE_LIST += name
-        let cur = self
-            .globals
-            .get("MAKEFILE_LIST")
-            .map(|v| v.value.to_string())
-            .unwrap_or_default();
-        let newv = if cur.is_empty() {
-            path.clone()
-        } else {
-            format!("{cur} {path}")
-        };
-        let entry = self
-            .globals
-            .entry("MAKEFILE_LIST".into())
-            .or_insert_with(|| Variable::new("", Flavor::Simple, Origin::File));
-        entry.value = Arc::from(newv.as_str());
+        // MAKEFILE_LIST += name, applied when the variable is next read (see `sync_makefile_list`), so
+        // reading thousands of included files does not copy the growing list each time.
+        self.state.makefile_list_pending.push(path.clone());
         if self.state.include_depth > 200 {
             return Err(Error::new(
                 loc.cloned(),
@@ -372,6 +362,29 @@ fn split_makeflags(mf: &str) -> (&str, &str) {
     {
         Some(i) => (mf[..i].trim_end(), &mf[i..]),
         None => (mf, ""),
+    }
+}
+
+impl Database {
+    /// Append the makefiles read since the last call to `MAKEFILE_LIST` (as `+=` would).
+    pub(crate) fn sync_makefile_list(&mut self) {
+        if self.state.makefile_list_pending.is_empty() {
+            return;
+        }
+        let pending = std::mem::take(&mut self.state.makefile_list_pending);
+        let entry = self
+            .globals
+            .entry("MAKEFILE_LIST".into())
+            .or_insert_with(|| Variable::new("", Flavor::Simple, Origin::File));
+        let mut v = String::with_capacity(entry.value.len() + pending.iter().map(|p| p.len() + 1).sum::<usize>());
+        v.push_str(&entry.value);
+        for p in pending {
+            if !v.is_empty() {
+                v.push(' ');
+            }
+            v.push_str(&p);
+        }
+        entry.value = Arc::from(v.as_str());
     }
 }
 

@@ -93,6 +93,7 @@ impl Database {
         lex: &mut Lexer<'_>,
     ) -> Result<(), Error> {
         while let Some(ll) = lex.next() {
+            self.sync_makefile_list();
             let raw = ll.text;
             // Text given to $(eval) keeps the line of the call throughout, as in make.
             let loc = Loc::new(
