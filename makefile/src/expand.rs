@@ -343,6 +343,8 @@ impl Database {
             let pos = i + rel;
             out.push_str(&text[i..pos]);
             if pos + 1 >= b.len() {
+                // A `$` ending the text stays as it is.
+                out.push('$');
                 break;
             }
             let c = b[pos + 1];

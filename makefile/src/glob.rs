@@ -169,6 +169,14 @@ impl crate::db::Database {
 pub fn glob(host: &mut dyn Host, pattern: &str) -> Vec<String> {
     if !has_meta(pattern) {
         let p = unescape(pattern);
+        let base = p.trim_end_matches('/');
+        if base.len() != p.len() && !base.is_empty() {
+            // `name/`: a directory keeps one slash, a file loses them (as make's glob answers).
+            if host.is_dir(base) {
+                return vec![format!("{base}/")];
+            }
+            return if host.mtime(base).is_some() { vec![base.to_string()] } else { Vec::new() };
+        }
         return if exists_no_follow(host, &p) {
             vec![p]
         } else {

@@ -112,6 +112,9 @@ impl Database {
                 }
                 match self.cond_if(host, conds, w2, r2, loc)? {
                     false => {
+                        // make has already pushed the new level when it finds the syntax bad, and
+                        // leaves it there: the next `endif` closes it, not this conditional.
+                        conds.levels.push(Level { ignoring: 0, seen_else: false });
                         Self::extratext(host, loc, "else");
                     }
                     true => {

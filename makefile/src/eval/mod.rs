@@ -96,11 +96,8 @@ pub(crate) fn initial(host: &mut dyn Host, opts: &LoadOptions) -> Result<Databas
         {
             continue;
         }
-        let origin = if opts.env_overrides {
-            Origin::EnvironmentOverride
-        } else {
-            Origin::Environment
-        };
+        // With -e the origin becomes "environment override" only when a makefile assigns the variable.
+        let origin = Origin::Environment;
         let mut var = Variable::new(v.as_str(), Flavor::Recursive, origin);
         // make marks imported variables exported, so a makefile assignment keeps them in the environment.
         var.export = Export::Yes;

@@ -222,7 +222,7 @@ impl Database {
                                 continue;
                             }
                         }
-                        files.push(w.to_string());
+                        files.push(super::rules::strip_dot_slash(w).to_string());
                     }
                     for f in files {
                         self.read_makefile(
