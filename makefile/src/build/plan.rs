@@ -354,6 +354,11 @@ impl Plan {
             JobResult::Success => {
                 self.files.get_mut(fid).status = Status::Success;
             }
+            JobResult::Failed { exit: crate::build::job::ExitKind::Code(1), .. } if self.opts.question => {
+                // Under -q a recursive make answering "not up to date" (status 1) is an answer,
+                // not an error.
+                self.files.get_mut(fid).status = Status::Question;
+            }
             JobResult::Failed { line, exit } => {
                 let msg = self.failure_message(fid, line, exit);
                 if self.opts.rebuilding_makefiles {
