@@ -204,7 +204,9 @@ pub(crate) fn define_variables(db: &mut Database) {
             );
         }
     }
-    db.set_global("SUFFIXES", SUFFIXES, Flavor::Simple, Origin::Default);
+    if !db.globals.contains_key("SUFFIXES") {
+        db.set_global("SUFFIXES", SUFFIXES, Flavor::Simple, Origin::Default);
+    }
 }
 
 /// Enter the built-in suffix rules and the default `.SUFFIXES` list.

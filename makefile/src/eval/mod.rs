@@ -92,7 +92,6 @@ pub(crate) fn initial(host: &mut dyn Host, opts: &LoadOptions) -> Result<Databas
             || k == "MAKELEVEL"
             || k == "MAKEFLAGS"
             || k == "MFLAGS"
-            || k == "MAKE_RESTARTS"
         {
             continue;
         }
@@ -225,7 +224,9 @@ pub(crate) fn initial(host: &mut dyn Host, opts: &LoadOptions) -> Result<Databas
     } else {
         db.special.suffixes.clear();
         db.state.suffixes_raw.clear();
-        db.set_global("SUFFIXES", "", Flavor::Recursive, Origin::Default);
+        if db.globals.get("SUFFIXES").is_none_or(|v| v.origin <= Origin::Default) {
+            db.set_global("SUFFIXES", "", Flavor::Simple, Origin::Default);
+        }
     }
 
     // Command-line variables last: they beat everything the makefile does without `override`.
