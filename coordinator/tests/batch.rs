@@ -76,3 +76,34 @@ async fn batch_limits_are_enforced() {
         .expect("send");
     assert_eq!(resp.status().as_u16(), 400);
 }
+
+#[tokio::test]
+async fn upload_paths_batches_small_files_and_streams_large_ones() {
+    let server = TestServer::start().await;
+    let c = server.client();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut files = Vec::new();
+    for i in 0..300u64 {
+        let (d, b) = blob(i, 100 + (i as usize * 97) % 9000);
+        let p = dir.path().join(format!("f{i}"));
+        std::fs::write(&p, &b).expect("write");
+        files.push((d, p));
+    }
+    let (big, big_bytes) = blob(7777, (2 << 20) + 1);
+    let big_path = dir.path().join("big");
+    std::fs::write(&big_path, &big_bytes).expect("write");
+    files.push((big, big_path));
+    // A file changed after it was hashed is rejected, not stored under the old name.
+    let (stale, _) = blob(8888, 500);
+    let stale_path = dir.path().join("stale");
+    std::fs::write(&stale_path, vec![1u8; 500]).expect("write");
+    files.push((stale, stale_path));
+
+    let answer = c.upload_paths(&files, 3).await.expect("upload paths");
+    assert_eq!(answer.stored.len(), 301);
+    assert_eq!(answer.rejected.len(), 1);
+    assert_eq!(answer.rejected[0].digest, stale);
+    let all: Vec<Digest> = files.iter().map(|(d, _)| *d).collect();
+    assert_eq!(c.find_missing(&all).await.expect("find"), vec![stale]);
+    assert_eq!(c.download_blob(&big).await.expect("download"), Bytes::from(big_bytes.to_vec()));
+}
