@@ -142,7 +142,7 @@ fn first_word(s: &str) -> (&str, &str) {
 }
 
 /// make's `parse_var_assignment`: modifiers then an assignment, `define` or `undefine`.
-pub(crate) fn parse_var_assignment(line: &str, target_var: bool) -> Option<Assignment<'_>> {
+pub(crate) fn parse_var_assignment(line: &str, _target_var: bool) -> Option<Assignment<'_>> {
     let mut p = skip_ws(line);
     if p.is_empty() {
         return None;
@@ -163,7 +163,7 @@ pub(crate) fn parse_var_assignment(line: &str, target_var: bool) -> Option<Assig
             "unexport" => mods.unexport = true,
             "override" => mods.override_ = true,
             "private" => mods.private = true,
-            "define" if !target_var => {
+            "define" => {
                 mods.define = true;
                 return Some(Assignment {
                     mods,
@@ -172,7 +172,7 @@ pub(crate) fn parse_var_assignment(line: &str, target_var: bool) -> Option<Assig
                     value: "",
                 });
             }
-            "undefine" if !target_var => {
+            "undefine" => {
                 mods.undefine = true;
                 return Some(Assignment {
                     mods,
@@ -413,6 +413,22 @@ impl Database {
         targets: &[String],
         a: &Assignment<'_>,
     ) -> Result<(), Error> {
+        // `target: define V = x` is read as the assignment after `define`; without one it is
+        // malformed, as is `undefine` (make's record_target_var).
+        let redone;
+        let a: &Assignment<'_> = if a.mods.define || a.mods.undefine {
+            match parse_assignment_text(a.name) {
+                Some((name, op, value)) if a.mods.define => {
+                    let mut mods = a.mods;
+                    mods.define = false;
+                    redone = Assignment { mods, name, op: Some(op), value };
+                    &redone
+                }
+                _ => return Err(Error::new(Some(loc.clone()), ErrorKind::MalformedTargetVar)),
+            }
+        } else {
+            a
+        };
         let origin = if a.mods.override_ {
             Origin::Override
         } else {

@@ -4,7 +4,7 @@
 
 use super::assign::{define_op, parse_var_assignment};
 use super::cond::{CondResult, Conds};
-use super::rules::{strip_continuation_prefix, PendingRule, RuleLine};
+use super::rules::{collapse_in_references, strip_continuation_prefix, PendingRule, RuleLine};
 use crate::db::{Database, Recipe, RecipeLine, Scope, VpathDirective};
 use crate::error::{Error, ErrorKind};
 use crate::host::Host;
@@ -109,7 +109,7 @@ impl Database {
                     if r.conds.ignoring() {
                         continue;
                     }
-                    let text = strip_continuation_prefix(&raw[prefix.len_utf8()..], prefix);
+                    let text = collapse_in_references(&strip_continuation_prefix(&raw[prefix.len_utf8()..], prefix));
                     let recipe = p.recipe.get_or_insert_with(|| Recipe {
                         loc: loc.clone(),
                         lines: Vec::new(),

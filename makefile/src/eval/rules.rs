@@ -306,7 +306,7 @@ impl Database {
             loc: loc.clone(),
             lines: vec![RecipeLine {
                 loc: loc.clone(),
-                text: strip_continuation_prefix(&c, self.recipe_prefix()),
+                text: collapse_in_references(&strip_continuation_prefix(&c, self.recipe_prefix())),
             }],
         });
         Ok(RuleLine::Rule(PendingRule {
@@ -655,6 +655,50 @@ impl Database {
 }
 
 /// Remove the recipe prefix that begins each continuation line of a recipe line, as make does.
+/// make's `new_job` treatment of a backslash-newline inside a variable reference or function call
+/// in a recipe line: it and the blanks around it become one space (outside references it stays, for
+/// the shell).
+pub(crate) fn collapse_in_references(text: &str) -> String {
+    if !text.contains("\\\n") {
+        return text.to_string();
+    }
+    let b = text.as_bytes();
+    let mut out: Vec<u8> = Vec::with_capacity(b.len());
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c == b'$' && i + 1 < b.len() {
+            if b[i + 1] == b'(' || b[i + 1] == b'{' {
+                depth += 1;
+            }
+            out.push(c);
+            out.push(b[i + 1]);
+            i += 2;
+            continue;
+        }
+        match c {
+            b'(' | b'{' if depth > 0 => depth += 1,
+            b')' | b'}' if depth > 0 => depth -= 1,
+            b'\\' if depth > 0 && i + 1 < b.len() && b[i + 1] == b'\n' => {
+                while out.last().is_some_and(|&x| x == b' ' || x == b'\t') {
+                    out.pop();
+                }
+                out.push(b' ');
+                i += 2;
+                while i < b.len() && (b[i] == b' ' || b[i] == b'\t') {
+                    i += 1;
+                }
+                continue;
+            }
+            _ => {}
+        }
+        out.push(c);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 pub(crate) fn strip_continuation_prefix(text: &str, prefix: char) -> String {
     if !text.contains('\n') {
         return text.to_string();

@@ -383,9 +383,10 @@ impl Database {
             "abspath" => file::abspath(&host.cwd(), a(0), out),
             "realpath" => file::realpath(host, a(0), out),
             "wildcard" => {
-                let words: Vec<&str> = crate::pattern::words(a(0)).collect();
+                // Names are split as file names are: `has\ space` is one name.
+                let words = crate::lexer::split_file_words(a(0));
                 let mut first = true;
-                for w in words {
+                for w in &words {
                     let w = self.tilde(w);
                     for m in crate::glob::glob(host, &w) {
                         if !first {
