@@ -207,13 +207,25 @@ pub enum UsageError {
     /// `--download=x`
     #[error("invalid --download value '{0}' (expected all, goals or none)")]
     Download(String),
+    /// A command line make refuses with `*** ….  Stop.` (no usage text).
+    #[error("*** {0}.  Stop.")]
+    Fatal(String),
 }
 
 impl Config {
     /// Resolves argv (without argv[0]) and the MAKEFLAGS value from the environment.
     pub fn from_args(args: &[String], env_makeflags: Option<&str>) -> Result<Config, UsageError> {
+        Config::from_args_env(args, env_makeflags.into_iter())
+    }
+
+    /// Like `from_args`, with several environment values read in order (GNUMAKEFLAGS, then
+    /// MAKEFLAGS). `-C` and `-f` in them are ignored, as make does.
+    pub fn from_args_env<'a>(
+        args: &[String],
+        env_values: impl Iterator<Item = &'a str>,
+    ) -> Result<Config, UsageError> {
         let mut cfg = Config::default();
-        if let Some(mf) = env_makeflags {
+        for mf in env_values {
             let words = makeflags::split_env(mf);
             // make ignores errors in MAKEFLAGS it cannot parse; we do the same by skipping.
             if let Ok(n) = argv::normalize(&words) {
@@ -222,10 +234,33 @@ impl Config {
                 }
             }
         }
+        cfg.directories.clear();
+        cfg.makefiles.clear();
         let n = argv::normalize(args)?;
         let raw = parse_raw(&n)?;
         cfg.apply(raw, &n.options)?;
+        cfg.validate()?;
         Ok(cfg)
+    }
+
+    /// make's fatal checks of option values and words.
+    fn validate(&self) -> Result<(), UsageError> {
+        if let Some(o) = &self.output_sync {
+            if !matches!(o.as_str(), "none" | "line" | "target" | "recurse") {
+                return Err(UsageError::Fatal(format!("unknown output-sync type '{o}'")));
+            }
+        }
+        for d in &self.debug {
+            for word in d.split([',', ' ']).filter(|w| !w.is_empty()) {
+                if !word.starts_with(['a', 'b', 'v', 'i', 'j', 'm', 'n']) {
+                    return Err(UsageError::Fatal(format!("unknown debug level specification '{word}'")));
+                }
+            }
+        }
+        if self.goals.iter().any(String::is_empty) {
+            return Err(UsageError::Fatal("empty string invalid as file name".into()));
+        }
+        Ok(())
     }
 
     fn apply(&mut self, raw: RawArgs, order: &[String]) -> Result<(), UsageError> {
@@ -296,6 +331,9 @@ impl Config {
             };
         }
         for w in raw.words {
+            if w.contains('=') && argv::assignment_name(&w).is_none() && !w.starts_with('-') {
+                return Err(UsageError::Fatal("empty variable name".into()));
+            }
             if argv::assignment_name(&w).is_some() {
                 self.vars.push(w);
             } else {

@@ -13,12 +13,19 @@ use rmake_makefile::host::{Host, Mtime, ShellResult};
 #[derive(Default)]
 pub struct RealHost {
     listings: HashMap<String, Vec<String>>,
+    /// `-L`: a symlink's time is the newer of the link's and its target's.
+    symlink_times: bool,
 }
 
 impl RealHost {
     /// A host over the current directory.
     pub fn new() -> RealHost {
         RealHost::default()
+    }
+
+    /// `-L` (--check-symlink-times).
+    pub fn set_symlink_times(&mut self, on: bool) {
+        self.symlink_times = on;
     }
 
     /// Forgets cached directory listings (call after recipes ran: they may have created files).
@@ -45,7 +52,17 @@ impl Host for RealHost {
     }
 
     fn mtime(&mut self, path: &str) -> Option<Mtime> {
-        file_mtime(path)
+        let m = file_mtime(path);
+        if !self.symlink_times {
+            return m;
+        }
+        let link = fs::symlink_metadata(path).ok().and_then(|l| l.modified().ok()).and_then(|t| {
+            t.duration_since(UNIX_EPOCH).ok().map(|d| Mtime(d.as_nanos() as i128))
+        });
+        match (m, link) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     fn is_dir(&mut self, path: &str) -> bool {

@@ -51,9 +51,15 @@ fn run_on_this_thread(args: Vec<String>) -> ExitCode {
     let makelevel: u32 = std::env::var("MAKELEVEL").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(0);
     let prefix_text = if makelevel > 0 { format!("{name}[{makelevel}]") } else { name.clone() };
     let prefix = Prefix(Arc::from(prefix_text.as_str()));
+    let gnu_flags = std::env::var("GNUMAKEFLAGS").ok();
     let env_flags = std::env::var("MAKEFLAGS").ok();
     let rest = args.get(1..).unwrap_or(&[]).to_vec();
-    let mut cfg = match Config::from_args(&rest, env_flags.as_deref()) {
+    let env_values = gnu_flags.iter().chain(env_flags.iter()).map(String::as_str);
+    if gnu_flags.is_some() {
+        // make folds GNUMAKEFLAGS into MAKEFLAGS and empties it for sub-makes.
+        std::env::set_var("GNUMAKEFLAGS", "");
+    }
+    let mut cfg = match Config::from_args_env(&rest, env_values) {
         Ok(c) => c,
         Err(e) => {
             let _ = std::io::stdout().flush();

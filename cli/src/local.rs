@@ -182,6 +182,7 @@ fn report_load_error(prefix: &Prefix, e: &rmake_makefile::error::Error) {
 /// Runs the whole local build; returns make's exit status.
 pub fn run(s: &Session) -> ExitCode {
     let mut host = RealHost::new();
+    host.set_symlink_times(s.cfg.check_symlink_times);
     let mut restarts = 0;
     loop {
         let opts = load_options(s, restarts);
@@ -193,11 +194,19 @@ pub fn run(s: &Session) -> ExitCode {
             }
         };
         let cfg = flags_from_makefile(s, &mut host, &mut db);
+        let before: Vec<Option<rmake_makefile::host::Mtime>> =
+            report.makefiles.iter().map(|m| host.mtime(&m.name)).collect();
         // make tries to remake every makefile it read, the last read first.
         let mk_goals: Vec<(String, bool)> = report.makefiles.iter().rev().map(|m| (m.name.clone(), true)).collect();
         let mut plan = Plan::new(db, &mut host, &mk_goals, plan_options(&cfg, true, restarts));
-        let outcome = drive(s, &cfg, &mut host, &mut plan);
-        if let Outcome::Success { remade: true } = outcome {
+        let _ = drive(s, &cfg, &mut host, &mut plan);
+        // Restart when a makefile was remade (its time changed), whatever else failed.
+        let any_remade = report
+            .makefiles
+            .iter()
+            .zip(&before)
+            .any(|(m, b)| plan.makefile_updated_ok(&m.name) && host.mtime(&m.name) != *b && host.mtime(&m.name).is_some());
+        if any_remade {
             restarts += 1;
             if restarts > 20 {
                 return ExitCode::from(2);
@@ -205,7 +214,8 @@ pub fn run(s: &Session) -> ExitCode {
             host.invalidate();
             continue;
         }
-        if let Some(code) = check_required_makefiles(s, &mut host, &mut plan, &report) {
+        let mut makefile_failed = false;
+        if let Some(code) = check_required_makefiles(s, &cfg, &mut host, &mut plan, &report, &mut makefile_failed) {
             return code;
         }
         if cfg.goals.is_empty() {
@@ -228,6 +238,7 @@ pub fn run(s: &Session) -> ExitCode {
         plan.start_goals(&mut host, &goal_list(&cfg.goals), plan_options(&cfg, false, restarts));
         let outcome = drive(s, &cfg, &mut host, &mut plan);
         return match outcome {
+            _ if makefile_failed => ExitCode::from(2),
             Outcome::Success { .. } => ExitCode::SUCCESS,
             Outcome::Question => ExitCode::from(1),
             Outcome::Failed => ExitCode::from(2),
@@ -260,12 +271,34 @@ fn flags_from_makefile(s: &Session, host: &mut RealHost, db: &mut Database) -> C
         cfg.no_builtin_rules = true;
         db.pattern_rules.retain(|r| !r.builtin);
     }
+    cfg.print_directory |= extra.print_directory;
+    // make rewrites MAKEFLAGS (and MFLAGS) from its flags once the makefiles are read.
+    let rendered = crate::makeflags::render(&cfg, s.jobserver.as_ref().map(|j| j.fds()), s.directory.is_some());
+    if rendered != value {
+        let quote = |v: &str| v.replace('$', "$$").replace('#', "\\#");
+        let text = format!(
+            "MAKEFLAGS := {}\nMFLAGS := {}\n",
+            quote(&rendered),
+            quote(&crate::makeflags::mflags(&rendered))
+        );
+        if let Err(e) = db.eval_text(host, "<command-line>", &text) {
+            tracing::debug!(%e, "cannot rewrite MAKEFLAGS");
+        }
+    }
     cfg
 }
 
 /// After remaking makefiles: a required makefile that is still missing because it could not be
 /// remade stops the build with make's two messages.
-fn check_required_makefiles(s: &Session, host: &mut RealHost, plan: &mut Plan, report: &LoadReport) -> Option<ExitCode> {
+/// With -k the build goes on after `Failed to remake makefile 'x'.` (and exits 2 at the end).
+fn check_required_makefiles(
+    s: &Session,
+    cfg: &Config,
+    host: &mut RealHost,
+    plan: &mut Plan,
+    report: &LoadReport,
+    failed: &mut bool,
+) -> Option<ExitCode> {
     for m in &report.makefiles {
         if !m.missing || m.optional || host.mtime(&m.name).is_some() || !plan.makefile_failed(&m.name) {
             continue;
@@ -274,6 +307,13 @@ fn check_required_makefiles(s: &Session, host: &mut RealHost, plan: &mut Plan, r
         match &m.loc {
             Some(loc) => eprintln!("{loc}: {}: No such file or directory", m.name),
             None => eprintln!("{}: {}: No such file or directory", s.prefix.0, m.name),
+        }
+        if cfg.keep_going && plan.has_deferred_error(&m.name) {
+            plan.report_deferred_error(&m.name);
+            flush_events(s, plan);
+            eprintln!("{}: Failed to remake makefile '{}'.", s.prefix.0, m.name);
+            *failed = true;
+            continue;
         }
         plan.report_failed_makefile(&m.name);
         flush_events(s, plan);

@@ -369,7 +369,8 @@ impl Plan {
                     self.events.push(Event::Error(msg));
                 }
                 self.files.get_mut(fid).status = Status::Failed;
-                if self.db.special.delete_on_error {
+                // A recipe killed by a signal loses its target even without .DELETE_ON_ERROR.
+                if self.db.special.delete_on_error || matches!(exit, crate::build::job::ExitKind::Signal(_)) {
                     self.delete_targets_of(fid);
                 }
             }
@@ -381,11 +382,33 @@ impl Plan {
         }
     }
 
+    /// After remaking makefiles: whether the makefile `name` was brought up to date without error.
+    pub fn makefile_updated_ok(&self, name: &str) -> bool {
+        self.files.lookup(name).is_some_and(|f| {
+            let f = self.files.get(f);
+            // A phony makefile's time never changes in make's eyes: remaking it restarts nothing.
+            f.updated && f.status == Status::Success && !f.phony
+        })
+    }
+
     /// After remaking makefiles: whether the makefile `name` could not be remade.
     pub fn makefile_failed(&self, name: &str) -> bool {
         self.files
             .lookup(name)
             .is_some_and(|f| self.files.get(f).status >= Status::Question)
+    }
+
+    /// Whether remaking the makefile `name` failed in its own recipe (kept quiet until now).
+    pub fn has_deferred_error(&self, name: &str) -> bool {
+        self.files.lookup(name).is_some_and(|f| self.files.get(f).deferred_error.is_some())
+    }
+
+    /// Prints the recipe error kept while remaking the makefile `name`, without stopping.
+    pub fn report_deferred_error(&mut self, name: &str) {
+        let Some(f) = self.files.lookup(name) else { return };
+        if let Some(msg) = self.files.get_mut(f).deferred_error.take() {
+            self.events.push(Event::Error(msg));
+        }
     }
 
     /// Reports why the required makefile `name` could not be remade (the recipe error kept
