@@ -387,6 +387,12 @@ impl Database {
         }
     }
 
+    /// Define a variable as a command-line assignment (`VAR=value`, `VAR:=value`, `VAR+=value`...):
+    /// for `VAR=value` words a makefile added to `MAKEFLAGS`, which make applies after reading.
+    pub fn define_command_line(&mut self, host: &mut dyn Host, assignment: &str) -> Result<(), Error> {
+        self.define_cmdline(host, assignment)
+    }
+
     /// The variable `name` as seen in `scope` (target-specific, pattern-specific, then global).
     pub fn lookup(&self, name: &str, scope: &Scope<'_>) -> Option<Variable> {
         self.lookup_var(name, scope).map(|(v, _)| v)

@@ -284,7 +284,8 @@ impl Database {
         optional: bool,
         set_default: bool,
     ) -> Result<(), Error> {
-        let mut path = name.to_string();
+        // make records `./x` as `x` (in MAKEFILE_LIST too).
+        let mut path = rules::strip_dot_slash(name).to_string();
         let mut text = host.read_file(&path);
         if text.is_err() && loc.is_some() && !name.starts_with('/') {
             let mut dirs = self.state.include_dirs.clone();

@@ -628,7 +628,22 @@ impl Database {
                 ".EXPORT_ALL_VARIABLES" => sp.export_all = true,
                 ".NOTPARALLEL" => sp.notparallel = true,
                 ".ONESHELL" => sp.oneshell = true,
-                ".POSIX" => sp.posix = true,
+                ".POSIX" => {
+                    sp.posix = true;
+                    // make switches some defaults to the POSIX ones (it overrides only defaults).
+                    for (name, value) in [
+                        (".SHELLFLAGS", "-ec"),
+                        ("ARFLAGS", "-rvU"),
+                        ("CC", "c99"),
+                        ("CFLAGS", "-O1"),
+                        ("FC", "fort77"),
+                        ("FFLAGS", "-O1"),
+                    ] {
+                        if self.globals.get(name).is_none_or(|v| v.origin <= crate::vars::Origin::Default) {
+                            self.set_global(name, value, crate::vars::Flavor::Simple, crate::vars::Origin::Default);
+                        }
+                    }
+                }
                 ".SECONDEXPANSION" => sp.second_expansion = true,
                 ".SUFFIXES" => {
                     // make keeps repeated suffixes in its list; conversion walks it as is.
