@@ -348,3 +348,61 @@ error! { err_both_colons, "a: b\na:: c\n", "Makefile:2: *** target file 'a' has 
 error! { err_insufficient_args, "X := $(subst a,b)\n", "Makefile:1: *** insufficient number of arguments (2) to function 'subst'.  Stop." }
 error! { err_target_pattern, "a: b: c\n", "Makefile:1: *** target pattern contains no '%'.  Stop." }
 error! { err_recursive_var, "A = $(B)\nB = $(A)\n\nX := $(A)\n", "Makefile:1: *** Recursive variable 'A' references itself (eventually).  Stop." }
+
+#[test]
+fn pattern_prereqs_replace_first_percent_per_word() {
+    let (mut db, mut h) = load(".SECONDEXPANSION:\n%.o: $$(addsuffix .c,%) $$(subst %,q,%) x%y\n");
+    let text = db
+        .pattern_rules
+        .iter()
+        .find(|p| p.targets == ["%.o"] && !p.builtin)
+        .expect("rule")
+        .prereq_text
+        .clone();
+    let auto = AutoVars {
+        target: "a.o".into(),
+        stem: "a".into(),
+        ..AutoVars::default()
+    };
+    let scope = Scope {
+        targets: &["a.o"],
+        auto: Some(&auto),
+    };
+    let (n, _) = db
+        .expand_pattern_prereqs(&mut h, &text, "a", &scope, None)
+        .expect("expand");
+    assert_eq!(n, vec!["a.c", "%", "xay"]);
+}
+
+#[test]
+fn static_pattern_prereqs_replace_every_percent() {
+    let (mut db, mut h) = load(".SECONDEXPANSION:\na.o: %.o: $$(subst %,q,%)\n");
+    let r = db.rules[db.rules_for("a.o")[0]].clone();
+    let (n, _) = db
+        .expand_prereqs(
+            &mut h,
+            &r.prereq_text,
+            r.stem.as_deref(),
+            &Scope::GLOBAL,
+            None,
+        )
+        .expect("expand");
+    assert_eq!(n, vec!["q"]);
+}
+
+#[test]
+fn define_and_command_line_after_load() {
+    let (mut db, mut h) = load("X = file\noverride O = o\n");
+    assert!(!db.define(
+        "O",
+        "new",
+        rmake_makefile::Flavor::Simple,
+        rmake_makefile::Origin::File
+    ));
+    db.define_command_line(&mut h, "X=cmd").expect("define");
+    assert_eq!(
+        db.expand(&mut h, "$(X) $(origin X)", &Scope::GLOBAL)
+            .expect("expand"),
+        "cmd command line"
+    );
+}
