@@ -106,4 +106,18 @@ async fn upload_paths_batches_small_files_and_streams_large_ones() {
     let all: Vec<Digest> = files.iter().map(|(d, _)| *d).collect();
     assert_eq!(c.find_missing(&all).await.expect("find"), vec![stale]);
     assert_eq!(c.download_blob(&big).await.expect("download"), Bytes::from(big_bytes.to_vec()));
+
+    // And back into another directory.
+    let out = tempfile::tempdir().expect("tempdir");
+    let good: Vec<(Digest, std::path::PathBuf)> = files[..301]
+        .iter()
+        .enumerate()
+        .map(|(i, (d, _))| (*d, out.path().join(format!("o{i}"))))
+        .collect();
+    c.download_paths(&good, 3).await.expect("download paths");
+    for ((_, src), (_, dst)) in files.iter().zip(&good) {
+        assert_eq!(std::fs::read(src).expect("src"), std::fs::read(dst).expect("dst"));
+    }
+    let err = c.download_paths(&[(stale, out.path().join("x"))], 1).await.expect_err("missing");
+    assert_eq!(err.status(), Some(404));
 }

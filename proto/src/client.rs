@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use futures::{Stream, StreamExt, TryStreamExt};
+use futures::{Stream, StreamExt};
 use reqwest::{header, Method, RequestBuilder, Response, StatusCode};
 
 use rmake_cas::{Digest, Hasher};
@@ -308,120 +308,6 @@ impl CoordinatorClient {
             .header(header::CONTENT_TYPE, "application/octet-stream")
             .body(body);
         Self::json(self.send(builder).await?).await
-    }
-
-    /// Uploads any number of blobs: small ones in batches within the limits, large ones one by
-    /// one, with up to `parallel` requests in flight. Returns the merged batch answers.
-    pub async fn upload_many(&self, blobs: &[(Digest, Bytes)], parallel: usize) -> Result<BatchUploadResponse, ClientError> {
-        let mut groups: Vec<Vec<(Digest, Bytes)>> = Vec::new();
-        let mut singles = Vec::new();
-        let mut current = Vec::new();
-        let mut current_bytes = 0u64;
-        for (d, b) in blobs {
-            if d.size > limits::MAX_BATCH_BLOB {
-                singles.push((*d, b.clone()));
-                continue;
-            }
-            let frame = d.size + batch::FRAME_HEADER as u64;
-            if !current.is_empty()
-                && (current_bytes + frame > limits::MAX_BATCH_BYTES || current.len() >= limits::MAX_BATCH_DIGESTS)
-            {
-                groups.push(std::mem::take(&mut current));
-                current_bytes = 0;
-            }
-            current.push((*d, b.clone()));
-            current_bytes += frame;
-        }
-        if !current.is_empty() {
-            groups.push(current);
-        }
-        let mut merged = BatchUploadResponse::default();
-        let mut answers = futures::stream::iter(groups.into_iter().map(|g| async move { self.batch_upload(&g).await }))
-            .buffered(parallel.max(1));
-        while let Some(answer) = answers.next().await {
-            let answer = answer?;
-            merged.stored.extend(answer.stored);
-            merged.rejected.extend(answer.rejected);
-        }
-        let mut uploads = futures::stream::iter(singles.into_iter().map(|(d, b)| async move {
-            self.upload_blob(&d, b).await.map(|()| d)
-        }))
-        .buffered(parallel.max(1));
-        while let Some(d) = uploads.try_next().await? {
-            merged.stored.push(d);
-        }
-        Ok(merged)
-    }
-
-    /// Uploads local files as blobs: small ones read and sent in batches within the limits,
-    /// large ones streamed from disk, up to `parallel` requests in flight. A file whose bytes no
-    /// longer match its digest (changed since it was hashed) comes back in `rejected`.
-    pub async fn upload_paths(
-        &self,
-        files: &[(Digest, std::path::PathBuf)],
-        parallel: usize,
-    ) -> Result<BatchUploadResponse, ClientError> {
-        let mut groups: Vec<Vec<(Digest, std::path::PathBuf)>> = Vec::new();
-        let mut large = Vec::new();
-        let mut current = Vec::new();
-        let mut current_bytes = 0u64;
-        for (d, p) in files {
-            if d.size > limits::MAX_BATCH_BLOB {
-                large.push((*d, p.clone()));
-                continue;
-            }
-            let frame = d.size + batch::FRAME_HEADER as u64;
-            if !current.is_empty()
-                && (current_bytes + frame > limits::MAX_BATCH_BYTES || current.len() >= limits::MAX_BATCH_DIGESTS)
-            {
-                groups.push(std::mem::take(&mut current));
-                current_bytes = 0;
-            }
-            current.push((*d, p.clone()));
-            current_bytes += frame;
-        }
-        if !current.is_empty() {
-            groups.push(current);
-        }
-        let mut merged = BatchUploadResponse::default();
-        let mut answers = futures::stream::iter(groups.into_iter().map(|group| async move {
-            // Read one group at a time, so memory stays bounded by the batch limit.
-            let blobs = tokio::task::spawn_blocking(move || {
-                group
-                    .into_iter()
-                    .map(|(d, p)| match std::fs::read(&p) {
-                        Ok(data) => Ok((d, Bytes::from(data))),
-                        Err(source) => Err(ClientError::Io { op: "read", path: p, source }),
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .await
-            .map_err(|e| ClientError::Protocol(format!("reader task failed: {e}")))??;
-            self.batch_upload(&blobs).await
-        }))
-        .buffered(parallel.max(1));
-        while let Some(answer) = answers.next().await {
-            let answer = answer?;
-            merged.stored.extend(answer.stored);
-            merged.rejected.extend(answer.rejected);
-        }
-        let mut uploads = futures::stream::iter(large.into_iter().map(|(d, p)| async move {
-            match self.upload_file(&d, &p).await {
-                Ok(()) => Ok(Ok(d)),
-                Err(ClientError::Api { code, message, .. }) if code == "digest_mismatch" => {
-                    Ok(Err(crate::types::RejectedBlob { digest: d, code, error: message }))
-                }
-                Err(e) => Err(e),
-            }
-        }))
-        .buffered(parallel.max(1));
-        while let Some(r) = uploads.try_next().await? {
-            match r {
-                Ok(d) => merged.stored.push(d),
-                Err(rejected) => merged.rejected.push(rejected),
-            }
-        }
-        Ok(merged)
     }
 
     /// Downloads small blobs in one request; each present blob is verified. Returns one entry

@@ -6,6 +6,7 @@
 
 pub mod action;
 pub mod batch;
+mod bulk;
 pub mod client;
 pub mod error;
 pub mod paths;
