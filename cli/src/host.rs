@@ -70,7 +70,13 @@ impl Host for RealHost {
     }
 
     fn list_dir(&mut self, dir: &str) -> io::Result<Vec<String>> {
-        let key = if dir.is_empty() { "." } else { dir };
+        // "src/" and "src" are one directory: list it once.
+        let trimmed = dir.trim_end_matches('/');
+        let key = match (dir.is_empty(), trimmed.is_empty()) {
+            (true, _) => ".",
+            (false, true) => "/",
+            (false, false) => trimmed,
+        };
         if let Some(v) = self.listings.get(key) {
             return Ok(v.clone());
         }
