@@ -129,6 +129,21 @@ const TOKENS: &[&str] = &[
     "$(call X,1,2)",
     "$(1)",
     "all",
+    "$(call call)",
+    "$(call file)",
+    "$(call if)",
+    "$(call foreach,a)",
+    "$(call and)",
+    "$(file <)",
+    "$(word 0,a)",
+    "$(wordlist 2,1,a)",
+    "$(call $(X),",
+    "${call X}",
+    "$(foreach X,a b,$(X))",
+    "&:",
+    ".POSIX:",
+    "a\\ b",
+    "$(wildcard *)",
 ];
 
 fn host() -> MemHost {

@@ -153,12 +153,12 @@ impl Database {
         ctx: &Ctx<'_, '_>,
         out: &mut String,
     ) -> Result<(), Error> {
-        let fname = trim(&args[0]).to_string();
+        let Some(first) = args.first() else {
+            return Err(ctx.var_err(ErrorKind::InsufficientArgs { name: "call".into(), got: 0 }));
+        };
+        let fname = trim(first).to_string();
         if crate::functions::is_builtin(&fname) {
-            let rest: Vec<String> = args[1..].to_vec();
-            let text = format!("$({fname} {})", rest.join(","));
-            let _ = text;
-            return self.call_expanded(host, &fname, &rest, ctx, out);
+            return self.call_builtin(host, &fname, args.get(1..).unwrap_or(&[]), ctx, out);
         }
         match self.lookup_var(&fname, ctx.scope) {
             Some((v, _)) if !v.value.is_empty() => {}

@@ -244,6 +244,35 @@ fn find_func(name: &str) -> Option<&'static Func> {
         .map(|i| &FUNCS[i])
 }
 
+impl Database {
+    /// `$(call builtin,args...)`: the function runs on the already expanded arguments, with make's
+    /// argument-count check (functions that expand their own arguments expand them again).
+    pub(crate) fn call_builtin(
+        &mut self,
+        host: &mut dyn Host,
+        name: &str,
+        args: &[String],
+        ctx: &Ctx<'_, '_>,
+        out: &mut String,
+    ) -> Result<(), Error> {
+        let Some(func) = find_func(name) else { return Ok(()) };
+        if args.len() < func.min {
+            return Err(ctx.var_err(ErrorKind::InsufficientArgs { name: func.name.to_string(), got: args.len() }));
+        }
+        if args.is_empty() {
+            return Ok(());
+        }
+        if func.expand {
+            if func.name == "call" {
+                return self.func_call(host, args, ctx, out);
+            }
+            return self.call_expanded(host, func.name, args, ctx, out);
+        }
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.call_lazy(host, func.name, &refs, ctx, out)
+    }
+}
+
 /// Whether `name` is a built-in function (for `$(call builtin,...)` and `$(flavor)`).
 pub(crate) fn is_builtin(name: &str) -> bool {
     find_func(name).is_some()
@@ -436,11 +465,11 @@ impl Database {
         match name {
             "if" => {
                 // make strips the condition's text before expanding it, and tests the expansion as is.
-                let cond = strip_ws(args[0]);
+                let cond = strip_ws(args.first().copied().unwrap_or(""));
                 let mut c = String::new();
                 self.expand_into(host, cond, ctx, &mut c)?;
                 if !c.is_empty() {
-                    self.expand_into(host, args[1], ctx, out)?;
+                    self.expand_into(host, args.get(1).copied().unwrap_or(""), ctx, out)?;
                 } else if let Some(e) = args.get(2) {
                     self.expand_into(host, e, ctx, out)?;
                 }
@@ -469,7 +498,7 @@ impl Database {
                 }
                 out.push_str(&last);
             }
-            "foreach" => self.func_foreach(host, args[0], args[1], args[2], ctx, out)?,
+            "foreach" if args.len() >= 3 => self.func_foreach(host, args[0], args[1], args[2], ctx, out)?,
             _ => {}
         }
         Ok(())

@@ -1,0 +1,1 @@
+X := $(call call)$(call file)$(call if)$(call foreach,a)$(call and)
