@@ -118,6 +118,7 @@ fn run_on_this_thread(args: Vec<String>) -> ExitCode {
         makeflags,
         jobserver: jobserver.map(Arc::new),
         directory: print_dir.then(|| Arc::from(cwd.as_str())),
+        entered: top_lines || print_dir,
     };
     let code = local::run(&session);
     if top_lines {

@@ -33,6 +33,9 @@ pub struct Session {
     pub jobserver: Option<Arc<JobServer>>,
     /// The directory to name around synchronised output blocks (when `-w` is in force).
     pub directory: Option<Arc<str>>,
+    /// Whether `Entering directory` was already printed (else `-w` from the makefile's
+    /// MAKEFLAGS prints it once the makefiles are read).
+    pub entered: bool,
 }
 
 /// Prints one event the way make prints the corresponding message.
@@ -181,6 +184,16 @@ fn report_load_error(prefix: &Prefix, e: &rmake_makefile::error::Error) {
 
 /// Runs the whole local build; returns make's exit status.
 pub fn run(s: &Session) -> ExitCode {
+    let late_dir = std::cell::Cell::new(false);
+    let code = run_build(s, &late_dir);
+    if late_dir.get() {
+        let cwd = std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default();
+        println!("{}: Leaving directory '{cwd}'", s.prefix.0);
+    }
+    code
+}
+
+fn run_build(s: &Session, late_dir: &std::cell::Cell<bool>) -> ExitCode {
     let mut host = RealHost::new();
     host.set_symlink_times(s.cfg.check_symlink_times);
     let mut restarts = 0;
@@ -194,10 +207,22 @@ pub fn run(s: &Session) -> ExitCode {
             }
         };
         let cfg = flags_from_makefile(s, &mut host, &mut db);
+        if cfg.print_directory && !cfg.no_print_directory && !s.entered && !late_dir.get() {
+            let cwd = std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default();
+            println!("{}: Entering directory '{cwd}'", s.prefix.0);
+            late_dir.set(true);
+        }
         let before: Vec<Option<rmake_makefile::host::Mtime>> =
             report.makefiles.iter().map(|m| host.mtime(&m.name)).collect();
         // make tries to remake every makefile it read, the last read first.
-        let mk_goals: Vec<(String, bool)> = report.makefiles.iter().rev().map(|m| (m.name.clone(), true)).collect();
+        // A double-colon makefile rule without prerequisites would remake it forever: make skips it.
+        let loops = |name: &str| {
+            db.rules_for(name).iter().filter_map(|&i| db.rules.get(i)).any(|r| {
+                r.double_colon && r.prereqs.is_empty() && r.order_only.is_empty() && r.recipe.is_some()
+            })
+        };
+        let mk_goals: Vec<(String, bool)> =
+            report.makefiles.iter().rev().filter(|m| !loops(&m.name)).map(|m| (m.name.clone(), true)).collect();
         let mut plan = Plan::new(db, &mut host, &mk_goals, plan_options(&cfg, true, restarts));
         let _ = drive(s, &cfg, &mut host, &mut plan);
         // Restart when a makefile was remade (its time changed), whatever else failed.

@@ -159,7 +159,7 @@ impl Plan {
         let mut events = Vec::new();
         let mut goal_list = Vec::new();
         let mut dying = false;
-        if goals.is_empty() {
+        if goals.is_empty() && !opts.rebuilding_makefiles {
             match db.default_goal() {
                 Some(g) => {
                     let file = files.enter(&g);
