@@ -291,7 +291,7 @@ impl Database {
             let mut dirs = self.state.include_dirs.clone();
             dirs.extend(["/usr/local/include".to_string(), "/usr/include".to_string()]);
             for d in dirs {
-                let cand = format!("{}/{}", d.trim_end_matches('/'), name);
+                let cand = rules::strip_dot_slash(&format!("{}/{}", d.trim_end_matches('/'), name)).to_string();
                 if let Ok(t) = host.read_file(&cand) {
                     path = cand;
                     text = Ok(t);
@@ -525,17 +525,20 @@ pub(crate) fn recipe_env(
         // A value that came from the environment goes back into it unexpanded, as make does.
         let from_env =
             matches!(v.origin, Origin::Environment | Origin::EnvironmentOverride) && !v.append;
+        // Expanded here, outside any makefile line: make reports (e.g. undefined-variable warnings) at
+        // the variable's own definition.
+        let at = v.loc.clone();
         let value = if from_env {
             v.value.to_string()
         } else if visible {
             match v.flavor {
                 Flavor::Simple if !v.append => v.value.to_string(),
-                _ => db.expand(host, &format!("$({name})"), scope)?,
+                _ => db.expand_at(host, &format!("$({name})"), scope, at.as_ref())?,
             }
         } else {
             match v.flavor {
                 Flavor::Simple => v.value.to_string(),
-                Flavor::Recursive => db.expand(host, &v.value, scope)?,
+                Flavor::Recursive => db.expand_at(host, &v.value, scope, at.as_ref())?,
             }
         };
         env.push((name, value));

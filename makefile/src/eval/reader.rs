@@ -249,7 +249,13 @@ impl Database {
             match self.parse_rule_line(host, raw, &loc)? {
                 RuleLine::Nothing | RuleLine::TargetVar => {}
                 RuleLine::NoTargets => r.no_targets = true,
-                RuleLine::Rule(p) => r.pending = Some(p),
+                RuleLine::Rule(p) => {
+                    // After loading, rules can only come from $(eval) in a recipe; make refuses them.
+                    if !self.state.loading {
+                        return Err(Error::new(Some(loc), ErrorKind::PrereqsInRecipe));
+                    }
+                    r.pending = Some(p);
+                }
             }
         }
         Ok(())
