@@ -94,6 +94,13 @@ pub struct VpathDirective {
     pub dirs: Vec<String>,
 }
 
+impl VpathDirective {
+    /// Whether the directive applies to `file` (its pattern, with make's `\%` escapes, matches).
+    pub fn matches(&self, file: &str) -> bool {
+        crate::pattern::matches(&self.pattern, file)
+    }
+}
+
 /// The special targets, as sets of names and flags.
 #[derive(Clone, Debug, Default)]
 pub struct Specials {
@@ -429,7 +436,7 @@ impl Database {
     pub fn vpath_dirs(&mut self, host: &mut dyn Host, file: &str) -> Result<Vec<String>, Error> {
         let mut dirs = Vec::new();
         for v in &self.vpaths {
-            if crate::pattern::matches(&v.pattern, file) {
+            if v.matches(file) {
                 dirs.extend(v.dirs.iter().cloned());
             }
         }
