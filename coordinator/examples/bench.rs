@@ -35,7 +35,12 @@ fn fill(seed: u64, len: usize) -> Vec<u8> {
 
 fn cp_r(from: &Path, to: &Path) -> Result<Duration> {
     let t = Instant::now();
-    let st = Command::new("cp").arg("-r").arg(from).arg(to).status().context("running cp")?;
+    let st = Command::new("cp")
+        .arg("-r")
+        .arg(from)
+        .arg(to)
+        .status()
+        .context("running cp")?;
     if !st.success() {
         bail!("cp -r failed");
     }
@@ -46,7 +51,11 @@ fn cp_r(from: &Path, to: &Path) -> Result<Duration> {
 fn cp_r_sync(from: &Path, to: &Path) -> Result<Duration> {
     let t = Instant::now();
     cp_r(from, to)?;
-    let st = Command::new("sync").arg("-f").arg(to).status().context("running sync")?;
+    let st = Command::new("sync")
+        .arg("-f")
+        .arg(to)
+        .status()
+        .context("running sync")?;
     if !st.success() {
         bail!("sync -f failed");
     }
@@ -69,7 +78,11 @@ struct Row {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let scratch = std::env::args().nth(1).map(PathBuf::from).unwrap_or_else(std::env::temp_dir).join("rmake-bench");
+    let scratch = std::env::args()
+        .nth(1)
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir)
+        .join("rmake-bench");
     let _ = std::fs::remove_dir_all(&scratch);
     std::fs::create_dir_all(&scratch)?;
     let result = run(&scratch).await;
@@ -84,7 +97,11 @@ async fn run(scratch: &Path) -> Result<()> {
     std::fs::create_dir_all(&large_dir)?;
     let mut large = Vec::new();
     // BENCH_ONLY=small skips the large blobs (for profiling).
-    let large_count = if std::env::var("BENCH_ONLY").as_deref() == Ok("small") { 0 } else { LARGE_BLOBS };
+    let large_count = if std::env::var("BENCH_ONLY").as_deref() == Ok("small") {
+        0
+    } else {
+        LARGE_BLOBS
+    };
     for i in 0..large_count {
         let data = fill(i as u64, LARGE_SIZE);
         let path = large_dir.join(format!("blob{i:02}"));
@@ -113,7 +130,12 @@ async fn run(scratch: &Path) -> Result<()> {
     let (state, _) = tokio::task::spawn_blocking(move || AppState::open(&cfg)).await??;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
-    tokio::spawn(server::serve(listener, state, Duration::from_secs(3600), std::future::pending()));
+    tokio::spawn(server::serve(
+        listener,
+        state,
+        Duration::from_secs(3600),
+        std::future::pending(),
+    ));
     let client = CoordinatorClient::new(&url, None)?;
     client.health().await?;
 
@@ -121,57 +143,84 @@ async fn run(scratch: &Path) -> Result<()> {
 
     // Large: upload files, download into files (each verified).
     if large_count > 0 {
-    let t = Instant::now();
-    let mut ups = futures::stream::iter(large.iter().map(|(d, p)| {
-        let c = client.clone();
-        async move { c.upload_file(d, p).await }
-    }))
-    .buffer_unordered(PARALLEL);
-    while let Some(r) = ups.next().await {
-        r?;
-    }
-    let up = t.elapsed();
-    let cp_large = cp_r(&large_dir, &scratch.join("cp-large"))?;
-    let cp_large_sync = cp_r_sync(&large_dir, &scratch.join("cp-large-sync"))?;
-    std::fs::remove_dir_all(scratch.join("cp-large-sync"))?;
-    rows.push(Row { what: "large upload", ours: up, cp: cp_large, cp_sync: Some(cp_large_sync), bytes: large_bytes, blobs: LARGE_BLOBS });
-    let dl_dir = scratch.join("dl-large");
-    std::fs::create_dir_all(&dl_dir)?;
-    let t = Instant::now();
-    let mut downs = futures::stream::iter(large.iter().enumerate().map(|(i, (d, _))| {
-        let c = client.clone();
-        let path = dl_dir.join(format!("blob{i:02}"));
-        async move { c.download_to_file(d, &path).await }
-    }))
-    .buffer_unordered(PARALLEL);
-    while let Some(r) = downs.next().await {
-        r?;
-    }
-    let down = t.elapsed();
-    let cp_large2 = cp_r(&large_dir, &scratch.join("cp-large2"))?;
-    rows.push(Row { what: "large download", ours: down, cp: cp_large2, cp_sync: None, bytes: large_bytes, blobs: LARGE_BLOBS });
-    std::fs::remove_dir_all(scratch.join("cp-large"))?;
-    std::fs::remove_dir_all(scratch.join("cp-large2"))?;
-    std::fs::remove_dir_all(&dl_dir)?;
+        let t = Instant::now();
+        let mut ups = futures::stream::iter(large.iter().map(|(d, p)| {
+            let c = client.clone();
+            async move { c.upload_file(d, p).await }
+        }))
+        .buffer_unordered(PARALLEL);
+        while let Some(r) = ups.next().await {
+            r?;
+        }
+        let up = t.elapsed();
+        let cp_large = cp_r(&large_dir, &scratch.join("cp-large"))?;
+        let cp_large_sync = cp_r_sync(&large_dir, &scratch.join("cp-large-sync"))?;
+        std::fs::remove_dir_all(scratch.join("cp-large-sync"))?;
+        rows.push(Row {
+            what: "large upload",
+            ours: up,
+            cp: cp_large,
+            cp_sync: Some(cp_large_sync),
+            bytes: large_bytes,
+            blobs: LARGE_BLOBS,
+        });
+        let dl_dir = scratch.join("dl-large");
+        std::fs::create_dir_all(&dl_dir)?;
+        let t = Instant::now();
+        let mut downs = futures::stream::iter(large.iter().enumerate().map(|(i, (d, _))| {
+            let c = client.clone();
+            let path = dl_dir.join(format!("blob{i:02}"));
+            async move { c.download_to_file(d, &path).await }
+        }))
+        .buffer_unordered(PARALLEL);
+        while let Some(r) = downs.next().await {
+            r?;
+        }
+        let down = t.elapsed();
+        let cp_large2 = cp_r(&large_dir, &scratch.join("cp-large2"))?;
+        rows.push(Row {
+            what: "large download",
+            ours: down,
+            cp: cp_large2,
+            cp_sync: None,
+            bytes: large_bytes,
+            blobs: LARGE_BLOBS,
+        });
+        std::fs::remove_dir_all(scratch.join("cp-large"))?;
+        std::fs::remove_dir_all(scratch.join("cp-large2"))?;
+        std::fs::remove_dir_all(&dl_dir)?;
     }
 
     // Small: read the files and upload them in batches; download in batches and write files.
     let t = Instant::now();
     let paths: Vec<(Digest, PathBuf)> = small.clone();
     let blobs = tokio::task::spawn_blocking(move || -> Result<Vec<(Digest, Bytes)>> {
-        paths.into_iter().map(|(d, p)| Ok((d, Bytes::from(std::fs::read(p)?)))).collect()
+        paths
+            .into_iter()
+            .map(|(d, p)| Ok((d, Bytes::from(std::fs::read(p)?))))
+            .collect()
     })
     .await??;
     let t_net = Instant::now();
     let answer = client.upload_many(&blobs, PARALLEL).await?;
     let up_net = t_net.elapsed();
     if answer.stored.len() != SMALL_BLOBS {
-        bail!("only {} of {SMALL_BLOBS} small blobs stored", answer.stored.len());
+        bail!(
+            "only {} of {SMALL_BLOBS} small blobs stored",
+            answer.stored.len()
+        );
     }
     let up = t.elapsed();
     let cp_small = cp_r(&small_dir, &scratch.join("cp-small"))?;
     let cp_small_sync = cp_r_sync(&small_dir, &scratch.join("cp-small-sync"))?;
-    rows.push(Row { what: "small upload (batch)", ours: up, cp: cp_small, cp_sync: Some(cp_small_sync), bytes: small_bytes, blobs: SMALL_BLOBS });
+    rows.push(Row {
+        what: "small upload (batch)",
+        ours: up,
+        cp: cp_small,
+        cp_sync: Some(cp_small_sync),
+        bytes: small_bytes,
+        blobs: SMALL_BLOBS,
+    });
 
     let dl_dir = scratch.join("dl-small");
     let t = Instant::now();
@@ -206,21 +255,42 @@ async fn run(scratch: &Path) -> Result<()> {
         bail!("downloaded {written} of {SMALL_BLOBS}");
     }
     let cp_small2 = cp_r(&small_dir, &scratch.join("cp-small2"))?;
-    rows.push(Row { what: "small download (batch)", ours: down, cp: cp_small2, cp_sync: None, bytes: small_bytes, blobs: SMALL_BLOBS });
+    rows.push(Row {
+        what: "small download (batch)",
+        ours: down,
+        cp: cp_small2,
+        cp_sync: None,
+        bytes: small_bytes,
+        blobs: SMALL_BLOBS,
+    });
 
     let small_rate = |d: Duration| SMALL_BLOBS as f64 / d.as_secs_f64();
     let endpoint_lines = [
-        format!("small upload, endpoint only (no local file reads): {:.2}s, {:.0} blobs/s", up_net.as_secs_f64(), small_rate(up_net)),
-        format!("small download, endpoint only (verified, no file writes): {:.2}s, {:.0} blobs/s", down_net.as_secs_f64(), small_rate(down_net)),
+        format!(
+            "small upload, endpoint only (no local file reads): {:.2}s, {:.0} blobs/s",
+            up_net.as_secs_f64(),
+            small_rate(up_net)
+        ),
+        format!(
+            "small download, endpoint only (verified, no file writes): {:.2}s, {:.0} blobs/s",
+            down_net.as_secs_f64(),
+            small_rate(down_net)
+        ),
     ];
-    println!("rmake coordinator on loopback vs cp -r on the same disk ({} cores)", std::thread::available_parallelism().map_or(0, |n| n.get()));
+    println!(
+        "rmake coordinator on loopback vs cp -r on the same disk ({} cores)",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
     println!(
         "{:<24} {:>8} {:>8} {:>9} {:>8} {:>8} {:>7} {:>10} {:>8}",
         "", "time", "MB/s", "blobs/s", "cp -r", "cp MB/s", "vs cp", "cp+sync", "vs c+s"
     );
     for r in &rows {
         let (cs, vs) = match r.cp_sync {
-            Some(d) => (format!("{:.2}s", d.as_secs_f64()), format!("{:.2}x", d.as_secs_f64() / r.ours.as_secs_f64())),
+            Some(d) => (
+                format!("{:.2}s", d.as_secs_f64()),
+                format!("{:.2}x", d.as_secs_f64() / r.ours.as_secs_f64()),
+            ),
             None => ("-".to_string(), "-".to_string()),
         };
         println!(

@@ -41,7 +41,9 @@ impl ActionCache {
     /// The entry for `key`, or `None` on a miss. An entry whose blobs are gone, or that does
     /// not decode, is a miss and is removed. A hit counts as a use of its blobs.
     pub fn lookup(&self, key: &ActionKey) -> Result<Option<ActionResult>, StoreError> {
-        let Some(json) = self.blobs.meta().action(&key.0)? else { return Ok(None) };
+        let Some(json) = self.blobs.meta().action(&key.0)? else {
+            return Ok(None);
+        };
         let result: ActionResult = match serde_json::from_slice(&json) {
             Ok(r) => r,
             Err(e) => {

@@ -84,7 +84,12 @@ impl std::fmt::Debug for Auth {
 impl Auth {
     /// Builds the token table; an empty list means loopback-only access.
     pub fn new(tokens: &[(Role, String)]) -> Auth {
-        Auth { tokens: tokens.iter().map(|(role, t)| (Sha256::digest(t.as_bytes()).into(), *role)).collect() }
+        Auth {
+            tokens: tokens
+                .iter()
+                .map(|(role, t)| (Sha256::digest(t.as_bytes()).into(), *role))
+                .collect(),
+        }
     }
 
     /// Whether no tokens are configured (and so only loopback peers are served).
@@ -106,7 +111,12 @@ impl Auth {
     }
 
     /// Decides a request: its `Authorization` header value and peer address against `need`.
-    pub fn check(&self, authorization: Option<&[u8]>, peer: Option<SocketAddr>, need: Permission) -> Result<Role, ApiError> {
+    pub fn check(
+        &self,
+        authorization: Option<&[u8]>,
+        peer: Option<SocketAddr>,
+        need: Permission,
+    ) -> Result<Role, ApiError> {
         if self.loopback_only() {
             return match peer {
                 Some(addr) if addr.ip().is_loopback() => Ok(Role::Admin),
@@ -120,14 +130,23 @@ impl Auth {
         };
         let token = std::str::from_utf8(value)
             .ok()
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
             .map(str::trim)
-            .ok_or_else(|| ApiError::Unauthorized("the Authorization header must be `Bearer <token>`".into()))?;
-        let role = self.role_of(token).ok_or_else(|| ApiError::Unauthorized("invalid token".into()))?;
+            .ok_or_else(|| {
+                ApiError::Unauthorized("the Authorization header must be `Bearer <token>`".into())
+            })?;
+        let role = self
+            .role_of(token)
+            .ok_or_else(|| ApiError::Unauthorized("invalid token".into()))?;
         if role.allows(need) {
             Ok(role)
         } else {
-            Err(ApiError::Forbidden(format!("the {role:?} role may not do this ({need:?} required)").to_lowercase()))
+            Err(ApiError::Forbidden(
+                format!("the {role:?} role may not do this ({need:?} required)").to_lowercase(),
+            ))
         }
     }
 }
@@ -150,7 +169,10 @@ pub async fn require(
 ) -> Result<Response, ApiError> {
     // The extractor also finds the address that `MockConnectInfo` provides in tests.
     let peer = peer.ok().map(|c| c.0);
-    let authz = req.headers().get(header::AUTHORIZATION).map(|v| v.as_bytes());
+    let authz = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.as_bytes());
     guard.auth.check(authz, peer, guard.need)?;
     Ok(next.run(req).await)
 }
@@ -167,26 +189,72 @@ mod tests {
     fn loopback_only_without_tokens() {
         let auth = Auth::new(&[]);
         assert!(auth.loopback_only());
-        assert_eq!(auth.check(None, peer([127, 0, 0, 1]), Permission::Admin).ok(), Some(Role::Admin));
-        assert!(matches!(auth.check(None, peer([10, 0, 0, 2]), Permission::Read), Err(ApiError::Forbidden(_))));
-        assert!(matches!(auth.check(None, None, Permission::Read), Err(ApiError::Forbidden(_))));
+        assert_eq!(
+            auth.check(None, peer([127, 0, 0, 1]), Permission::Admin)
+                .ok(),
+            Some(Role::Admin)
+        );
+        assert!(matches!(
+            auth.check(None, peer([10, 0, 0, 2]), Permission::Read),
+            Err(ApiError::Forbidden(_))
+        ));
+        assert!(matches!(
+            auth.check(None, None, Permission::Read),
+            Err(ApiError::Forbidden(_))
+        ));
         let v6 = Some("[::1]:5".parse().unwrap_or_else(|e| panic!("{e}")));
         assert!(auth.check(None, v6, Permission::Upload).is_ok());
     }
 
     #[test]
     fn roles_and_tokens() {
-        let auth = Auth::new(&[(Role::Client, "c".into()), (Role::Reader, "r".into()), (Role::Worker, "w".into())]);
+        let auth = Auth::new(&[
+            (Role::Client, "c".into()),
+            (Role::Reader, "r".into()),
+            (Role::Worker, "w".into()),
+        ]);
         let local = peer([127, 0, 0, 1]);
-        assert!(matches!(auth.check(None, local, Permission::Read), Err(ApiError::Unauthorized(_))), "tokens apply to loopback too");
-        assert!(matches!(auth.check(Some(b"Bearer nope"), local, Permission::Read), Err(ApiError::Unauthorized(_))));
-        assert!(matches!(auth.check(Some(b"Basic Yzpj"), local, Permission::Read), Err(ApiError::Unauthorized(_))));
-        assert!(matches!(auth.check(Some(&[0xff, 0xfe]), local, Permission::Read), Err(ApiError::Unauthorized(_))));
-        assert_eq!(auth.check(Some(b"Bearer c"), local, Permission::Upload).ok(), Some(Role::Client));
-        assert!(matches!(auth.check(Some(b"Bearer r"), local, Permission::Upload), Err(ApiError::Forbidden(_))));
-        assert!(auth.check(Some(b"Bearer r"), peer([8, 8, 8, 8]), Permission::Read).is_ok());
-        assert!(matches!(auth.check(Some(b"Bearer c"), local, Permission::Work), Err(ApiError::Forbidden(_))));
-        assert!(auth.check(Some(b"Bearer w"), local, Permission::Work).is_ok());
-        assert!(matches!(auth.check(Some(b"Bearer w"), local, Permission::Submit), Err(ApiError::Forbidden(_))));
+        assert!(
+            matches!(
+                auth.check(None, local, Permission::Read),
+                Err(ApiError::Unauthorized(_))
+            ),
+            "tokens apply to loopback too"
+        );
+        assert!(matches!(
+            auth.check(Some(b"Bearer nope"), local, Permission::Read),
+            Err(ApiError::Unauthorized(_))
+        ));
+        assert!(matches!(
+            auth.check(Some(b"Basic Yzpj"), local, Permission::Read),
+            Err(ApiError::Unauthorized(_))
+        ));
+        assert!(matches!(
+            auth.check(Some(&[0xff, 0xfe]), local, Permission::Read),
+            Err(ApiError::Unauthorized(_))
+        ));
+        assert_eq!(
+            auth.check(Some(b"Bearer c"), local, Permission::Upload)
+                .ok(),
+            Some(Role::Client)
+        );
+        assert!(matches!(
+            auth.check(Some(b"Bearer r"), local, Permission::Upload),
+            Err(ApiError::Forbidden(_))
+        ));
+        assert!(auth
+            .check(Some(b"Bearer r"), peer([8, 8, 8, 8]), Permission::Read)
+            .is_ok());
+        assert!(matches!(
+            auth.check(Some(b"Bearer c"), local, Permission::Work),
+            Err(ApiError::Forbidden(_))
+        ));
+        assert!(auth
+            .check(Some(b"Bearer w"), local, Permission::Work)
+            .is_ok());
+        assert!(matches!(
+            auth.check(Some(b"Bearer w"), local, Permission::Submit),
+            Err(ApiError::Forbidden(_))
+        ));
     }
 }

@@ -44,13 +44,22 @@ pub struct BlobService {
 
 impl std::fmt::Debug for BlobService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "BlobService {{ {:?}, cap: {} }}", self.meta, self.max_cache_bytes)
+        write!(
+            f,
+            "BlobService {{ {:?}, cap: {} }}",
+            self.meta, self.max_cache_bytes
+        )
     }
 }
 
 impl BlobService {
     /// Joins a store, its metadata and the pin table under a size cap.
-    pub fn new(store: Arc<dyn BlobStore>, meta: Arc<Meta>, pins: Arc<Pins>, max_cache_bytes: u64) -> BlobService {
+    pub fn new(
+        store: Arc<dyn BlobStore>,
+        meta: Arc<Meta>,
+        pins: Arc<Pins>,
+        max_cache_bytes: u64,
+    ) -> BlobService {
         BlobService {
             store,
             meta,
@@ -86,7 +95,10 @@ impl BlobService {
 
     /// (blobs evicted, bytes evicted) since start.
     pub fn eviction_counts(&self) -> (u64, u64) {
-        (self.evictions.load(Ordering::Relaxed), self.evicted_bytes.load(Ordering::Relaxed))
+        (
+            self.evictions.load(Ordering::Relaxed),
+            self.evicted_bytes.load(Ordering::Relaxed),
+        )
     }
 
     /// Serialises eviction passes: a second pass waits for the first (and then sees its
@@ -116,7 +128,11 @@ impl BlobService {
     /// Stores a blob from chunks received on `rx`, verifying its digest before it becomes
     /// visible. Nothing is stored if the chunks stop with an error, overflow the size or do
     /// not hash to `digest`.
-    pub fn put_chunks(&self, digest: &Digest, rx: &mut tokio::sync::mpsc::Receiver<UploadChunk>) -> Result<u64, StoreError> {
+    pub fn put_chunks(
+        &self,
+        digest: &Digest,
+        rx: &mut tokio::sync::mpsc::Receiver<UploadChunk>,
+    ) -> Result<u64, StoreError> {
         let _guard = self.read_lock(digest);
         let mut w = self.store.begin_write(digest)?;
         while let Some(chunk) = rx.blocking_recv() {
@@ -138,11 +154,17 @@ impl BlobService {
 
     /// Stores many small blobs with one flush to disk; one result per blob, in order.
     pub fn put_many(&self, blobs: &[(Digest, &[u8])]) -> Vec<Result<(), StoreError>> {
-        let mut idx: Vec<usize> = blobs.iter().map(|(d, _)| usize::from(d.hash[0]) % STRIPES).collect();
+        let mut idx: Vec<usize> = blobs
+            .iter()
+            .map(|(d, _)| usize::from(d.hash[0]) % STRIPES)
+            .collect();
         idx.sort_unstable();
         idx.dedup();
         // Ascending order, so two batches can never wait on each other.
-        let _guards: Vec<_> = idx.iter().map(|&i| self.stripes[i].read().unwrap_or_else(|p| p.into_inner())).collect();
+        let _guards: Vec<_> = idx
+            .iter()
+            .map(|&i| self.stripes[i].read().unwrap_or_else(|p| p.into_inner()))
+            .collect();
         let results = self.store.put_many(blobs);
         let now = now_ms();
         let results: Vec<Result<(), StoreError>> = blobs
@@ -163,7 +185,13 @@ impl BlobService {
     /// For each digest, whether it is stored; present ones count as used.
     pub fn has_many(&self, digests: &[Digest]) -> Result<Vec<bool>, StoreError> {
         let present = self.store.has_many(digests)?;
-        self.meta.touch(digests.iter().zip(&present).filter(|(_, p)| **p).map(|(d, _)| *d));
+        self.meta.touch(
+            digests
+                .iter()
+                .zip(&present)
+                .filter(|(_, p)| **p)
+                .map(|(d, _)| *d),
+        );
         Ok(present)
     }
 
@@ -187,8 +215,14 @@ impl BlobService {
 
     /// Pins `digests` for `build` and returns the ones not stored. A blob reported present
     /// cannot be evicted until the lease ends.
-    pub fn pin(&self, build: &BuildId, digests: &[Digest], ttl: Duration) -> Result<Vec<Digest>, StoreError> {
-        self.pins.pin(build, digests.iter().copied(), ttl, Instant::now());
+    pub fn pin(
+        &self,
+        build: &BuildId,
+        digests: &[Digest],
+        ttl: Duration,
+    ) -> Result<Vec<Digest>, StoreError> {
+        self.pins
+            .pin(build, digests.iter().copied(), ttl, Instant::now());
         let mut missing = Vec::new();
         for d in digests {
             // Checked under the stripe lock, after pinning: an eviction either finished before
@@ -232,6 +266,10 @@ impl BlobService {
     /// The first of `digests` that is not stored, if any (no use recorded).
     pub fn first_missing(&self, digests: &[Digest]) -> Result<Option<Digest>, CasError> {
         let present = self.store.has_many(digests)?;
-        Ok(digests.iter().zip(present).find(|(_, p)| !p).map(|(d, _)| *d))
+        Ok(digests
+            .iter()
+            .zip(present)
+            .find(|(_, p)| !p)
+            .map(|(d, _)| *d))
     }
 }

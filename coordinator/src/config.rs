@@ -33,7 +33,11 @@ use crate::auth::Role;
 
 /// Command-line flags of `rmake-coordinator` (the highest layer).
 #[derive(Debug, Clone, Default, clap::Parser)]
-#[command(name = "rmake-coordinator", version, about = "The rmake coordinator: CAS and action-cache service")]
+#[command(
+    name = "rmake-coordinator",
+    version,
+    about = "The rmake coordinator: CAS and action-cache service"
+)]
 pub struct Args {
     /// Address to listen on, e.g. 127.0.0.1:8080 [env: RMAKE_LISTEN] [default: 127.0.0.1:8080]
     #[arg(long, value_name = "ADDR")]
@@ -61,7 +65,11 @@ pub struct TokenConfig {
 
 impl std::fmt::Debug for TokenConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "TokenConfig {{ role: {:?}, token: <redacted> }}", self.role)
+        write!(
+            f,
+            "TokenConfig {{ role: {:?}, token: <redacted> }}",
+            self.role
+        )
     }
 }
 
@@ -248,8 +256,10 @@ impl Config {
     pub fn from_args(args: &Args) -> Result<Config, ConfigError> {
         let file = match &args.config {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
                 FileConfig::parse(&text)?
             }
             None => FileConfig::default(),
@@ -258,19 +268,32 @@ impl Config {
     }
 
     /// Resolves the three layers: `file` < `env` < `args`.
-    pub fn from_layers(file: FileConfig, env: EnvConfig, args: &Args) -> Result<Config, ConfigError> {
-        let listen_text = args.listen.clone().or(env.listen).or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.into());
-        let listen = listen_text.parse::<SocketAddr>().map_err(|e| ConfigError::Value {
-            what: "listen address",
-            value: listen_text.clone(),
-            reason: e.to_string(),
-        })?;
+    pub fn from_layers(
+        file: FileConfig,
+        env: EnvConfig,
+        args: &Args,
+    ) -> Result<Config, ConfigError> {
+        let listen_text = args
+            .listen
+            .clone()
+            .or(env.listen)
+            .or(file.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.into());
+        let listen = listen_text
+            .parse::<SocketAddr>()
+            .map_err(|e| ConfigError::Value {
+                what: "listen address",
+                value: listen_text.clone(),
+                reason: e.to_string(),
+            })?;
         let data_dir = args
             .data_dir
             .clone()
             .or(env.data_dir)
             .or(file.data_dir)
-            .ok_or(ConfigError::Missing("no data directory: pass --data-dir DIR or set RMAKE_DATA_DIR"))?;
+            .ok_or(ConfigError::Missing(
+                "no data directory: pass --data-dir DIR or set RMAKE_DATA_DIR",
+            ))?;
         let cap_text = args
             .max_cache_size
             .clone()
@@ -280,7 +303,12 @@ impl Config {
         let max_cache_bytes = parse_size("max cache size", &cap_text)?;
         let tokens = match env.tokens {
             Some(text) => parse_tokens(&text)?,
-            None => file.tokens.unwrap_or_default().into_iter().map(|t| (t.role, t.token)).collect(),
+            None => file
+                .tokens
+                .unwrap_or_default()
+                .into_iter()
+                .map(|t| (t.role, t.token))
+                .collect(),
         };
         for (role, token) in &tokens {
             if token.is_empty() {
@@ -293,13 +321,23 @@ impl Config {
         }
         let defaults = Limits::default();
         let l = &file.limits;
-        let opt_size = |what, v: &Option<String>, default: u64| v.as_deref().map_or(Ok(default), |t| parse_size(what, t));
+        let opt_size = |what, v: &Option<String>, default: u64| {
+            v.as_deref().map_or(Ok(default), |t| parse_size(what, t))
+        };
         let limits = Limits {
             max_blob_size: opt_size("max_blob_size", &l.max_blob_size, defaults.max_blob_size)?,
-            max_batch_bytes: opt_size("max_batch_bytes", &l.max_batch_bytes, defaults.max_batch_bytes)?,
+            max_batch_bytes: opt_size(
+                "max_batch_bytes",
+                &l.max_batch_bytes,
+                defaults.max_batch_bytes,
+            )?,
             max_batch_blobs: l.max_batch_blobs.unwrap_or(defaults.max_batch_blobs),
-            max_json_bytes: usize::try_from(opt_size("max_json_bytes", &l.max_json_bytes, defaults.max_json_bytes as u64)?)
-                .unwrap_or(usize::MAX),
+            max_json_bytes: usize::try_from(opt_size(
+                "max_json_bytes",
+                &l.max_json_bytes,
+                defaults.max_json_bytes as u64,
+            )?)
+            .unwrap_or(usize::MAX),
         };
         Ok(Config {
             listen,
@@ -307,7 +345,9 @@ impl Config {
             max_cache_bytes,
             tokens,
             limits,
-            eviction_interval: Duration::from_secs(file.eviction_interval_secs.unwrap_or(10).max(1)),
+            eviction_interval: Duration::from_secs(
+                file.eviction_interval_secs.unwrap_or(10).max(1),
+            ),
             max_pin_ttl: Duration::from_secs(file.max_pin_ttl_secs.unwrap_or(24 * 3600).max(1)),
         })
     }
@@ -329,14 +369,22 @@ impl Config {
 /// Parses `role:token,role:token` (the `RMAKE_TOKENS` format). Errors never echo a token.
 pub fn parse_tokens(text: &str) -> Result<Vec<(Role, String)>, ConfigError> {
     let mut out = Vec::new();
-    for (i, item) in text.split(',').map(str::trim).filter(|s| !s.is_empty()).enumerate() {
+    for (i, item) in text
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .enumerate()
+    {
         let bad = |reason: &str| ConfigError::Value {
             what: "RMAKE_TOKENS entry",
             value: format!("#{}", i + 1),
             reason: reason.to_string(),
         };
-        let (role, token) = item.split_once(':').ok_or_else(|| bad("expected role:token"))?;
-        let role = Role::parse(role.trim()).ok_or_else(|| bad("role must be client, worker, reader or admin"))?;
+        let (role, token) = item
+            .split_once(':')
+            .ok_or_else(|| bad("expected role:token"))?;
+        let role = Role::parse(role.trim())
+            .ok_or_else(|| bad("role must be client, worker, reader or admin"))?;
         if token.is_empty() {
             return Err(bad("empty token"));
         }
@@ -348,7 +396,11 @@ pub fn parse_tokens(text: &str) -> Result<Vec<(Role, String)>, ConfigError> {
 /// Parses a byte size: a whole number with an optional unit (`B`, `K`/`KB` = 1000,
 /// `KiB` = 1024, likewise `M`, `G`, `T`), case-insensitive, spaces allowed before the unit.
 pub fn parse_size(what: &'static str, text: &str) -> Result<u64, ConfigError> {
-    let bad = |reason: &str| ConfigError::Value { what, value: text.to_string(), reason: reason.to_string() };
+    let bad = |reason: &str| ConfigError::Value {
+        what,
+        value: text.to_string(),
+        reason: reason.to_string(),
+    };
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
@@ -366,7 +418,11 @@ pub fn parse_size(what: &'static str, text: &str) -> Result<u64, ConfigError> {
         "gib" => 1 << 30,
         "t" | "tb" => 1_000_000_000_000,
         "tib" => 1 << 40,
-        _ => return Err(bad("unknown unit (use B, KB, KiB, MB, MiB, GB, GiB, TB or TiB)")),
+        _ => {
+            return Err(bad(
+                "unknown unit (use B, KB, KiB, MB, MiB, GB, GiB, TB or TiB)",
+            ))
+        }
     };
     n.checked_mul(mult).ok_or_else(|| bad("size out of range"))
 }
@@ -414,30 +470,50 @@ mod tests {
             max_cache_size: None,
             tokens: None,
         };
-        let c = Config::from_layers(file.clone(), env.clone(), &args(Some("127.0.0.1:3"), None, None))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let c = Config::from_layers(
+            file.clone(),
+            env.clone(),
+            &args(Some("127.0.0.1:3"), None, None),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(c.listen.port(), 3, "flag wins");
         assert_eq!(c.data_dir, PathBuf::from("/env"), "env beats file");
         assert_eq!(c.max_cache_bytes, 1 << 30, "file used when nothing else");
         assert_eq!(c.tokens, vec![(Role::Reader, "from-file".to_string())]);
 
-        let env2 = EnvConfig { tokens: Some("client:a, worker:b".into()), ..env };
-        let c = Config::from_layers(file, env2, &args(None, Some("/flag"), Some("2GiB"))).unwrap_or_else(|e| panic!("{e}"));
+        let env2 = EnvConfig {
+            tokens: Some("client:a, worker:b".into()),
+            ..env
+        };
+        let c = Config::from_layers(file, env2, &args(None, Some("/flag"), Some("2GiB")))
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(c.listen.port(), 2);
         assert_eq!(c.data_dir, PathBuf::from("/flag"));
         assert_eq!(c.max_cache_bytes, 2 << 30);
-        assert_eq!(c.tokens, vec![(Role::Client, "a".into()), (Role::Worker, "b".into())], "env tokens replace file tokens");
+        assert_eq!(
+            c.tokens,
+            vec![(Role::Client, "a".into()), (Role::Worker, "b".into())],
+            "env tokens replace file tokens"
+        );
     }
 
     #[test]
     fn defaults_and_missing_data_dir() {
-        let c = Config::from_layers(FileConfig::default(), EnvConfig::default(), &args(None, Some("/d"), None))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let c = Config::from_layers(
+            FileConfig::default(),
+            EnvConfig::default(),
+            &args(None, Some("/d"), None),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(c.max_cache_bytes, 50 << 30);
         assert!(c.tokens.is_empty());
         assert_eq!(c.limits, Limits::default());
-        let err = Config::from_layers(FileConfig::default(), EnvConfig::default(), &Args::default());
+        let err = Config::from_layers(
+            FileConfig::default(),
+            EnvConfig::default(),
+            &Args::default(),
+        );
         assert!(matches!(err, Err(ConfigError::Missing(_))));
     }
 
@@ -446,24 +522,38 @@ mod tests {
         assert!(FileConfig::parse("lisen = \"x\"").is_err());
         assert!(FileConfig::parse("[limits]\nmax_blobs = 3").is_err());
         assert!(FileConfig::parse("[[tokens]]\nrole = \"god\"\ntoken = \"t\"").is_err());
-        let file = FileConfig::parse("[limits]\nmax_batch_bytes = \"1MiB\"\nmax_batch_blobs = 5").unwrap_or_default();
+        let file = FileConfig::parse("[limits]\nmax_batch_bytes = \"1MiB\"\nmax_batch_blobs = 5")
+            .unwrap_or_default();
         let c = Config::from_layers(file, EnvConfig::default(), &args(None, Some("/d"), None));
         let c = c.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(c.limits.max_batch_bytes, 1 << 20);
         assert_eq!(c.limits.max_batch_blobs, 5);
-        let bad = Config::from_layers(FileConfig::default(), EnvConfig::default(), &args(Some("nowhere"), Some("/d"), None));
+        let bad = Config::from_layers(
+            FileConfig::default(),
+            EnvConfig::default(),
+            &args(Some("nowhere"), Some("/d"), None),
+        );
         assert!(bad.is_err());
     }
 
     #[test]
     fn token_env_parsing_never_echoes_secrets() {
         assert!(parse_tokens("client").is_err());
-        let err = parse_tokens("king:supersecret").err().map(|e| e.to_string()).unwrap_or_default();
+        let err = parse_tokens("king:supersecret")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(!err.contains("supersecret"), "{err}");
         assert!(parse_tokens("client:").is_err());
         assert_eq!(parse_tokens("").ok(), Some(vec![]));
-        assert_eq!(parse_tokens("admin:x:y").ok(), Some(vec![(Role::Admin, "x:y".into())]));
-        let env = EnvConfig { tokens: Some("client:hidden".into()), ..EnvConfig::default() };
+        assert_eq!(
+            parse_tokens("admin:x:y").ok(),
+            Some(vec![(Role::Admin, "x:y".into())])
+        );
+        let env = EnvConfig {
+            tokens: Some("client:hidden".into()),
+            ..EnvConfig::default()
+        };
         assert!(!format!("{env:?}").contains("hidden"));
     }
 }

@@ -91,9 +91,9 @@ impl From<CasError> for ApiError {
                 ApiError::DigestMismatch(format!("{e}; nothing was stored"))
             }
             CasError::NotFound(d) => ApiError::NotFound(format!("blob {d} not found")),
-            CasError::NoSpace { .. } => {
-                ApiError::InsufficientStorage("the coordinator's disk is full; nothing was stored".into())
-            }
+            CasError::NoSpace { .. } => ApiError::InsufficientStorage(
+                "the coordinator's disk is full; nothing was stored".into(),
+            ),
             CasError::InvalidDigest(p) => ApiError::BadRequest(p.to_string()),
             CasError::InvalidPath { .. } => ApiError::BadRequest(e.to_string()),
             other => ApiError::Internal(other.to_string()),
@@ -105,7 +105,9 @@ impl From<sled::Error> for ApiError {
     fn from(e: sled::Error) -> ApiError {
         if let sled::Error::Io(io) = &e {
             if matches!(io.raw_os_error(), Some(28) | Some(122)) {
-                return ApiError::InsufficientStorage("the coordinator's metadata disk is full".into());
+                return ApiError::InsufficientStorage(
+                    "the coordinator's metadata disk is full".into(),
+                );
             }
         }
         ApiError::Internal(format!("metadata store: {e}"))
@@ -135,11 +137,15 @@ impl IntoResponse for ApiError {
                 other.to_string()
             }
         };
-        let body = ErrorBody { error: message, code: self.code().to_string() };
+        let body = ErrorBody {
+            error: message,
+            code: self.code().to_string(),
+        };
         let mut resp = (status, Json(body)).into_response();
         match &self {
             ApiError::Unauthorized(_) => {
-                resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                resp.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             ApiError::RangeNotSatisfiable { size } => {
                 if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
@@ -182,7 +188,9 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Cas(c) => c.into(),
             StoreError::Meta(m) => m.into(),
-            StoreError::Interrupted(msg) => ApiError::BadRequest(format!("upload interrupted: {msg}; nothing was stored")),
+            StoreError::Interrupted(msg) => {
+                ApiError::BadRequest(format!("upload interrupted: {msg}; nothing was stored"))
+            }
             other => ApiError::Internal(other.to_string()),
         }
     }

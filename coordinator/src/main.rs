@@ -8,9 +8,15 @@ use rmake_coordinator::{server, AppState, Args, Config};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let filter = EnvFilter::try_from_env("RMAKE_LOG").unwrap_or_else(|_| EnvFilter::new("rmake=info,rmake_coordinator=info,rmake_cas=info,tower_http=info"));
+    let filter = EnvFilter::try_from_env("RMAKE_LOG").unwrap_or_else(|_| {
+        EnvFilter::new("rmake=info,rmake_coordinator=info,rmake_cas=info,tower_http=info")
+    });
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .init();
     match run(Args::parse()).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -27,7 +33,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let (state, report) = tokio::task::spawn_blocking(move || AppState::open(&cfg))
         .await?
         .with_context(|| format!("opening data directory {}", config.data_dir.display()))?;
-    tracing::info!(?report, blobs = state.blobs.meta().blob_count(), bytes = state.blobs.meta().blob_bytes(), "store opened");
+    tracing::info!(
+        ?report,
+        blobs = state.blobs.meta().blob_count(),
+        bytes = state.blobs.meta().blob_bytes(),
+        "store opened"
+    );
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
@@ -42,13 +53,14 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

@@ -18,7 +18,10 @@ use rmake_cas::Digest;
 
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// The sled key of a blob.
@@ -37,7 +40,10 @@ fn digest_of_key(k: &[u8]) -> Option<Digest> {
     hash.copy_from_slice(&k[..32]);
     let mut size = [0u8; 8];
     size.copy_from_slice(&k[32..]);
-    Some(Digest { hash, size: u64::from_be_bytes(size) })
+    Some(Digest {
+        hash,
+        size: u64::from_be_bytes(size),
+    })
 }
 
 fn u64_of(v: &[u8]) -> u64 {
@@ -61,14 +67,22 @@ pub struct Meta {
 
 impl std::fmt::Debug for Meta {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Meta {{ blobs: {}, bytes: {} }}", self.blob_count(), self.blob_bytes())
+        write!(
+            f,
+            "Meta {{ blobs: {}, bytes: {} }}",
+            self.blob_count(),
+            self.blob_bytes()
+        )
     }
 }
 
 impl Meta {
     /// Opens (or creates) the database in `dir` and counts the blobs it knows.
     pub fn open(dir: &Path) -> sled::Result<Meta> {
-        let db = sled::Config::new().path(dir).flush_every_ms(Some(200)).open()?;
+        let db = sled::Config::new()
+            .path(dir)
+            .flush_every_ms(Some(200))
+            .open()?;
         let blobs = db.open_tree("blobs")?;
         let actions = db.open_tree("actions")?;
         let meta = Meta {
@@ -81,7 +95,8 @@ impl Meta {
             actions_count: AtomicU64::new(0),
         };
         // `Tree::len` walks the tree: count once here, then keep the number up to date.
-        meta.actions_count.store(meta.actions.len() as u64, Ordering::Relaxed);
+        meta.actions_count
+            .store(meta.actions.len() as u64, Ordering::Relaxed);
         let (mut count, mut bytes) = (0u64, 0u64);
         for item in meta.blobs.iter().keys() {
             if let Some(d) = digest_of_key(&item?) {
@@ -143,7 +158,13 @@ impl Meta {
         for (d, at) in &pending {
             let at = *at;
             self.blobs.update_and_fetch(blob_key(d), |old| {
-                old.map(|v| if u64_of(v) < at { at.to_be_bytes().to_vec() } else { v.to_vec() })
+                old.map(|v| {
+                    if u64_of(v) < at {
+                        at.to_be_bytes().to_vec()
+                    } else {
+                        v.to_vec()
+                    }
+                })
             })?;
         }
         Ok(pending.len())
@@ -152,7 +173,11 @@ impl Meta {
     /// Removes a blob's entry only if its last use is still `seen_ms` (nobody used it since the
     /// eviction pass looked). `true` if removed.
     pub fn remove_blob_if_unused(&self, d: &Digest, seen_ms: u64) -> sled::Result<bool> {
-        let res = self.blobs.compare_and_swap(blob_key(d), Some(&seen_ms.to_be_bytes()[..]), None::<&[u8]>)?;
+        let res = self.blobs.compare_and_swap(
+            blob_key(d),
+            Some(&seen_ms.to_be_bytes()[..]),
+            None::<&[u8]>,
+        )?;
         let removed = res.is_ok();
         if removed {
             self.count.fetch_sub(1, Ordering::Relaxed);
@@ -243,14 +268,26 @@ mod tests {
             assert!(m.flush_touches().is_ok());
             let seen_b = m.last_use(&b).ok().flatten().unwrap_or(0);
             assert!(seen_b > 11);
-            assert_eq!(m.remove_blob_if_unused(&b, 5).ok(), Some(false), "used since");
+            assert_eq!(
+                m.remove_blob_if_unused(&b, 5).ok(),
+                Some(false),
+                "used since"
+            );
             assert_eq!(m.remove_blob_if_unused(&b, seen_b).ok(), Some(true));
             m.touch([b]);
             assert!(m.flush_touches().is_ok());
-            assert_eq!(m.has_blob(&b).ok(), Some(false), "a touch never resurrects a removed blob");
+            assert_eq!(
+                m.has_blob(&b).ok(),
+                Some(false),
+                "a touch never resurrects a removed blob"
+            );
             assert!(m.flush().is_ok());
         }
         let m = Meta::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!((m.blob_count(), m.blob_bytes()), (1, 4), "counts rebuilt on reopen");
+        assert_eq!(
+            (m.blob_count(), m.blob_bytes()),
+            (1, 4),
+            "counts rebuilt on reopen"
+        );
     }
 }

@@ -26,7 +26,9 @@ struct Inner {
 
 impl Inner {
     fn drop_build(&mut self, build: &BuildId) -> bool {
-        let Some(lease) = self.builds.remove(build) else { return false };
+        let Some(lease) = self.builds.remove(build) else {
+            return false;
+        };
         for d in lease.blobs {
             if let Some(c) = self.counts.get_mut(&d) {
                 *c -= 1;
@@ -52,13 +54,21 @@ impl Pins {
     }
 
     /// Pins `digests` for `build` until `now + ttl` (adding to and renewing an existing lease).
-    pub fn pin(&self, build: &BuildId, digests: impl IntoIterator<Item = Digest>, ttl: Duration, now: Instant) {
-        let Ok(mut inner) = self.inner.lock() else { return };
+    pub fn pin(
+        &self,
+        build: &BuildId,
+        digests: impl IntoIterator<Item = Digest>,
+        ttl: Duration,
+        now: Instant,
+    ) {
+        let Ok(mut inner) = self.inner.lock() else {
+            return;
+        };
         let inner = &mut *inner;
-        let lease = inner
-            .builds
-            .entry(build.clone())
-            .or_insert_with(|| Lease { expires: now + ttl, blobs: HashSet::new() });
+        let lease = inner.builds.entry(build.clone()).or_insert_with(|| Lease {
+            expires: now + ttl,
+            blobs: HashSet::new(),
+        });
         lease.expires = now + ttl;
         for d in digests {
             if lease.blobs.insert(d) {
@@ -69,13 +79,23 @@ impl Pins {
 
     /// Drops every pin of `build`; `false` if it held none.
     pub fn unpin(&self, build: &BuildId) -> bool {
-        self.inner.lock().map(|mut i| i.drop_build(build)).unwrap_or(false)
+        self.inner
+            .lock()
+            .map(|mut i| i.drop_build(build))
+            .unwrap_or(false)
     }
 
     /// Drops leases that expired before `now`; returns how many.
     pub fn expire(&self, now: Instant) -> usize {
-        let Ok(mut inner) = self.inner.lock() else { return 0 };
-        let dead: Vec<BuildId> = inner.builds.iter().filter(|(_, l)| l.expires <= now).map(|(b, _)| b.clone()).collect();
+        let Ok(mut inner) = self.inner.lock() else {
+            return 0;
+        };
+        let dead: Vec<BuildId> = inner
+            .builds
+            .iter()
+            .filter(|(_, l)| l.expires <= now)
+            .map(|(b, _)| b.clone())
+            .collect();
         for b in &dead {
             inner.drop_build(b);
         }
@@ -85,12 +105,18 @@ impl Pins {
     /// Whether a live lease pins `d` (call [`Pins::expire`] first to drop stale leases).
     pub fn is_pinned(&self, d: &Digest) -> bool {
         // A poisoned lock means a panic elsewhere: treat everything as pinned, the safe answer.
-        self.inner.lock().map(|i| i.counts.contains_key(d)).unwrap_or(true)
+        self.inner
+            .lock()
+            .map(|i| i.counts.contains_key(d))
+            .unwrap_or(true)
     }
 
     /// (builds holding leases, distinct blobs pinned).
     pub fn stats(&self) -> (u64, u64) {
-        self.inner.lock().map(|i| (i.builds.len() as u64, i.counts.len() as u64)).unwrap_or((0, 0))
+        self.inner
+            .lock()
+            .map(|i| (i.builds.len() as u64, i.counts.len() as u64))
+            .unwrap_or((0, 0))
     }
 }
 
@@ -110,7 +136,12 @@ mod tests {
         assert_eq!(pins.expire(t0 + Duration::from_secs(11)), 1);
         assert!(pins.is_pinned(&a), "still pinned by the other build");
         assert!(!pins.is_pinned(&b));
-        pins.pin(&b2, [], Duration::from_secs(100), t0 + Duration::from_secs(50));
+        pins.pin(
+            &b2,
+            [],
+            Duration::from_secs(100),
+            t0 + Duration::from_secs(50),
+        );
         assert_eq!(pins.expire(t0 + Duration::from_secs(120)), 0, "renewed");
         assert!(pins.unpin(&b2));
         assert!(!pins.unpin(&b2));

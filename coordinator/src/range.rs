@@ -18,14 +18,24 @@ pub struct Span {
 
 /// Resolves an optional `Range` header against a blob of `size` bytes.
 pub fn resolve(header: Option<&[u8]>, size: u64) -> Result<Span, ApiError> {
-    let whole = Span { start: 0, len: size, partial: false };
-    let Some(text) = header.and_then(|h| std::str::from_utf8(h).ok()) else { return Ok(whole) };
-    let Some(spec) = text.trim().strip_prefix("bytes=") else { return Ok(whole) };
+    let whole = Span {
+        start: 0,
+        len: size,
+        partial: false,
+    };
+    let Some(text) = header.and_then(|h| std::str::from_utf8(h).ok()) else {
+        return Ok(whole);
+    };
+    let Some(spec) = text.trim().strip_prefix("bytes=") else {
+        return Ok(whole);
+    };
     if spec.contains(',') {
         // Multiple ranges are allowed to be answered with the whole blob.
         return Ok(whole);
     }
-    let Some((first, last)) = spec.trim().split_once('-') else { return Ok(whole) };
+    let Some((first, last)) = spec.trim().split_once('-') else {
+        return Ok(whole);
+    };
     let num = |s: &str| -> Option<u64> {
         if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
             return None;
@@ -35,22 +45,34 @@ pub fn resolve(header: Option<&[u8]>, size: u64) -> Result<Span, ApiError> {
     let unsatisfiable = ApiError::RangeNotSatisfiable { size };
     match (first.trim(), last.trim()) {
         ("", suffix) => {
-            let Some(n) = num(suffix) else { return Ok(whole) };
+            let Some(n) = num(suffix) else {
+                return Ok(whole);
+            };
             if n == 0 || size == 0 {
                 return Err(unsatisfiable);
             }
             let n = n.min(size);
-            Ok(Span { start: size - n, len: n, partial: true })
+            Ok(Span {
+                start: size - n,
+                len: n,
+                partial: true,
+            })
         }
         (a, "") => {
             let Some(a) = num(a) else { return Ok(whole) };
             if a >= size {
                 return Err(unsatisfiable);
             }
-            Ok(Span { start: a, len: size - a, partial: true })
+            Ok(Span {
+                start: a,
+                len: size - a,
+                partial: true,
+            })
         }
         (a, b) => {
-            let (Some(a), Some(b)) = (num(a), num(b)) else { return Ok(whole) };
+            let (Some(a), Some(b)) = (num(a), num(b)) else {
+                return Ok(whole);
+            };
             if b < a {
                 return Ok(whole);
             }
@@ -58,7 +80,11 @@ pub fn resolve(header: Option<&[u8]>, size: u64) -> Result<Span, ApiError> {
                 return Err(unsatisfiable);
             }
             let end = b.min(size - 1);
-            Ok(Span { start: a, len: end - a + 1, partial: true })
+            Ok(Span {
+                start: a,
+                len: end - a + 1,
+                partial: true,
+            })
         }
     }
 }
@@ -92,10 +118,32 @@ mod tests {
         assert_eq!(r("bytes=-0", 100), Err(100));
         assert_eq!(r("bytes=0-", 0), Err(0));
         assert_eq!(r("bytes=-5", 0), Err(0));
-        for ignored in ["items=0-1", "bytes=5-1", "bytes=a-b", "bytes=0-1,5-6", "bytes=", "bytes=-", "bytes=+1-2"] {
+        for ignored in [
+            "items=0-1",
+            "bytes=5-1",
+            "bytes=a-b",
+            "bytes=0-1,5-6",
+            "bytes=",
+            "bytes=-",
+            "bytes=+1-2",
+        ] {
             assert_eq!(r(ignored, 100), Ok((0, 100, false)), "{ignored}");
         }
-        assert_eq!(resolve(None, 7).ok(), Some(Span { start: 0, len: 7, partial: false }));
-        assert_eq!(resolve(Some(&[0xff]), 7).ok(), Some(Span { start: 0, len: 7, partial: false }));
+        assert_eq!(
+            resolve(None, 7).ok(),
+            Some(Span {
+                start: 0,
+                len: 7,
+                partial: false
+            })
+        );
+        assert_eq!(
+            resolve(Some(&[0xff]), 7).ok(),
+            Some(Span {
+                start: 0,
+                len: 7,
+                partial: false
+            })
+        );
     }
 }

@@ -49,7 +49,11 @@ pub fn reconcile(store: &dyn BlobStore, meta: &Meta) -> Result<ReconcileReport, 
             None => false,
         };
         if valid {
-            let at = info.written_at.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+            let at = info
+                .written_at
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0);
             meta.record_blob(&info.digest, at)?;
             report.adopted += 1;
         } else {
@@ -63,7 +67,11 @@ pub fn reconcile(store: &dyn BlobStore, meta: &Meta) -> Result<ReconcileReport, 
     for item in meta.actions() {
         let (key, json) = item?;
         let ok = serde_json::from_slice::<ActionResult>(&json)
-            .map(|r| r.referenced_blobs().iter().all(|d| on_disk.contains(d) && !removed.contains(d)))
+            .map(|r| {
+                r.referenced_blobs()
+                    .iter()
+                    .all(|d| on_disk.contains(d) && !removed.contains(d))
+            })
             .unwrap_or(false);
         if !ok {
             doomed.push(key);

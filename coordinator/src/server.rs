@@ -24,9 +24,12 @@ pub async fn serve(
              set tokens in the config file or RMAKE_TOKENS to serve other hosts"
         );
     }
-    let result = axum::serve(listener, app(state.clone()).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let result = axum::serve(
+        listener,
+        app(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
     evictor.abort();
     let blobs = state.blobs.clone();
     // Write buffered last-use times and make sled durable before exiting.
@@ -102,11 +105,28 @@ pub async fn spawn(config: crate::config::Config) -> Result<Running, StartError>
     let (state, _report) = tokio::task::spawn_blocking(move || AppState::open(&cfg)).await??;
     let listener = TcpListener::bind(config.listen)
         .await
-        .map_err(|source| StartError::Bind { addr: config.listen, source })?;
-    let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
+        .map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: config.listen,
+        source,
+    })?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(serve(listener, state.clone(), config.eviction_interval, async move {
-        let _ = rx.await;
-    }));
-    Ok(Running { url: format!("http://{addr}"), addr, state, shutdown: Some(tx), task: Some(task) })
+    let task = tokio::spawn(serve(
+        listener,
+        state.clone(),
+        config.eviction_interval,
+        async move {
+            let _ = rx.await;
+        },
+    ));
+    Ok(Running {
+        url: format!("http://{addr}"),
+        addr,
+        state,
+        shutdown: Some(tx),
+        task: Some(task),
+    })
 }

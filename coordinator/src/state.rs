@@ -3,8 +3,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rmake_cas::DiskStore;
 use rmake_cas::BlobStore;
+use rmake_cas::DiskStore;
 
 use crate::action_cache::ActionCache;
 use crate::auth::Auth;
@@ -44,7 +44,12 @@ impl AppState {
 
     /// Assembles a state from an already-open store and metadata database.
     pub fn from_parts(store: Arc<dyn BlobStore>, meta: Meta, config: &Config) -> AppState {
-        let blobs = Arc::new(BlobService::new(store, Arc::new(meta), Arc::new(Pins::new()), config.max_cache_bytes));
+        let blobs = Arc::new(BlobService::new(
+            store,
+            Arc::new(meta),
+            Arc::new(Pins::new()),
+            config.max_cache_bytes,
+        ));
         AppState {
             actions: ActionCache::new(blobs.clone()),
             blobs,

@@ -23,10 +23,18 @@ async fn roles_are_enforced_per_endpoint() {
         (Role::Reader, "reader-secret".to_string()),
         (Role::Admin, "admin-secret".to_string()),
     ];
-    let server = TestServer::with(Options { tokens, ..Options::default() }).await;
+    let server = TestServer::with(Options {
+        tokens,
+        ..Options::default()
+    })
+    .await;
     let (d, bytes) = blob(1, 1000);
     let key = ActionKey([3; 32]);
-    let pin = PinRequest { build_id: BuildId("b1".into()), digests: vec![d], ttl_secs: 60 };
+    let pin = PinRequest {
+        build_id: BuildId("b1".into()),
+        digests: vec![d],
+        ttl_secs: 60,
+    };
 
     // token → (upload, batch upload, read, find-missing, status, action lookup, pin)
     let table: [(Option<&str>, [u16; 7]); 6] = [
@@ -38,7 +46,11 @@ async fn roles_are_enforced_per_endpoint() {
         (Some("admin-secret"), [201, 200, 200, 200, 200, 404, 200]),
     ];
     // Seed the blob so reads can succeed.
-    server.client_with("admin-secret").upload_blob(&d, bytes.clone()).await.expect("seed");
+    server
+        .client_with("admin-secret")
+        .upload_blob(&d, bytes.clone())
+        .await
+        .expect("seed");
     for (token, expect) in table {
         let c = match token {
             Some(t) => server.client_with(t),
@@ -66,6 +78,10 @@ async fn roles_are_enforced_per_endpoint() {
     }
     let err = server.client().status().await.expect_err("401");
     assert_eq!(err.code(), Some("unauthorized"));
-    let err = server.client_with("reader-secret").upload_blob(&Digest::EMPTY, Bytes::new()).await.expect_err("403");
+    let err = server
+        .client_with("reader-secret")
+        .upload_blob(&Digest::EMPTY, Bytes::new())
+        .await
+        .expect_err("403");
     assert_eq!(err.code(), Some("forbidden"));
 }

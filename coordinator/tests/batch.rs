@@ -12,7 +12,9 @@ use crate::harness::{blob, TestServer};
 async fn batch_round_trip_with_missing_and_mismatched() {
     let server = TestServer::start().await;
     let c = server.client();
-    let blobs: Vec<(Digest, Bytes)> = (0..500u64).map(|i| blob(100 + i, 1024 + (i as usize * 37) % 7168)).collect();
+    let blobs: Vec<(Digest, Bytes)> = (0..500u64)
+        .map(|i| blob(100 + i, 1024 + (i as usize * 37) % 7168))
+        .collect();
     let answer = c.batch_upload(&blobs).await.expect("batch upload");
     assert_eq!(answer.stored.len(), 500);
     assert!(answer.rejected.is_empty());
@@ -20,10 +22,20 @@ async fn batch_round_trip_with_missing_and_mismatched() {
     let (bad_d, _) = blob(9999, 100);
     let wrong = Bytes::from(vec![0u8; 100]);
     let (ok_d, ok_b) = blob(10_000, 50);
-    let answer = c.batch_upload(&[(bad_d, wrong), (ok_d, ok_b.clone()), (Digest::EMPTY, Bytes::new())]).await.expect("batch");
+    let answer = c
+        .batch_upload(&[
+            (bad_d, wrong),
+            (ok_d, ok_b.clone()),
+            (Digest::EMPTY, Bytes::new()),
+        ])
+        .await
+        .expect("batch");
     assert_eq!(answer.stored, vec![ok_d, Digest::EMPTY]);
     assert_eq!(answer.rejected.len(), 1);
-    assert_eq!((answer.rejected[0].digest, answer.rejected[0].code.as_str()), (bad_d, "digest_mismatch"));
+    assert_eq!(
+        (answer.rejected[0].digest, answer.rejected[0].code.as_str()),
+        (bad_d, "digest_mismatch")
+    );
 
     let mut want: Vec<Digest> = blobs.iter().map(|(d, _)| *d).collect();
     want.push(bad_d);
@@ -43,7 +55,9 @@ async fn batch_round_trip_with_missing_and_mismatched() {
 async fn upload_many_splits_by_the_limits() {
     let server = TestServer::start().await;
     let c = server.client();
-    let mut blobs: Vec<(Digest, Bytes)> = (0..12_000u64).map(|i| blob(i, 1000 + (i as usize % 3000))).collect();
+    let mut blobs: Vec<(Digest, Bytes)> = (0..12_000u64)
+        .map(|i| blob(i, 1000 + (i as usize % 3000)))
+        .collect();
     blobs.push(blob(1, 3 << 20));
     let answer = c.upload_many(&blobs, 4).await.expect("upload many");
     assert_eq!(answer.stored.len(), blobs.len());
@@ -56,9 +70,15 @@ async fn batch_limits_are_enforced() {
     let server = TestServer::start().await;
     let c = server.client();
     // A download whose blobs add up past the batch byte limit is refused before any read.
-    let huge = Digest { hash: [1; 32], size: 1 << 30 };
+    let huge = Digest {
+        hash: [1; 32],
+        size: 1 << 30,
+    };
     let err = c.batch_download(&[huge]).await.expect_err("too large");
-    assert_eq!((err.status(), err.code()), (Some(413), Some("payload_too_large")));
+    assert_eq!(
+        (err.status(), err.code()),
+        (Some(413), Some("payload_too_large"))
+    );
     // An upload body past the limit is refused.
     let (d, b) = blob(3, 1 << 20);
     let many: Vec<(Digest, Bytes)> = (0..20).map(|_| (d, b.clone())).collect();
@@ -66,7 +86,14 @@ async fn batch_limits_are_enforced() {
     assert_eq!(err.status(), Some(413));
     // A frame announcing more bytes than the body holds is a 400, not a panic.
     let mut body = Vec::new();
-    batch::encode_frame(&mut body, &Digest { hash: [2; 32], size: u64::MAX }, None);
+    batch::encode_frame(
+        &mut body,
+        &Digest {
+            hash: [2; 32],
+            size: u64::MAX,
+        },
+        None,
+    );
     body[40] = 1;
     let resp = reqwest::Client::new()
         .post(format!("{}/v1/batch/upload", server.url))
@@ -105,7 +132,10 @@ async fn upload_paths_batches_small_files_and_streams_large_ones() {
     assert_eq!(answer.rejected[0].digest, stale);
     let all: Vec<Digest> = files.iter().map(|(d, _)| *d).collect();
     assert_eq!(c.find_missing(&all).await.expect("find"), vec![stale]);
-    assert_eq!(c.download_blob(&big).await.expect("download"), Bytes::from(big_bytes.to_vec()));
+    assert_eq!(
+        c.download_blob(&big).await.expect("download"),
+        Bytes::from(big_bytes.to_vec())
+    );
 
     // And back into another directory.
     let out = tempfile::tempdir().expect("tempdir");
@@ -116,8 +146,14 @@ async fn upload_paths_batches_small_files_and_streams_large_ones() {
         .collect();
     c.download_paths(&good, 3).await.expect("download paths");
     for ((_, src), (_, dst)) in files.iter().zip(&good) {
-        assert_eq!(std::fs::read(src).expect("src"), std::fs::read(dst).expect("dst"));
+        assert_eq!(
+            std::fs::read(src).expect("src"),
+            std::fs::read(dst).expect("dst")
+        );
     }
-    let err = c.download_paths(&[(stale, out.path().join("x"))], 1).await.expect_err("missing");
+    let err = c
+        .download_paths(&[(stale, out.path().join("x"))], 1)
+        .await
+        .expect_err("missing");
     assert_eq!(err.status(), Some(404));
 }

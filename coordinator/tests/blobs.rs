@@ -14,7 +14,12 @@ async fn empty_and_small_round_trips() {
     let server = TestServer::start().await;
     let c = server.client();
     assert_eq!(c.health().await.expect("health").status, "ok");
-    for (d, bytes) in [(Digest::EMPTY, Bytes::new()), blob(1, 1), blob(2, 4096), blob(3, 3 * 1024 * 1024 + 17)] {
+    for (d, bytes) in [
+        (Digest::EMPTY, Bytes::new()),
+        blob(1, 1),
+        blob(2, 4096),
+        blob(3, 3 * 1024 * 1024 + 17),
+    ] {
         assert_eq!(c.find_missing(&[d]).await.expect("find"), vec![d]);
         c.upload_blob(&d, bytes.clone()).await.expect("upload");
         assert_eq!(c.find_missing(&[d, d]).await.expect("find"), vec![]);
@@ -24,10 +29,15 @@ async fn empty_and_small_round_trips() {
     }
     let (d, bytes) = blob(3, 3 * 1024 * 1024 + 17);
     let out = server.dir.path().join("downloaded");
-    c.download_to_file(&d, &out).await.expect("download to file");
+    c.download_to_file(&d, &out)
+        .await
+        .expect("download to file");
     assert_eq!(std::fs::read(&out).expect("read"), bytes);
     let missing = server.dir.path().join("missing");
-    let err = c.download_to_file(&Digest::of(b"absent"), &missing).await.expect_err("404");
+    let err = c
+        .download_to_file(&Digest::of(b"absent"), &missing)
+        .await
+        .expect_err("404");
     assert_eq!(err.status(), Some(404));
     assert!(!missing.exists());
     let st = c.status().await.expect("status");
@@ -68,12 +78,21 @@ async fn multi_gib_sparse_blob_streams_both_ways() {
         h.update(&chunk);
     }
     assert_eq!(h.finish(), digest);
-    assert!(biggest <= 4 << 20, "streamed in bounded chunks, got one of {biggest} bytes");
-    let tail = c.download_range(&digest, ByteRange::Suffix(4)).await.expect("range");
+    assert!(
+        biggest <= 4 << 20,
+        "streamed in bounded chunks, got one of {biggest} bytes"
+    );
+    let tail = c
+        .download_range(&digest, ByteRange::Suffix(4))
+        .await
+        .expect("range");
     assert_eq!(&tail[..], b"tail");
     // Free the disk at once.
     let store = server.state.blobs.store().clone();
-    tokio::task::spawn_blocking(move || store.delete(&digest)).await.expect("join").expect("delete");
+    tokio::task::spawn_blocking(move || store.delete(&digest))
+        .await
+        .expect("join")
+        .expect("delete");
 }
 
 #[tokio::test]
@@ -83,23 +102,48 @@ async fn mismatched_bytes_are_refused_and_nothing_is_stored() {
     let (d, good) = blob(7, 2 * 1024 * 1024 + 3);
     let mut bad = good.to_vec();
     bad[1_000_000] ^= 1;
-    let err = c.upload_blob(&d, Bytes::from(bad)).await.expect_err("must be refused");
-    assert_eq!((err.status(), err.code()), (Some(400), Some("digest_mismatch")), "{err}");
+    let err = c
+        .upload_blob(&d, Bytes::from(bad))
+        .await
+        .expect_err("must be refused");
+    assert_eq!(
+        (err.status(), err.code()),
+        (Some(400), Some("digest_mismatch")),
+        "{err}"
+    );
     // Too short and too long (sent chunked, so no Content-Length trims it) are refused too.
     let url = format!("{}/v1/blobs/{}/{}", server.url, d.hex(), d.size);
-    for (i, wrong) in [good.slice(..good.len() - 1), Bytes::from([good.to_vec(), vec![0]].concat())].into_iter().enumerate() {
+    for (i, wrong) in [
+        good.slice(..good.len() - 1),
+        Bytes::from([good.to_vec(), vec![0]].concat()),
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let stream = futures::stream::iter(vec![Ok::<_, std::io::Error>(wrong)]);
-        let resp = reqwest::Client::new().put(&url).body(reqwest::Body::wrap_stream(stream)).send().await.expect("send");
+        let resp = reqwest::Client::new()
+            .put(&url)
+            .body(reqwest::Body::wrap_stream(stream))
+            .send()
+            .await
+            .expect("send");
         assert_eq!(resp.status().as_u16(), 400, "case {i}");
         let body: rmake_proto::ErrorBody = resp.json().await.expect("error body");
         assert_eq!(body.code, "digest_mismatch", "case {i}");
     }
     assert_eq!(c.find_missing(&[d]).await.expect("find"), vec![d]);
     assert_eq!(c.status().await.expect("status").blob_count, 0);
-    let leftovers: Vec<_> = std::fs::read_dir(server.dir.path().join("cas/tmp")).expect("tmp dir").collect();
-    assert!(leftovers.is_empty(), "temp files left behind: {leftovers:?}");
+    let leftovers: Vec<_> = std::fs::read_dir(server.dir.path().join("cas/tmp"))
+        .expect("tmp dir")
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "temp files left behind: {leftovers:?}"
+    );
     assert!(server.state.blobs.store().list().expect("list").is_empty());
-    c.upload_blob(&d, good.clone()).await.expect("the right bytes are accepted");
+    c.upload_blob(&d, good.clone())
+        .await
+        .expect("the right bytes are accepted");
     assert_eq!(c.download_blob(&d).await.expect("download"), good);
 }
 
@@ -114,8 +158,10 @@ async fn concurrent_uploads_of_one_blob() {
         async move {
             // Half stream in small chunks, half send in one piece, to interleave differently.
             if i % 2 == 0 {
-                let chunks: Vec<Result<Bytes, std::io::Error>> =
-                    bytes.chunks(100_000).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+                let chunks: Vec<Result<Bytes, std::io::Error>> = bytes
+                    .chunks(100_000)
+                    .map(|c| Ok(Bytes::copy_from_slice(c)))
+                    .collect();
                 c.upload_stream(&d, futures::stream::iter(chunks)).await
             } else {
                 c.upload_blob(&d, bytes).await
@@ -137,14 +183,29 @@ async fn range_requests_through_the_client() {
     let (d, bytes) = blob(5, 3 * 1024 * 1024);
     c.upload_blob(&d, bytes.clone()).await.expect("upload");
     let n = bytes.len() as u64;
-    let part = c.download_range(&d, ByteRange::Inclusive(10, 2_000_009)).await.expect("range");
+    let part = c
+        .download_range(&d, ByteRange::Inclusive(10, 2_000_009))
+        .await
+        .expect("range");
     assert_eq!(part, bytes.slice(10..2_000_010));
-    let part = c.download_range(&d, ByteRange::From(n - 1_500_000)).await.expect("range");
+    let part = c
+        .download_range(&d, ByteRange::From(n - 1_500_000))
+        .await
+        .expect("range");
     assert_eq!(part, bytes.slice((n - 1_500_000) as usize..));
-    let part = c.download_range(&d, ByteRange::Suffix(100)).await.expect("range");
+    let part = c
+        .download_range(&d, ByteRange::Suffix(100))
+        .await
+        .expect("range");
     assert_eq!(part, bytes.slice((n - 100) as usize..));
-    let err = c.download_range(&d, ByteRange::From(n)).await.expect_err("416");
+    let err = c
+        .download_range(&d, ByteRange::From(n))
+        .await
+        .expect_err("416");
     assert_eq!(err.status(), Some(416));
-    let err = c.download_range(&Digest::of(b"nope"), ByteRange::From(0)).await.expect_err("404");
+    let err = c
+        .download_range(&Digest::of(b"nope"), ByteRange::From(0))
+        .await
+        .expect_err("404");
     assert_eq!(err.status(), Some(404));
 }

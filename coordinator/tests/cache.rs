@@ -7,13 +7,18 @@ use bytes::Bytes;
 
 use rmake_cas::Digest;
 use rmake_coordinator::eviction::evict_once;
-use rmake_proto::{ActionKey, ActionResult, BuildId, LogOutput, OutputFile, PinRequest, Platform, Timings};
+use rmake_proto::{
+    ActionKey, ActionResult, BuildId, LogOutput, OutputFile, PinRequest, Platform, Timings,
+};
 
 use crate::harness::{blob, Options, TestServer};
 
 async fn evict(server: &TestServer) -> rmake_coordinator::eviction::EvictionReport {
     let blobs = server.state.blobs.clone();
-    tokio::task::spawn_blocking(move || evict_once(&blobs)).await.expect("join").expect("evict")
+    tokio::task::spawn_blocking(move || evict_once(&blobs))
+        .await
+        .expect("join")
+        .expect("evict")
 }
 
 async fn pause() {
@@ -23,7 +28,11 @@ async fn pause() {
 
 #[tokio::test]
 async fn cap_evicts_least_recently_used_and_never_pinned() {
-    let server = TestServer::with(Options { max_cache_bytes: 10_000, ..Options::default() }).await;
+    let server = TestServer::with(Options {
+        max_cache_bytes: 10_000,
+        ..Options::default()
+    })
+    .await;
     let c = server.client();
     let [a, b, cc, d]: [(Digest, Bytes); 4] = std::array::from_fn(|i| blob(i as u64 + 1, 2500));
     let e = blob(5, 5000);
@@ -34,7 +43,11 @@ async fn cap_evicts_least_recently_used_and_never_pinned() {
     // a is used again, so it is now the most recent; b is pinned by a live build.
     c.download_blob(&a.0).await.expect("read a");
     pause().await;
-    let pin = PinRequest { build_id: BuildId("build-7".into()), digests: vec![b.0], ttl_secs: 600 };
+    let pin = PinRequest {
+        build_id: BuildId("build-7".into()),
+        digests: vec![b.0],
+        ttl_secs: 600,
+    };
     assert!(c.pin(&pin).await.expect("pin").missing.is_empty());
     pause().await;
     c.upload_blob(&e.0, e.1.clone()).await.expect("upload e");
@@ -46,7 +59,15 @@ async fn cap_evicts_least_recently_used_and_never_pinned() {
     let all = [a.0, b.0, cc.0, d.0, e.0];
     assert_eq!(c.find_missing(&all).await.expect("find"), vec![cc.0, d.0]);
     let st = c.status().await.expect("status");
-    assert_eq!((st.blob_count, st.evictions, st.evicted_bytes, st.pinned_builds), (3, 2, 5000, 1));
+    assert_eq!(
+        (
+            st.blob_count,
+            st.evictions,
+            st.evicted_bytes,
+            st.pinned_builds
+        ),
+        (3, 2, 5000, 1)
+    );
 
     // Fill far past the cap: the pinned blob survives every pass.
     for i in 0..10u64 {
@@ -56,7 +77,10 @@ async fn cap_evicts_least_recently_used_and_never_pinned() {
     }
     evict(&server).await;
     // (Checked on the store directly: a find-missing would count as a use of b.)
-    assert!(server.state.blobs.store().has(&b.0).expect("has"), "pinned blob was evicted");
+    assert!(
+        server.state.blobs.store().has(&b.0).expect("has"),
+        "pinned blob was evicted"
+    );
     assert!(c.status().await.expect("status").blob_bytes <= 10_000);
 
     // Once the build unpins, the blob is an ordinary (old) blob and goes first.
@@ -69,7 +93,11 @@ async fn cap_evicts_least_recently_used_and_never_pinned() {
 
 #[tokio::test]
 async fn background_eviction_runs_when_the_cap_is_crossed() {
-    let server = TestServer::with(Options { max_cache_bytes: 5_000, ..Options::default() }).await;
+    let server = TestServer::with(Options {
+        max_cache_bytes: 5_000,
+        ..Options::default()
+    })
+    .await;
     let c = server.client();
     for i in 0..6u64 {
         let (dg, bytes) = blob(i, 2000);
@@ -92,12 +120,21 @@ fn result_with(outputs: &[Digest], stderr: Option<Digest>) -> ActionResult {
         output_files: outputs
             .iter()
             .enumerate()
-            .map(|(i, d)| OutputFile { path: format!("out/{i}.o"), digest: *d, executable: i == 0 })
+            .map(|(i, d)| OutputFile {
+                path: format!("out/{i}.o"),
+                digest: *d,
+                executable: i == 0,
+            })
             .collect(),
-        stdout: LogOutput::Inline { text: "cc -c x.c\n".into() },
+        stdout: LogOutput::Inline {
+            text: "cc -c x.c\n".into(),
+        },
         stderr: stderr.map_or_else(LogOutput::empty, |digest| LogOutput::Blob { digest }),
         exit_code: 0,
-        timings: Timings { execution_ms: 5, ..Timings::default() },
+        timings: Timings {
+            execution_ms: 5,
+            ..Timings::default()
+        },
         platform: Platform::current(),
     }
 }
@@ -116,19 +153,27 @@ async fn action_cache_hits_and_misses_when_outputs_are_gone() {
     let result = result_with(&[o1, o2], Some(log));
     let cache = server.state.actions.clone();
     let (k, r) = (key, result.clone());
-    tokio::task::spawn_blocking(move || cache.insert(&k, &r)).await.expect("join").expect("insert");
+    tokio::task::spawn_blocking(move || cache.insert(&k, &r))
+        .await
+        .expect("join")
+        .expect("insert");
     assert_eq!(c.lookup_action(&key).await.expect("lookup"), Some(result));
     assert_eq!(c.status().await.expect("status").action_cache_entries, 1);
 
     // The coordinator refuses to store an entry that points at nothing.
     let cache = server.state.actions.clone();
     let dangling = result_with(&[Digest::of(b"never uploaded")], None);
-    let err = tokio::task::spawn_blocking(move || cache.insert(&ActionKey([8; 32]), &dangling)).await.expect("join");
+    let err = tokio::task::spawn_blocking(move || cache.insert(&ActionKey([8; 32]), &dangling))
+        .await
+        .expect("join");
     assert!(err.is_err());
 
     // An output blob disappears (evicted, deleted): the entry is a miss, and is dropped.
     let store = server.state.blobs.store().clone();
-    tokio::task::spawn_blocking(move || store.delete(&o2)).await.expect("join").expect("delete");
+    tokio::task::spawn_blocking(move || store.delete(&o2))
+        .await
+        .expect("join")
+        .expect("delete");
     assert_eq!(c.lookup_action(&key).await.expect("lookup"), None);
     assert_eq!(c.status().await.expect("status").action_cache_entries, 0);
     // Even after the blob comes back, the dropped entry stays gone.
@@ -168,10 +213,17 @@ async fn restart_keeps_cache_and_reconciles() {
     std::fs::write(&liar_path, vec![0u8; liar_bytes.len()]).expect("write corrupt blob");
     let server = TestServer::in_dir(dir, Options::default()).await;
     let c = server.client();
-    assert_eq!(c.find_missing(&[liar]).await.expect("find"), vec![liar], "corrupt file not adopted");
+    assert_eq!(
+        c.find_missing(&[liar]).await.expect("find"),
+        vec![liar],
+        "corrupt file not adopted"
+    );
     assert!(!liar_path.exists(), "corrupt file removed");
     let st = c.status().await.expect("status");
-    assert_eq!((st.blob_count, st.blob_bytes, st.action_cache_entries), (2, 100 + 777, 1));
+    assert_eq!(
+        (st.blob_count, st.blob_bytes, st.action_cache_entries),
+        (2, 100 + 777, 1)
+    );
     assert!(c.lookup_action(&k1).await.expect("lookup").is_some());
     assert!(c.lookup_action(&k2).await.expect("lookup").is_none());
     assert_eq!(c.download_blob(&stray).await.expect("adopted"), sb);

@@ -28,7 +28,11 @@ pub(crate) struct Options {
 
 impl Default for Options {
     fn default() -> Options {
-        Options { max_cache_bytes: 1 << 40, tokens: Vec::new(), limits: Limits::default() }
+        Options {
+            max_cache_bytes: 1 << 40,
+            tokens: Vec::new(),
+            limits: Limits::default(),
+        }
     }
 }
 
@@ -48,7 +52,12 @@ impl TestServer {
         config.limits = opts.limits;
         config.eviction_interval = Duration::from_secs(3600);
         let running = server::spawn(config).await.expect("start coordinator");
-        TestServer { url: running.url.clone(), state: running.state.clone(), dir, running: Some(running) }
+        TestServer {
+            url: running.url.clone(),
+            state: running.state.clone(),
+            dir,
+            running: Some(running),
+        }
     }
 
     pub(crate) fn client(&self) -> CoordinatorClient {

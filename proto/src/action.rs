@@ -36,9 +36,15 @@ impl FromStr for ActionKey {
     type Err = ActionKeyParseError;
 
     fn from_str(s: &str) -> Result<ActionKey, ActionKeyParseError> {
-        let err = || ActionKeyParseError { input: s.chars().take(100).collect() };
+        let err = || ActionKeyParseError {
+            input: s.chars().take(100).collect(),
+        };
         // Lowercase only, so one key has one spelling.
-        if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if s.len() != 64
+            || !s
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             return Err(err());
         }
         let mut key = [0u8; 32];
@@ -95,7 +101,9 @@ impl LogOutput {
 
     /// Nothing was printed.
     pub fn empty() -> LogOutput {
-        LogOutput::Inline { text: String::new() }
+        LogOutput::Inline {
+            text: String::new(),
+        }
     }
 
     /// The blob this output refers to, if it is stored as one.
@@ -144,7 +152,10 @@ pub struct Platform {
 impl Platform {
     /// The platform this program runs on.
     pub fn current() -> Platform {
-        Platform { os: std::env::consts::OS.to_string(), arch: std::env::consts::ARCH.to_string() }
+        Platform {
+            os: std::env::consts::OS.to_string(),
+            arch: std::env::consts::ARCH.to_string(),
+        }
     }
 }
 
@@ -200,15 +211,25 @@ mod tests {
         let out = Digest::of(b"obj");
         let log = Digest::of(b"warnings");
         let result = ActionResult {
-            output_files: vec![OutputFile { path: "a.o".into(), digest: out, executable: false }],
-            stdout: LogOutput::Inline { text: "cc -c a.c\n".into() },
+            output_files: vec![OutputFile {
+                path: "a.o".into(),
+                digest: out,
+                executable: false,
+            }],
+            stdout: LogOutput::Inline {
+                text: "cc -c a.c\n".into(),
+            },
             stderr: LogOutput::Blob { digest: log },
             exit_code: 0,
-            timings: Timings { execution_ms: 12, ..Timings::default() },
+            timings: Timings {
+                execution_ms: 12,
+                ..Timings::default()
+            },
             platform: Platform::current(),
         };
         let json = serde_json::to_string(&result).unwrap_or_default();
-        let back: ActionResult = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
+        let back: ActionResult =
+            serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
         assert_eq!(back, result);
         assert_eq!(back.referenced_blobs(), vec![out, log]);
         let v: serde_json::Value = serde_json::from_str(&json).unwrap_or_default();

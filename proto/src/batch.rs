@@ -114,7 +114,11 @@ pub fn decode(body: &Bytes, max_frames: usize) -> Result<Vec<Frame>, FramingErro
                 let len = usize::try_from(size)
                     .ok()
                     .filter(|&n| n <= available)
-                    .ok_or(FramingError::TruncatedData { index, size, available })?;
+                    .ok_or(FramingError::TruncatedData {
+                        index,
+                        size,
+                        available,
+                    })?;
                 let data = body.slice(offset..offset + len);
                 offset += len;
                 Some(data)
@@ -144,9 +148,18 @@ mod tests {
         assert_eq!(
             frames,
             vec![
-                Frame { digest: da, data: Some(Bytes::from_static(b"hello")) },
-                Frame { digest: dm, data: None },
-                Frame { digest: Digest::EMPTY, data: Some(Bytes::new()) },
+                Frame {
+                    digest: da,
+                    data: Some(Bytes::from_static(b"hello"))
+                },
+                Frame {
+                    digest: dm,
+                    data: None
+                },
+                Frame {
+                    digest: Digest::EMPTY,
+                    data: Some(Bytes::new())
+                },
             ]
         );
     }
@@ -159,12 +172,25 @@ mod tests {
             assert!(decode(&good.slice(..cut), 10).is_err(), "cut at {cut}");
         }
         let mut huge = Vec::new();
-        encode_frame(&mut huge, &Digest { hash: [0; 32], size: u64::MAX }, None);
+        encode_frame(
+            &mut huge,
+            &Digest {
+                hash: [0; 32],
+                size: u64::MAX,
+            },
+            None,
+        );
         huge[40] = 1;
-        assert!(matches!(decode(&Bytes::from(huge), 10), Err(FramingError::TruncatedData { .. })));
+        assert!(matches!(
+            decode(&Bytes::from(huge), 10),
+            Err(FramingError::TruncatedData { .. })
+        ));
         let mut flag = good.to_vec();
         flag[40] = 7;
-        assert_eq!(decode(&Bytes::from(flag), 10), Err(FramingError::BadFlag { index: 0, flag: 7 }));
+        assert_eq!(
+            decode(&Bytes::from(flag), 10),
+            Err(FramingError::BadFlag { index: 0, flag: 7 })
+        );
         let two = Bytes::from([good.to_vec(), good.to_vec()].concat());
         assert_eq!(decode(&two, 1), Err(FramingError::TooManyFrames { max: 1 }));
         assert_eq!(decode(&Bytes::new(), 0), Ok(vec![]));

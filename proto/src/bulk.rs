@@ -30,7 +30,8 @@ fn plan<T: Clone>(items: &[(Digest, T)]) -> (Vec<Items<T>>, Items<T>) {
         }
         let frame = d.size + batch::FRAME_HEADER as u64;
         if !current.is_empty()
-            && (current_bytes + frame > limits::MAX_BATCH_BYTES || current.len() >= limits::MAX_BATCH_DIGESTS)
+            && (current_bytes + frame > limits::MAX_BATCH_BYTES
+                || current.len() >= limits::MAX_BATCH_DIGESTS)
         {
             groups.push(std::mem::take(&mut current));
             current_bytes = 0;
@@ -47,19 +48,29 @@ fn plan<T: Clone>(items: &[(Digest, T)]) -> (Vec<Items<T>>, Items<T>) {
 impl CoordinatorClient {
     /// Uploads any number of blobs: small ones in batches within the limits, large ones one by
     /// one, with up to `parallel` requests in flight. Returns the merged batch answers.
-    pub async fn upload_many(&self, blobs: &[(Digest, Bytes)], parallel: usize) -> Result<BatchUploadResponse, ClientError> {
+    pub async fn upload_many(
+        &self,
+        blobs: &[(Digest, Bytes)],
+        parallel: usize,
+    ) -> Result<BatchUploadResponse, ClientError> {
         let (groups, singles) = plan(blobs);
         let mut merged = BatchUploadResponse::default();
-        let mut answers = futures::stream::iter(groups.into_iter().map(|g| async move { self.batch_upload(&g).await }))
-            .buffered(parallel.max(1));
+        let mut answers = futures::stream::iter(
+            groups
+                .into_iter()
+                .map(|g| async move { self.batch_upload(&g).await }),
+        )
+        .buffered(parallel.max(1));
         while let Some(answer) = answers.next().await {
             let answer = answer?;
             merged.stored.extend(answer.stored);
             merged.rejected.extend(answer.rejected);
         }
-        let mut uploads = futures::stream::iter(singles.into_iter().map(|(d, b)| async move {
-            self.upload_blob(&d, b).await.map(|()| d)
-        }))
+        let mut uploads = futures::stream::iter(
+            singles
+                .into_iter()
+                .map(|(d, b)| async move { self.upload_blob(&d, b).await.map(|()| d) }),
+        )
         .buffered(parallel.max(1));
         while let Some(d) = uploads.try_next().await? {
             merged.stored.push(d);
@@ -84,7 +95,11 @@ impl CoordinatorClient {
                     .into_iter()
                     .map(|(d, p)| match std::fs::read(&p) {
                         Ok(data) => Ok((d, Bytes::from(data))),
-                        Err(source) => Err(ClientError::Io { op: "read", path: p, source }),
+                        Err(source) => Err(ClientError::Io {
+                            op: "read",
+                            path: p,
+                            source,
+                        }),
                     })
                     .collect::<Result<Vec<_>, _>>()
             })
@@ -102,7 +117,11 @@ impl CoordinatorClient {
             match self.upload_file(&d, &p).await {
                 Ok(()) => Ok(Ok(d)),
                 Err(ClientError::Api { code, message, .. }) if code == "digest_mismatch" => {
-                    Ok(Err(RejectedBlob { digest: d, code, error: message }))
+                    Ok(Err(RejectedBlob {
+                        digest: d,
+                        code,
+                        error: message,
+                    }))
                 }
                 Err(e) => Err(e),
             }
@@ -120,7 +139,11 @@ impl CoordinatorClient {
     /// Downloads blobs into local files (created or truncated): small ones in verified
     /// batches, large ones streamed, up to `parallel` requests in flight. Fails if any blob is
     /// missing (`ClientError::Api` with status 404) or does not verify.
-    pub async fn download_paths(&self, files: &[(Digest, PathBuf)], parallel: usize) -> Result<(), ClientError> {
+    pub async fn download_paths(
+        &self,
+        files: &[(Digest, PathBuf)],
+        parallel: usize,
+    ) -> Result<(), ClientError> {
         let (groups, large) = plan(files);
         let mut batches = futures::stream::iter(groups.into_iter().map(|group| async move {
             let digests: Vec<Digest> = group.iter().map(|(d, _)| *d).collect();
@@ -132,7 +155,11 @@ impl CoordinatorClient {
                         code: "not_found".into(),
                         message: format!("blob {d} not found"),
                     })?;
-                    std::fs::write(&path, &data).map_err(|source| ClientError::Io { op: "write", path, source })?;
+                    std::fs::write(&path, &data).map_err(|source| ClientError::Io {
+                        op: "write",
+                        path,
+                        source,
+                    })?;
                 }
                 Ok::<(), ClientError>(())
             })
@@ -141,8 +168,12 @@ impl CoordinatorClient {
         }))
         .buffer_unordered(parallel.max(1));
         while batches.try_next().await?.is_some() {}
-        let mut streams = futures::stream::iter(large.into_iter().map(|(d, p)| async move { self.download_to_file(&d, &p).await }))
-            .buffer_unordered(parallel.max(1));
+        let mut streams = futures::stream::iter(
+            large
+                .into_iter()
+                .map(|(d, p)| async move { self.download_to_file(&d, &p).await }),
+        )
+        .buffer_unordered(parallel.max(1));
         while streams.try_next().await?.is_some() {}
         Ok(())
     }
@@ -154,8 +185,14 @@ mod tests {
 
     #[test]
     fn plan_respects_the_limits() {
-        let small = Digest { hash: [1; 32], size: 1000 };
-        let big = Digest { hash: [2; 32], size: limits::MAX_BATCH_BLOB + 1 };
+        let small = Digest {
+            hash: [1; 32],
+            size: 1000,
+        };
+        let big = Digest {
+            hash: [2; 32],
+            size: limits::MAX_BATCH_BLOB + 1,
+        };
         let mut items: Vec<(Digest, u32)> = (0..25_000).map(|i| (small, i)).collect();
         items.push((big, 0));
         let (groups, large) = plan(&items);
@@ -163,7 +200,10 @@ mod tests {
         assert_eq!(groups.iter().map(Vec::len).sum::<usize>(), 25_000);
         for g in &groups {
             assert!(g.len() <= limits::MAX_BATCH_DIGESTS);
-            let bytes: u64 = g.iter().map(|(d, _)| d.size + batch::FRAME_HEADER as u64).sum();
+            let bytes: u64 = g
+                .iter()
+                .map(|(d, _)| d.size + batch::FRAME_HEADER as u64)
+                .sum();
             assert!(bytes <= limits::MAX_BATCH_BYTES);
         }
         assert_eq!(groups[0][0].1, 0, "order is kept");

@@ -103,7 +103,10 @@ impl Stream for BlobStream {
                     if actual == this.expected {
                         Poll::Ready(None)
                     } else {
-                        Poll::Ready(Some(Err(ClientError::DigestMismatch { expected: this.expected, actual })))
+                        Poll::Ready(Some(Err(ClientError::DigestMismatch {
+                            expected: this.expected,
+                            actual,
+                        })))
                     }
                 }
             },
@@ -115,7 +118,10 @@ impl CoordinatorClient {
     /// A client for the coordinator at `base_url` (`http://host:port`, with or without a path
     /// prefix), sending `token` as a bearer token if given.
     pub fn new(base_url: &str, token: Option<String>) -> Result<CoordinatorClient, ClientError> {
-        let invalid = |reason: &str| ClientError::InvalidUrl { url: base_url.to_string(), reason: reason.to_string() };
+        let invalid = |reason: &str| ClientError::InvalidUrl {
+            url: base_url.to_string(),
+            reason: reason.to_string(),
+        };
         let parsed = reqwest::Url::parse(base_url).map_err(|e| invalid(&e.to_string()))?;
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(invalid("the scheme must be http or https"));
@@ -125,7 +131,11 @@ impl CoordinatorClient {
             .tcp_nodelay(true)
             .build()
             .map_err(ClientError::Transport)?;
-        Ok(CoordinatorClient { http, base: base_url.trim_end_matches('/').to_string(), token })
+        Ok(CoordinatorClient {
+            http,
+            base: base_url.trim_end_matches('/').to_string(),
+            token,
+        })
     }
 
     /// The base URL, without a trailing slash.
@@ -153,7 +163,11 @@ impl CoordinatorClient {
             Ok(body) => (body.code, body.error),
             Err(_) => ("http_error".to_string(), text.chars().take(500).collect()),
         };
-        Err(ClientError::Api { status: status.as_u16(), code, message })
+        Err(ClientError::Api {
+            status: status.as_u16(),
+            code,
+            message,
+        })
     }
 
     async fn json<T: serde::de::DeserializeOwned>(resp: Response) -> Result<T, ClientError> {
@@ -176,8 +190,12 @@ impl CoordinatorClient {
     pub async fn find_missing(&self, digests: &[Digest]) -> Result<Vec<Digest>, ClientError> {
         let mut missing = Vec::new();
         for chunk in digests.chunks(limits::MAX_BATCH_DIGESTS) {
-            let req = FindMissingRequest { digests: chunk.to_vec() };
-            let resp = self.send(self.request(Method::POST, paths::FIND_MISSING).json(&req)).await?;
+            let req = FindMissingRequest {
+                digests: chunk.to_vec(),
+            };
+            let resp = self
+                .send(self.request(Method::POST, paths::FIND_MISSING).json(&req))
+                .await?;
             let body: FindMissingResponse = Self::json(resp).await?;
             missing.extend(body.missing);
         }
@@ -213,7 +231,11 @@ impl CoordinatorClient {
     pub async fn upload_file(&self, digest: &Digest, path: &Path) -> Result<(), ClientError> {
         let file = tokio::fs::File::open(path)
             .await
-            .map_err(|source| ClientError::Io { op: "open", path: path.to_path_buf(), source })?;
+            .map_err(|source| ClientError::Io {
+                op: "open",
+                path: path.to_path_buf(),
+                source,
+            })?;
         let stream = tokio_util::io::ReaderStream::with_capacity(file, FILE_CHUNK);
         self.upload_stream(digest, stream).await
     }
@@ -230,28 +252,42 @@ impl CoordinatorClient {
 
     /// Streams one blob; the stream yields an error at its end if the bytes are wrong.
     pub async fn download_stream(&self, digest: &Digest) -> Result<BlobStream, ClientError> {
-        let resp = self.send(self.request(Method::GET, &paths::blob(digest))).await?;
-        Ok(BlobStream { inner: Box::pin(resp.bytes_stream()), hasher: Some(Hasher::new()), expected: *digest })
+        let resp = self
+            .send(self.request(Method::GET, &paths::blob(digest)))
+            .await?;
+        Ok(BlobStream {
+            inner: Box::pin(resp.bytes_stream()),
+            hasher: Some(Hasher::new()),
+            expected: *digest,
+        })
     }
 
     /// Downloads one blob into `path` (created or truncated), verifying it; on a mismatch or
     /// any failure the file is removed. Hashing and writing happen on a blocking thread.
     pub async fn download_to_file(&self, digest: &Digest, path: &Path) -> Result<(), ClientError> {
-        let resp = self.send(self.request(Method::GET, &paths::blob(digest))).await?;
+        let resp = self
+            .send(self.request(Method::GET, &paths::blob(digest)))
+            .await?;
         let mut body = resp.bytes_stream();
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(8);
         let target = path.to_path_buf();
         let expected = *digest;
         let writer = tokio::task::spawn_blocking(move || -> Result<(), ClientError> {
             use std::io::Write;
-            let io_err = |op, source| ClientError::Io { op, path: target.clone(), source };
+            let io_err = |op, source| ClientError::Io {
+                op,
+                path: target.clone(),
+                source,
+            };
             let file = std::fs::File::create(&target).map_err(|e| io_err("create", e))?;
             let mut out = std::io::BufWriter::with_capacity(FILE_CHUNK, file);
             let mut hasher = Hasher::new();
             while let Some(chunk) = rx.blocking_recv() {
                 hasher.update(&chunk);
                 if hasher.len() > expected.size {
-                    return Err(ClientError::Protocol(format!("blob {expected} arrived longer than its size")));
+                    return Err(ClientError::Protocol(format!(
+                        "blob {expected} arrived longer than its size"
+                    )));
                 }
                 out.write_all(&chunk).map_err(|e| io_err("write", e))?;
             }
@@ -277,7 +313,9 @@ impl CoordinatorClient {
             }
         }
         drop(tx);
-        let written = writer.await.map_err(|e| ClientError::Protocol(format!("writer task failed: {e}")));
+        let written = writer
+            .await
+            .map_err(|e| ClientError::Protocol(format!("writer task failed: {e}")));
         let result = match (transport, written) {
             (Some(e), _) => Err(ClientError::Transport(e)),
             (None, Ok(r)) => r,
@@ -290,18 +328,30 @@ impl CoordinatorClient {
     }
 
     /// Downloads part of a blob (not verifiable, since it is not the whole blob).
-    pub async fn download_range(&self, digest: &Digest, range: ByteRange) -> Result<Bytes, ClientError> {
-        let builder = self.request(Method::GET, &paths::blob(digest)).header(header::RANGE, range.to_string());
+    pub async fn download_range(
+        &self,
+        digest: &Digest,
+        range: ByteRange,
+    ) -> Result<Bytes, ClientError> {
+        let builder = self
+            .request(Method::GET, &paths::blob(digest))
+            .header(header::RANGE, range.to_string());
         let resp = self.send(builder).await?;
         if resp.status() != StatusCode::PARTIAL_CONTENT {
-            return Err(ClientError::Protocol(format!("expected 206 for a range, got {}", resp.status())));
+            return Err(ClientError::Protocol(format!(
+                "expected 206 for a range, got {}",
+                resp.status()
+            )));
         }
         Ok(resp.bytes().await?)
     }
 
     /// Uploads small blobs in one request (see [`crate::batch`] for the framing). The caller
     /// keeps within the batch limits; [`CoordinatorClient::upload_many`] splits for you.
-    pub async fn batch_upload(&self, blobs: &[(Digest, Bytes)]) -> Result<BatchUploadResponse, ClientError> {
+    pub async fn batch_upload(
+        &self,
+        blobs: &[(Digest, Bytes)],
+    ) -> Result<BatchUploadResponse, ClientError> {
         let body = batch::encode_upload(blobs.iter().map(|(d, b)| (d, b.as_ref())));
         let builder = self
             .request(Method::POST, paths::BATCH_UPLOAD)
@@ -312,11 +362,19 @@ impl CoordinatorClient {
 
     /// Downloads small blobs in one request; each present blob is verified. Returns one entry
     /// per requested digest, in order, `None` for a blob the coordinator lacks.
-    pub async fn batch_download(&self, digests: &[Digest]) -> Result<Vec<(Digest, Option<Bytes>)>, ClientError> {
-        let req = BatchDownloadRequest { digests: digests.to_vec() };
-        let resp = self.send(self.request(Method::POST, paths::BATCH_DOWNLOAD).json(&req)).await?;
+    pub async fn batch_download(
+        &self,
+        digests: &[Digest],
+    ) -> Result<Vec<(Digest, Option<Bytes>)>, ClientError> {
+        let req = BatchDownloadRequest {
+            digests: digests.to_vec(),
+        };
+        let resp = self
+            .send(self.request(Method::POST, paths::BATCH_DOWNLOAD).json(&req))
+            .await?;
         let body = resp.bytes().await?;
-        let frames = batch::decode(&body, digests.len()).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let frames = batch::decode(&body, digests.len())
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
         if frames.len() != digests.len() {
             return Err(ClientError::Protocol(format!(
                 "batch download answered {} frames for {} digests",
@@ -327,12 +385,18 @@ impl CoordinatorClient {
         let mut out = Vec::with_capacity(frames.len());
         for (want, frame) in digests.iter().zip(frames) {
             if frame.digest != *want {
-                return Err(ClientError::Protocol(format!("batch frame for {} answers {want}", frame.digest)));
+                return Err(ClientError::Protocol(format!(
+                    "batch frame for {} answers {want}",
+                    frame.digest
+                )));
             }
             if let Some(data) = &frame.data {
                 let actual = Digest::of(data);
                 if actual != *want {
-                    return Err(ClientError::DigestMismatch { expected: *want, actual });
+                    return Err(ClientError::DigestMismatch {
+                        expected: *want,
+                        actual,
+                    });
                 }
             }
             out.push((frame.digest, frame.data));
@@ -341,8 +405,14 @@ impl CoordinatorClient {
     }
 
     /// Looks up an action-cache entry; `None` on a miss.
-    pub async fn lookup_action(&self, key: &ActionKey) -> Result<Option<ActionResult>, ClientError> {
-        match self.send(self.request(Method::GET, &paths::action(key))).await {
+    pub async fn lookup_action(
+        &self,
+        key: &ActionKey,
+    ) -> Result<Option<ActionResult>, ClientError> {
+        match self
+            .send(self.request(Method::GET, &paths::action(key)))
+            .await
+        {
             Ok(resp) => Ok(Some(Self::json(resp).await?)),
             Err(ClientError::Api { status: 404, .. }) => Ok(None),
             Err(e) => Err(e),
@@ -351,12 +421,18 @@ impl CoordinatorClient {
 
     /// Pins blobs for a build (or renews its lease); returns the ones that are not stored.
     pub async fn pin(&self, req: &PinRequest) -> Result<PinResponse, ClientError> {
-        Self::json(self.send(self.request(Method::POST, paths::PINS).json(req)).await?).await
+        Self::json(
+            self.send(self.request(Method::POST, paths::PINS).json(req))
+                .await?,
+        )
+        .await
     }
 
     /// Drops every pin of a build.
     pub async fn unpin(&self, build: &BuildId) -> Result<(), ClientError> {
-        self.send(self.request(Method::DELETE, &paths::pins_of(build))).await.map(drop)
+        self.send(self.request(Method::DELETE, &paths::pins_of(build)))
+            .await
+            .map(drop)
     }
 }
 

@@ -12,11 +12,13 @@ pub mod error;
 pub mod paths;
 pub mod types;
 
-pub use action::{ActionKey, ActionKeyParseError, ActionResult, LogOutput, OutputFile, Platform, Timings};
+pub use action::{
+    ActionKey, ActionKeyParseError, ActionResult, LogOutput, OutputFile, Platform, Timings,
+};
 pub use client::{BlobStream, ByteRange, CoordinatorClient};
 pub use error::ClientError;
 pub use rmake_cas::Digest;
 pub use types::{
-    BatchUploadResponse, BuildId, ErrorBody, FindMissingRequest, FindMissingResponse,
-    BatchDownloadRequest, HealthResponse, PinRequest, PinResponse, RejectedBlob, StatusResponse,
+    BatchDownloadRequest, BatchUploadResponse, BuildId, ErrorBody, FindMissingRequest,
+    FindMissingResponse, HealthResponse, PinRequest, PinResponse, RejectedBlob, StatusResponse,
 };

@@ -72,8 +72,15 @@ impl BuildId {
     /// only (it goes in URLs).
     pub fn is_valid(&self) -> bool {
         self.0.len() <= Self::MAX_LEN
-            && self.0.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-            && self.0.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+            && self
+                .0
+                .bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_alphanumeric())
+            && self
+                .0
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
     }
 }
 
@@ -153,7 +160,8 @@ mod tests {
     #[test]
     fn find_missing_json_shape() {
         let d = Digest::of(b"x");
-        let json = serde_json::to_value(FindMissingRequest { digests: vec![d] }).unwrap_or_default();
+        let json =
+            serde_json::to_value(FindMissingRequest { digests: vec![d] }).unwrap_or_default();
         assert_eq!(json, serde_json::json!({ "digests": [d.to_string()] }));
         let bad = serde_json::from_str::<FindMissingRequest>(r#"{"digests":[],"extra":1}"#);
         assert!(bad.is_err(), "unknown fields are refused");

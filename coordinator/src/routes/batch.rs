@@ -17,17 +17,27 @@ use crate::state::AppState;
 
 /// Stores every frame of the body; answers per blob which were stored and which refused.
 /// A full disk fails the whole request with 507.
-pub(super) async fn batch_upload(State(state): State<AppState>, body: Body) -> Result<Json<BatchUploadResponse>, ApiError> {
+pub(super) async fn batch_upload(
+    State(state): State<AppState>,
+    body: Body,
+) -> Result<Json<BatchUploadResponse>, ApiError> {
     let bytes = read_limited(body, state.limits.max_batch_bytes, "batch upload").await?;
     let frames = batch::decode(&bytes, state.limits.max_batch_blobs).map_err(|e| match e {
-        FramingError::TooManyFrames { max } => ApiError::PayloadTooLarge(format!("at most {max} blobs per batch")),
+        FramingError::TooManyFrames { max } => {
+            ApiError::PayloadTooLarge(format!("at most {max} blobs per batch"))
+        }
         other => ApiError::BadRequest(other.to_string()),
     })?;
     let mut items = Vec::with_capacity(frames.len());
     for f in frames {
         match f.data {
             Some(data) => items.push((f.digest, data)),
-            None => return Err(ApiError::BadRequest(format!("upload frame for {} has no data", f.digest))),
+            None => {
+                return Err(ApiError::BadRequest(format!(
+                    "upload frame for {} has no data",
+                    f.digest
+                )))
+            }
         }
     }
     let blobs = state.blobs.clone();
@@ -46,7 +56,11 @@ pub(super) async fn batch_upload(State(state): State<AppState>, body: Body) -> R
                 if matches!(api, ApiError::InsufficientStorage(_)) {
                     return Err(api);
                 }
-                answer.rejected.push(RejectedBlob { digest: *digest, code: api.code().to_string(), error: api.to_string() });
+                answer.rejected.push(RejectedBlob {
+                    digest: *digest,
+                    code: api.code().to_string(),
+                    error: api.to_string(),
+                });
             }
         }
     }
@@ -60,9 +74,14 @@ pub(super) async fn batch_download(
 ) -> Result<Response, ApiError> {
     let limits = state.limits;
     if req.digests.len() > limits.max_batch_blobs {
-        return Err(ApiError::PayloadTooLarge(format!("at most {} digests per batch", limits.max_batch_blobs)));
+        return Err(ApiError::PayloadTooLarge(format!(
+            "at most {} digests per batch",
+            limits.max_batch_blobs
+        )));
     }
-    let total = req.digests.iter().try_fold(0u64, |acc, d| acc.checked_add(d.size + batch::FRAME_HEADER as u64));
+    let total = req.digests.iter().try_fold(0u64, |acc, d| {
+        acc.checked_add(d.size + batch::FRAME_HEADER as u64)
+    });
     if total.is_none_or(|t| t > limits.max_batch_bytes) {
         return Err(ApiError::PayloadTooLarge(format!(
             "the requested blobs add up to more than the batch limit of {} bytes; fetch large ones singly",
@@ -80,6 +99,9 @@ pub(super) async fn batch_download(
     })
     .await??;
     let mut resp = Body::from(body).into_response();
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
     Ok(resp)
 }

@@ -47,7 +47,13 @@ pub(super) async fn find_missing(
     let missing = tokio::task::spawn_blocking(move || -> Result<Vec<Digest>, StoreError> {
         let present = blobs.has_many(&req.digests)?;
         let mut seen = std::collections::HashSet::new();
-        Ok(req.digests.iter().zip(present).filter(|(d, p)| !p && seen.insert(**d)).map(|(d, _)| *d).collect())
+        Ok(req
+            .digests
+            .iter()
+            .zip(present)
+            .filter(|(d, p)| !p && seen.insert(**d))
+            .map(|(d, _)| *d)
+            .collect())
     })
     .await??;
     Ok(Json(FindMissingResponse { missing }))
@@ -67,7 +73,10 @@ pub(super) async fn put_blob(
             digest.size, state.limits.max_blob_size
         )));
     }
-    if let Some(len) = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok()) {
+    if let Some(len) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+    {
         if len != digest.size {
             return Err(ApiError::DigestMismatch(format!(
                 "Content-Length is {len} but the digest says {} bytes; nothing was stored",
@@ -86,7 +95,12 @@ pub(super) async fn put_blob(
             Ok(Some(chunk)) => chunk,
             Ok(None) => break,
             Err(_) => {
-                let _ = tx.send(Err(format!("no data for {} seconds", UPLOAD_IDLE.as_secs()))).await;
+                let _ = tx
+                    .send(Err(format!(
+                        "no data for {} seconds",
+                        UPLOAD_IDLE.as_secs()
+                    )))
+                    .await;
                 break;
             }
         };
@@ -118,7 +132,11 @@ pub(super) async fn put_blob(
     }
     result?;
     tracing::debug!(%digest, received, "blob stored");
-    Ok((StatusCode::CREATED, Json(serde_json::json!({ "digest": digest }))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({ "digest": digest })),
+    )
+        .into_response())
 }
 
 /// Streams one blob (or a `Range` of it).
@@ -128,18 +146,30 @@ pub(super) async fn get_blob(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let digest = digest_from_path(path)?;
-    let span = range::resolve(headers.get(header::RANGE).map(HeaderValue::as_bytes), digest.size)?;
+    let span = range::resolve(
+        headers.get(header::RANGE).map(HeaderValue::as_bytes),
+        digest.size,
+    )?;
     let blobs = state.blobs.clone();
     let opened = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
-        let Some(mut reader) = blobs.open_read(&digest)? else { return Ok(None) };
+        let Some(mut reader) = blobs.open_read(&digest)? else {
+            return Ok(None);
+        };
         if span.start > 0 {
-            reader.seek(SeekFrom::Start(span.start)).map_err(ApiError::internal)?;
+            reader
+                .seek(SeekFrom::Start(span.start))
+                .map_err(ApiError::internal)?;
         }
         if span.len <= CHUNK as u64 {
             let mut buf = Vec::with_capacity(span.len as usize);
-            reader.take(span.len).read_to_end(&mut buf).map_err(ApiError::internal)?;
+            reader
+                .take(span.len)
+                .read_to_end(&mut buf)
+                .map_err(ApiError::internal)?;
             if buf.len() as u64 != span.len {
-                return Err(ApiError::internal(format!("blob {digest} is shorter than its size")));
+                return Err(ApiError::internal(format!(
+                    "blob {digest} is shorter than its size"
+                )));
             }
             return Ok(Some(Err(Bytes::from(buf))));
         }
@@ -152,9 +182,16 @@ pub(super) async fn get_blob(
         Some(Ok(reader)) => Body::from_stream(stream_reader(reader, span.len)),
     };
     let mut resp = Response::new(body);
-    *resp.status_mut() = if span.partial { StatusCode::PARTIAL_CONTENT } else { StatusCode::OK };
+    *resp.status_mut() = if span.partial {
+        StatusCode::PARTIAL_CONTENT
+    } else {
+        StatusCode::OK
+    };
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(span.len));
     if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", digest.hex())) {
@@ -162,7 +199,9 @@ pub(super) async fn get_blob(
     }
     if span.partial {
         let last = span.start + span.len - 1;
-        if let Ok(v) = HeaderValue::from_str(&format!("bytes {}-{last}/{}", span.start, digest.size)) {
+        if let Ok(v) =
+            HeaderValue::from_str(&format!("bytes {}-{last}/{}", span.start, digest.size))
+        {
             h.insert(header::CONTENT_RANGE, v);
         }
     }
@@ -186,7 +225,10 @@ fn stream_reader(
                     left -= want;
                     Ok(Bytes::from(buf))
                 }
-                Ok(_) => Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "blob file shorter than its size")),
+                Ok(_) => Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "blob file shorter than its size",
+                )),
                 Err(e) => Err(e),
             };
             let failed = item.is_err();
@@ -196,5 +238,7 @@ fn stream_reader(
             }
         }
     });
-    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) })
+    futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    })
 }

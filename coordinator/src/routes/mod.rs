@@ -21,21 +21,43 @@ mod status;
 /// Builds the service's router. Errors (including unknown routes and methods) are JSON.
 pub fn app(state: AppState) -> Router {
     let guard = |need: Permission, route: MethodRouter<AppState>| {
-        route.route_layer(middleware::from_fn_with_state(Guard { auth: state.auth.clone(), need }, auth::require))
+        route.route_layer(middleware::from_fn_with_state(
+            Guard {
+                auth: state.auth.clone(),
+                need,
+            },
+            auth::require,
+        ))
     };
     Router::new()
         .route(paths::HEALTHZ, get(status::healthz))
         .route(paths::STATUS, guard(Permission::Read, get(status::status)))
-        .route(paths::FIND_MISSING, guard(Permission::Read, post(blobs::find_missing)))
+        .route(
+            paths::FIND_MISSING,
+            guard(Permission::Read, post(blobs::find_missing)),
+        )
         .route(
             "/v1/blobs/{hash}/{size}",
-            guard(Permission::Read, get(blobs::get_blob)).merge(guard(Permission::Upload, put(blobs::put_blob))),
+            guard(Permission::Read, get(blobs::get_blob))
+                .merge(guard(Permission::Upload, put(blobs::put_blob))),
         )
-        .route(paths::BATCH_UPLOAD, guard(Permission::Upload, post(batch::batch_upload)))
-        .route(paths::BATCH_DOWNLOAD, guard(Permission::Read, post(batch::batch_download)))
-        .route("/v1/actions/{key}", guard(Permission::Read, get(actions::lookup)))
+        .route(
+            paths::BATCH_UPLOAD,
+            guard(Permission::Upload, post(batch::batch_upload)),
+        )
+        .route(
+            paths::BATCH_DOWNLOAD,
+            guard(Permission::Read, post(batch::batch_download)),
+        )
+        .route(
+            "/v1/actions/{key}",
+            guard(Permission::Read, get(actions::lookup)),
+        )
         .route(paths::PINS, guard(Permission::Submit, post(pins::pin)))
-        .route("/v1/pins/{build}", guard(Permission::Submit, delete(pins::unpin)))
+        .route(
+            "/v1/pins/{build}",
+            guard(Permission::Submit, delete(pins::unpin)),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(TraceLayer::new_for_http())

@@ -9,7 +9,9 @@ use crate::state::AppState;
 
 /// Liveness: answers as long as the service runs.
 pub(super) async fn healthz() -> Json<HealthResponse> {
-    Json(HealthResponse { status: "ok".into() })
+    Json(HealthResponse {
+        status: "ok".into(),
+    })
 }
 
 /// Counters of the store (all in memory; no I/O).
