@@ -110,7 +110,13 @@ fn run_on_this_thread(args: Vec<String>) -> ExitCode {
     if top_lines {
         println!("{}: Entering directory '{cwd}'", prefix.0);
     }
+    let parse_makeflags = {
+        let mut c = cfg.clone();
+        c.jobs = args::Jobs::One;
+        makeflags::render(&c, None, print_dir)
+    };
     let session = local::Session {
+        parse_makeflags,
         cfg,
         prefix: prefix.clone(),
         make_program: make_prog,

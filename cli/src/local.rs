@@ -29,6 +29,9 @@ pub struct Session {
     pub makelevel: u32,
     /// The MAKEFLAGS value recipes see.
     pub makeflags: String,
+    /// The MAKEFLAGS value while the makefiles are read (make adds `-j` and the jobserver
+    /// only afterwards).
+    pub parse_makeflags: String,
     /// The jobserver shared with the parent and sub-makes, under `-jN`.
     pub jobserver: Option<Arc<JobServer>>,
     /// The directory to name around synchronised output blocks (when `-w` is in force).
@@ -146,7 +149,7 @@ fn load_options(s: &Session, restarts: u32) -> LoadOptions {
         no_builtin_vars: cfg.no_builtin_variables,
         include_dirs: cfg.include_dirs.clone(),
         goals: cfg.goals.clone(),
-        makeflags: s.makeflags.clone(),
+        makeflags: s.parse_makeflags.clone(),
         make_program: s.make_program.clone(),
         makelevel: s.makelevel,
         eval,
@@ -221,10 +224,19 @@ fn run_build(s: &Session, late_dir: &std::cell::Cell<bool>) -> ExitCode {
                 r.double_colon && r.prereqs.is_empty() && r.order_only.is_empty() && r.recipe.is_some()
             })
         };
-        let mk_goals: Vec<(String, bool)> =
-            report.makefiles.iter().rev().filter(|m| !loops(&m.name)).map(|m| (m.name.clone(), true)).collect();
+        // Optional and missing makefiles fail quietly here (reported afterwards if required);
+        // an existing makefile whose rule fails is an ordinary error.
+        let mk_goals: Vec<(String, bool)> = report
+            .makefiles
+            .iter()
+            .rev()
+            .filter(|m| !loops(&m.name))
+            .map(|m| (m.name.clone(), m.optional || m.missing))
+            .collect();
         let mut plan = Plan::new(db, &mut host, &mk_goals, plan_options(&cfg, true, restarts));
-        let _ = drive(s, &cfg, &mut host, &mut plan);
+        if drive(s, &cfg, &mut host, &mut plan) == Outcome::Failed && plan.is_dying() {
+            return ExitCode::from(2);
+        }
         // Restart when a makefile was remade (its time changed), whatever else failed.
         let any_remade = report
             .makefiles
@@ -300,7 +312,8 @@ fn flags_from_makefile(s: &Session, host: &mut RealHost, db: &mut Database) -> C
     // make rewrites MAKEFLAGS (and MFLAGS) from its flags once the makefiles are read.
     let rendered = crate::makeflags::render(&cfg, s.jobserver.as_ref().map(|j| j.fds()), s.directory.is_some());
     if rendered != value {
-        let quote = |v: &str| v.replace('$', "$$").replace('#', "\\#");
+        // `$()` keeps a leading blank, which `:=` would strip.
+        let quote = |v: &str| format!("$(){}", v.replace('$', "$$").replace('#', "\\#"));
         let text = format!(
             "MAKEFLAGS := {}\nMFLAGS := {}\n",
             quote(&rendered),
@@ -325,6 +338,12 @@ fn check_required_makefiles(
     failed: &mut bool,
 ) -> Option<ExitCode> {
     for m in &report.makefiles {
+        if !m.missing && !m.optional && plan.makefile_failed(&m.name) {
+            let _ = std::io::stdout().flush();
+            eprintln!("{}: Failed to remake makefile '{}'.", s.prefix.0, m.name);
+            *failed = true;
+            continue;
+        }
         if !m.missing || m.optional || host.mtime(&m.name).is_some() || !plan.makefile_failed(&m.name) {
             continue;
         }

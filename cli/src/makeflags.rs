@@ -76,7 +76,8 @@ fn render_var(assign: &str) -> String {
     } else {
         (head, "=")
     };
-    format!("{}{op}{}", escape_value(name.trim()), escape_value(value))
+    // make writes a `$` of a command-line value as `$$` (the value is read back as makefile text).
+    format!("{}{op}{}", escape_value(name.trim()), escape_value(value).replace('$', "$$"))
 }
 
 /// The MAKEFLAGS value make 4.3 would compute for this configuration.

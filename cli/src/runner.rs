@@ -258,9 +258,12 @@ fn run_command(
 ) -> Option<ExitKind> {
     let (prefix, pids) = (&ctx.prefix, &ctx.pids);
     let direct = direct_argv(job, command);
+    // SHELL may carry arguments of its own (`SHELL = /bin/sh -e`).
+    let mut shell_words = job.shell.split_whitespace();
+    let shell_program = shell_words.next().unwrap_or("/bin/sh");
     let program = match &direct {
         Some(words) => words[0],
-        None => job.shell.as_str(),
+        None => shell_program,
     };
     // Resolving the program here (not in the child) lets std use posix_spawn instead of fork.
     let resolved = if direct.is_some() { resolve_in_path(program, &job.env) } else { None };
@@ -273,6 +276,7 @@ fn run_command(
             c.args(&words[1..]);
         }
         None => {
+            c.args(shell_words);
             for f in job.shell_flags.split_whitespace() {
                 c.arg(f);
             }

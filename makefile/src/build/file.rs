@@ -113,6 +113,8 @@ pub(crate) struct File {
     pub(crate) running_job: bool,
     /// Its recipe is `.DEFAULT`'s (then `$<` is the target itself).
     pub(crate) from_default: bool,
+    /// The file's `dontcare` when its job started (make's child->dontcare).
+    pub(crate) job_dontcare: bool,
     /// While remaking makefiles, a failed recipe's message is kept here instead of printed.
     pub(crate) deferred_error: Option<String>,
     /// Resuming a file whose prerequisites were still being made: the index of the first
@@ -161,6 +163,7 @@ impl File {
             cursor_must_make: false,
             cursor_status: Status::Success,
             deferred_error: None,
+            job_dontcare: false,
             ran_commands: false,
         }
     }

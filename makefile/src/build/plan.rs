@@ -242,6 +242,11 @@ impl Plan {
         self.dying || (self.goals.is_empty() && self.waiting.is_empty())
     }
 
+    /// Whether the build stopped at an error (or a signal) rather than finishing its goals.
+    pub fn is_dying(&self) -> bool {
+        self.dying
+    }
+
     /// How many jobs are handed out and not yet reported.
     pub fn running_jobs(&self) -> usize {
         self.running.len()
@@ -361,7 +366,7 @@ impl Plan {
             }
             JobResult::Failed { line, exit } => {
                 let msg = self.failure_message(fid, line, exit);
-                if self.opts.rebuilding_makefiles {
+                if self.opts.rebuilding_makefiles && self.files.get(fid).job_dontcare {
                     let file = self.files.get_mut(fid);
                     file.deferred_error = Some(msg);
                     file.no_diag = true;
@@ -377,7 +382,7 @@ impl Plan {
         }
         self.notice_finished_file(host, fid);
         let failed = self.files.get(fid).status == Status::Failed;
-        if failed && !self.opts.keep_going && !self.opts.rebuilding_makefiles {
+        if failed && !self.opts.keep_going && !(self.opts.rebuilding_makefiles && self.files.get(fid).job_dontcare) {
             self.die();
         }
     }

@@ -330,6 +330,7 @@ impl Plan {
         }
         let file = self.files.get_mut(f);
         file.state = CmdState::Running;
+        file.job_dontcare = file.dontcare;
         if file.mtime_before_update.is_none() {
             file.mtime_before_update = file.mtime;
         }
