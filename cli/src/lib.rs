@@ -84,6 +84,13 @@ fn run_on_this_thread(args: Vec<String>) -> ExitCode {
     // Until a farm exists, every build is local; sub-makes inherit the mode.
     cfg.local = true;
     std::env::set_var("RMAKE_LOCAL", "1");
+    let stdin_makefile = match stdin_makefile(&mut cfg) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{}: *** fopen (temporary file): {}.  Stop.", prefix.0, io_reason(&e));
+            return ExitCode::from(2);
+        }
+    };
     let make_prog = make_program(&argv0);
     for dir in &cfg.directories {
         if let Err(e) = std::env::set_current_dir(dir) {
@@ -130,8 +137,28 @@ fn run_on_this_thread(args: Vec<String>) -> ExitCode {
     if top_lines {
         println!("{}: Leaving directory '{cwd}'", prefix.0);
     }
+    if let Some(p) = stdin_makefile {
+        let _ = std::fs::remove_file(p);
+    }
     let _ = std::io::stdout().flush();
     code
+}
+
+/// `-f -`: like make, copy standard input to a temporary file and read that.
+fn stdin_makefile(cfg: &mut Config) -> std::io::Result<Option<String>> {
+    if !cfg.makefiles.iter().any(|f| f == "-") {
+        return Ok(None);
+    }
+    let mut text = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::stdin(), &mut text)?;
+    let dir = std::env::var("TMPDIR").ok().filter(|d| !d.is_empty()).unwrap_or_else(|| "/tmp".into());
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let path = format!("{dir}/Gm{:x}{:x}", std::process::id(), nanos);
+    std::fs::write(&path, text)?;
+    for f in cfg.makefiles.iter_mut().filter(|f| *f == "-") {
+        f.clone_from(&path);
+    }
+    Ok(Some(path))
 }
 
 /// The jobserver of this make: inherited from the parent (`--jobserver-auth` in MAKEFLAGS),
