@@ -399,7 +399,7 @@ fn drive(s: &Session, cfg: &Config, host: &mut RealHost, plan: &mut Plan) -> Out
             if let Some(r) = &reader {
                 r.stop();
             }
-            interrupt(s, host, plan, sig, &pids, &rx, running);
+            interrupt(s, host, plan, sig, &pids, &rx, running, None);
         }
         if running < slots {
             plan.poll(host);
@@ -445,6 +445,13 @@ fn drive(s: &Session, cfg: &Config, host: &mut RealHost, plan: &mut Plan) -> Out
         };
         // Handle everything that arrived, like make reaping all dead children before a pass.
         while let Some(m) = msg {
+            if let Some(sig) = signals::pending() {
+                // The signal handler's work (deleting targets) comes before reaping.
+                if let Some(r) = &reader {
+                    r.stop();
+                }
+                interrupt(s, host, plan, sig, &pids, &rx, running, Some(m));
+            }
             match m {
                 Msg::Done(id, result) => {
                     running -= 1;
@@ -501,6 +508,7 @@ fn interrupt(
     pids: &Pids,
     rx: &mpsc::Receiver<Msg>,
     mut running: usize,
+    mut pending: Option<Msg>,
 ) -> ! {
     if sig == libc::SIGTERM {
         if let Ok(p) = pids.lock() {
@@ -515,7 +523,11 @@ fn interrupt(
     plan.interrupt();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while running > 0 && std::time::Instant::now() < deadline {
-        match rx.recv_timeout(Duration::from_millis(100)) {
+        let next = match pending.take() {
+            Some(m) => Ok(m),
+            None => rx.recv_timeout(Duration::from_millis(100)),
+        };
+        match next {
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 // Commands started since the signal get it as well.
                 if sig == libc::SIGTERM {
