@@ -399,7 +399,7 @@ fn drive(s: &Session, cfg: &Config, host: &mut RealHost, plan: &mut Plan) -> Out
             if let Some(r) = &reader {
                 r.stop();
             }
-            interrupt(s, host, plan, sig, &pids, &rx, running, None);
+            interrupt(s, host, plan, sig, Reaping { pids: &pids, rx: &rx, running, pending: None });
         }
         if running < slots {
             plan.poll(host);
@@ -450,7 +450,7 @@ fn drive(s: &Session, cfg: &Config, host: &mut RealHost, plan: &mut Plan) -> Out
                 if let Some(r) = &reader {
                     r.stop();
                 }
-                interrupt(s, host, plan, sig, &pids, &rx, running, Some(m));
+                interrupt(s, host, plan, sig, Reaping { pids: &pids, rx: &rx, running, pending: Some(m) });
             }
             match m {
                 Msg::Done(id, result) => {
@@ -499,17 +499,18 @@ fn flush_events(s: &Session, plan: &mut Plan) {
     }
 }
 
+/// The running jobs an interrupt still has to reap.
+struct Reaping<'a> {
+    pids: &'a Pids,
+    rx: &'a mpsc::Receiver<Msg>,
+    running: usize,
+    /// A message already taken from `rx`.
+    pending: Option<Msg>,
+}
+
 /// A fatal signal: stop the children, delete the targets being made, and die of the signal.
-fn interrupt(
-    s: &Session,
-    host: &mut RealHost,
-    plan: &mut Plan,
-    sig: i32,
-    pids: &Pids,
-    rx: &mpsc::Receiver<Msg>,
-    mut running: usize,
-    mut pending: Option<Msg>,
-) -> ! {
+fn interrupt(s: &Session, host: &mut RealHost, plan: &mut Plan, sig: i32, reap: Reaping<'_>) -> ! {
+    let Reaping { pids, rx, mut running, mut pending } = reap;
     if sig == libc::SIGTERM {
         if let Ok(p) = pids.lock() {
             for pid in p.values() {
