@@ -15,12 +15,24 @@ pub struct RealHost {
     listings: HashMap<String, Vec<String>>,
     /// `-L`: a symlink's time is the newer of the link's and its target's.
     symlink_times: bool,
+    /// While expanding a job's recipe under `-O`: `$(info)`/`$(warning)` text for its block.
+    capture: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 impl RealHost {
     /// A host over the current directory.
     pub fn new() -> RealHost {
         RealHost::default()
+    }
+
+    /// Starts keeping printed text instead of printing it (output sync of a job's expansion).
+    pub fn begin_capture(&mut self) {
+        self.capture = Some((Vec::new(), Vec::new()));
+    }
+
+    /// Stops keeping printed text; returns (stdout, stderr) kept since `begin_capture`.
+    pub fn end_capture(&mut self) -> (Vec<u8>, Vec<u8>) {
+        self.capture.take().unwrap_or_default()
     }
 
     /// `-L` (--check-symlink-times).
@@ -130,12 +142,20 @@ impl Host for RealHost {
     }
 
     fn stdout(&mut self, text: &str) {
+        if let Some((out, _)) = &mut self.capture {
+            out.extend_from_slice(text.as_bytes());
+            return;
+        }
         let mut out = io::stdout().lock();
         let _ = out.write_all(text.as_bytes());
         let _ = out.flush();
     }
 
     fn stderr(&mut self, text: &str) {
+        if let Some((_, err)) = &mut self.capture {
+            err.extend_from_slice(text.as_bytes());
+            return;
+        }
         let _ = io::stdout().flush();
         let _ = io::stderr().write_all(text.as_bytes());
     }

@@ -412,14 +412,19 @@ fn drive(s: &Session, cfg: &Config, host: &mut RealHost, plan: &mut Plan) -> Out
                     break;
                 }
             }
-            let Some(job) = plan.next_job(host) else { break };
+            if sync != runner::SyncMode::None {
+                host.begin_capture();
+            }
+            let next = plan.next_job(host);
+            let expansion = host.end_capture();
+            let Some(job) = next else { break };
             flush_events(s, plan);
             let tx = tx.clone();
             let ctx = ctx.clone();
             running += 1;
             let echoed = runner::echo_first(&job, sync);
             std::thread::spawn(move || {
-                let result = runner::run_job(&job, &ctx, echoed);
+                let result = runner::run_job(&job, &ctx, echoed, expansion);
                 let _ = tx.send(Msg::Done(job.id, result));
             });
         }

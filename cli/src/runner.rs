@@ -152,8 +152,9 @@ pub fn echo_first(job: &Job, sync: SyncMode) -> bool {
 }
 
 /// Runs `job` to completion on the calling thread (`first_echoed`: see [`echo_first`]).
-pub fn run_job(job: &Job, ctx: &RunCtx, first_echoed: bool) -> JobResult {
-    let mut sink = Sink { ctx, out: Vec::new(), err: Vec::new() };
+/// `expansion`: what expanding the recipe printed, kept for the job's block under `-O`.
+pub fn run_job(job: &Job, ctx: &RunCtx, first_echoed: bool, expansion: (Vec<u8>, Vec<u8>)) -> JobResult {
+    let mut sink = Sink { ctx, out: expansion.0, err: expansion.1 };
     let result = run_lines(job, ctx, first_echoed, &mut sink);
     sink.dump();
     result
