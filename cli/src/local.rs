@@ -288,7 +288,8 @@ fn run_build(s: &Session, late_dir: &std::cell::Cell<bool>) -> ExitCode {
 fn flags_from_makefile(s: &Session, host: &mut RealHost, db: &mut Database) -> Config {
     let mut cfg = s.cfg.clone();
     let Ok(value) = db.expand(host, "$(MAKEFLAGS)", &rmake_makefile::db::Scope::GLOBAL) else { return cfg };
-    if value.trim() == s.makeflags.trim() {
+    let mflags_now = db.expand(host, "$(MFLAGS)", &rmake_makefile::db::Scope::GLOBAL).unwrap_or_default();
+    if value == s.makeflags && mflags_now == crate::makeflags::mflags(&value) {
         return cfg;
     }
     let words = crate::makeflags::split_env(&value);
@@ -311,7 +312,7 @@ fn flags_from_makefile(s: &Session, host: &mut RealHost, db: &mut Database) -> C
     cfg.print_directory |= extra.print_directory;
     // make rewrites MAKEFLAGS (and MFLAGS) from its flags once the makefiles are read.
     let rendered = crate::makeflags::render(&cfg, s.jobserver.as_ref().map(|j| j.fds()), s.directory.is_some());
-    if rendered != value {
+    if rendered != value || mflags_now != crate::makeflags::mflags(&rendered) {
         // `$()` keeps a leading blank, which `:=` would strip.
         let quote = |v: &str| format!("$(){}", v.replace('$', "$$").replace('#', "\\#"));
         let text = format!(
@@ -406,10 +407,15 @@ fn drive(s: &Session, cfg: &Config, host: &mut RealHost, plan: &mut Plan) -> Out
             flush_events(s, plan);
         }
         while running < slots && plan.has_waiting_job() {
-            if let (Some(_), Some(r)) = (&js, &reader) {
+            if let (Some(j), Some(r)) = (&js, &reader) {
                 if running > tokens {
-                    r.request();
-                    break;
+                    // Take a free token at once if there is one (as make's blocking read would).
+                    if !r.pending() && j.try_acquire(0) {
+                        tokens += 1;
+                    } else {
+                        r.request();
+                        break;
+                    }
                 }
             }
             if sync != runner::SyncMode::None {

@@ -98,7 +98,7 @@ pub fn render(cfg: &Config, jobserver: Option<(i32, i32)>, print_directory: bool
     push(cfg.just_print, 'n');
     push(cfg.print_data_base, 'p');
     push(cfg.question, 'q');
-    push(cfg.no_builtin_rules, 'r');
+    push(cfg.no_builtin_rules || cfg.no_builtin_variables, 'r');
     push(cfg.no_builtin_variables, 'R');
     push(cfg.silent, 's');
     push(cfg.touch, 't');
@@ -169,7 +169,10 @@ pub fn mflags(makeflags: &str) -> String {
         }
         _ => makeflags,
     };
-    if flags.is_empty() {
+    // --eval goes to sub-makes through MAKEFLAGS only.
+    let kept: Vec<&str> = flags.split(' ').filter(|w| !w.starts_with("--eval=")).collect();
+    let flags = kept.join(" ");
+    if flags.trim().is_empty() {
         return String::new();
     }
     if let Some(rest) = flags.strip_prefix(' ') {

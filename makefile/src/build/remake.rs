@@ -252,7 +252,8 @@ impl Plan {
         }
         let file = self.files.get(f);
         let name = file.name.clone();
-        let parent = file.parent.map(|p| self.files.get(p).name.clone());
+        // The target that needed it, by the name it was written with (not where vpath found it).
+        let parent = file.parent.map(|p| self.files.get(p).hname.clone());
         let what = match parent {
             Some(p) => format!("No rule to make target '{name}', needed by '{p}'"),
             None => format!("No rule to make target '{name}'"),

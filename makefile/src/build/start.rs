@@ -75,11 +75,14 @@ impl Plan {
             let mut joined = String::new();
             let (mut silent, mut ignore, mut recurse) = (false, false, false);
             for (i, l) in cmds.recipe.lines.iter().enumerate() {
+                // One command: its flags are the first line's, plus `$(MAKE)` anywhere.
                 let (s, ig, r) = line_flags(&l.text);
-                recurse |= r;
                 if i == 0 {
                     silent = s;
                     ignore = ig;
+                    recurse = r;
+                } else if l.text.contains("$(MAKE)") || l.text.contains("${MAKE}") {
+                    recurse = true;
                 }
                 let expanded = match self.db.expand_at(host, &l.text, &scope, Some(&l.loc)) {
                     Ok(e) => e,
