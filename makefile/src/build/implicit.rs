@@ -102,6 +102,8 @@ pub(crate) struct Search<'a> {
     pub(crate) vpath: &'a Vpath,
     pub(crate) impossible: &'a mut HashSet<String>,
     pub(crate) in_use: &'a mut Vec<bool>,
+    /// An error from second expansion of a rule's prerequisites: the search stops.
+    pub(crate) error: Option<crate::error::Error>,
 }
 
 impl Search<'_> {
@@ -208,6 +210,7 @@ impl Search<'_> {
                 let terminal = rule.terminal;
                 let names = match self.prereq_names(rule_idx, stem, dir, filename) {
                     Some(n) => n,
+                    None if self.error.is_some() => return None,
                     None => continue,
                 };
                 if names.is_empty() {
@@ -244,7 +247,12 @@ impl Search<'_> {
                         continue;
                     }
                     if intermed_ok && !terminal {
-                        if let Some(found) = self.find(&dname, recursions + 1) {
+                        let sub = self.find(&dname, recursions + 1);
+                        if self.error.is_some() {
+                            self.in_use[rule_idx] = false;
+                            return None;
+                        }
+                        if let Some(found) = sub {
                             deps.push(FoundDep {
                                 name: dname,
                                 order_only,
@@ -307,10 +315,15 @@ impl Search<'_> {
             auto: Some(&auto),
         };
         let full_stem = format!("{dir}{stem}");
-        let (normal, oo) = self
-            .db
-            .expand_prereqs(self.host, &text, Some(&full_stem), &scope, Some(&loc))
-            .ok()?;
+        // make reports these errors without a location.
+        let _ = loc;
+        let (normal, oo) = match self.db.expand_prereqs(self.host, &text, Some(&full_stem), &scope, None) {
+            Ok(x) => x,
+            Err(e) => {
+                self.error = Some(e);
+                return None;
+            }
+        };
         let mut v: Vec<(String, bool)> = normal.into_iter().map(|p| (p, false)).collect();
         v.extend(oo.into_iter().map(|p| (p, true)));
         Some(v)

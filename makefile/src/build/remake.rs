@@ -13,7 +13,7 @@ use crate::host::Host;
 impl Plan {
     pub(crate) fn try_implicit_rule(&mut self, host: &mut dyn Host, f: FileId) -> bool {
         let name = self.files.get(f).name.clone();
-        let found = {
+        let (found, error) = {
             let mut s = Search {
                 db: &mut self.db,
                 host,
@@ -22,9 +22,15 @@ impl Plan {
                 vpath: &self.vpath,
                 impossible: &mut self.impossible,
                 in_use: &mut self.in_use,
+                error: None,
             };
-            s.find(&name, 0)
+            let found = s.find(&name, 0);
+            (found, s.error)
         };
+        if let Some(e) = error {
+            self.fatal_error(e);
+            return false;
+        }
         match found {
             Some(found) => {
                 self.attach(f, found, false);
@@ -150,7 +156,12 @@ impl Plan {
                 continue;
             };
             let text = rule.prereq_text.clone();
-            let loc = rule.loc.clone();
+            // make reports errors here at the last line it read for the rule (its recipe's end).
+            let loc = rule
+                .recipe
+                .as_ref()
+                .and_then(|r| r.lines.last().map(|l| l.loc.clone()))
+                .unwrap_or_else(|| rule.loc.clone());
             let stem = rule.stem.clone();
             let has_recipe = rule.recipe.is_some();
             let names = self.scope_names(f);
