@@ -178,7 +178,7 @@ fn setup_jobserver(cfg: &mut Config, prefix: &Prefix, argv_jobs: bool) -> Option
         if matches!(cfg.jobs, args::Jobs::Limit(n) if n > 1) {
             let _ = std::io::stdout().flush();
             eprintln!("{}: warning: jobserver unavailable: using -j1.  Add '+' to parent make rule.", prefix.0);
-            cfg.jobs = args::Jobs::One;
+            cfg.jobs = args::Jobs::Limit(1);
         }
         return None;
     }

@@ -331,3 +331,21 @@ fn deep_dependency_chains_do_not_overflow() {
     mk.push_str("t20000: ; @echo bottom\n");
     Diff::new().file("Makefile", &mk).args(&["-s"]).check();
 }
+
+#[test]
+fn output_sync_groups_each_targets_output() {
+    Diff::new()
+        .file("Makefile", "all: a b\na: ; @echo a1; sleep 0.4; echo a2\nb: ; @sleep 0.1; echo b1; echo b2 >&2; sleep 0.4; echo b3\n")
+        .args(&["-j2", "-Otarget"])
+        .check();
+}
+
+#[test]
+fn jobserver_reaches_only_recursive_commands() {
+    Diff::new()
+        .file("Makefile", "all: a b\na:\n\t+@$(MAKE) -s -f sub.mk\nb:\n\t@M=rmake-remote; $$M -s -f sub.mk\n")
+        .file("sub.mk", "x: ; @echo sub [$(filter -j%,$(MAKEFLAGS))]\n")
+        .args(&["-j2"])
+        .unordered()
+        .check();
+}
