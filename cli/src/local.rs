@@ -353,14 +353,14 @@ fn check_required_makefiles(
             Some(loc) => eprintln!("{loc}: {}: No such file or directory", m.name),
             None => eprintln!("{}: {}: No such file or directory", s.prefix.0, m.name),
         }
-        if cfg.keep_going && plan.has_deferred_error(&m.name) {
-            plan.report_deferred_error(&m.name);
+        if cfg.keep_going {
+            plan.report_failed_makefile(&m.name, true);
             flush_events(s, plan);
             eprintln!("{}: Failed to remake makefile '{}'.", s.prefix.0, m.name);
             *failed = true;
             continue;
         }
-        plan.report_failed_makefile(&m.name);
+        plan.report_failed_makefile(&m.name, false);
         flush_events(s, plan);
         return Some(ExitCode::from(2));
     }

@@ -403,35 +403,23 @@ impl Plan {
             .is_some_and(|f| self.files.get(f).status >= Status::Question)
     }
 
-    /// Whether remaking the makefile `name` failed in its own recipe (kept quiet until now).
-    pub fn has_deferred_error(&self, name: &str) -> bool {
-        self.files.lookup(name).is_some_and(|f| self.files.get(f).deferred_error.is_some())
-    }
-
-    /// Prints the recipe error kept while remaking the makefile `name`, without stopping.
-    pub fn report_deferred_error(&mut self, name: &str) {
-        let Some(f) = self.files.lookup(name) else { return };
-        if let Some(msg) = self.files.get_mut(f).deferred_error.take() {
-            self.events.push(Event::Error(msg));
-        }
-    }
-
     /// Reports why the required makefile `name` could not be remade (the recipe error kept
-    /// while remaking makefiles, or make's `No rule to make target`), and stops the build.
-    pub fn report_failed_makefile(&mut self, name: &str) {
-        let Some(f) = self.files.lookup(name) else {
-            return;
-        };
+    /// while remaking makefiles, or make's `No rule to make target`); without `keep_going`
+    /// the build stops.
+    pub fn report_failed_makefile(&mut self, name: &str, keep_going: bool) {
+        let Some(f) = self.files.lookup(name) else { return };
         match self.files.get_mut(f).deferred_error.take() {
             Some(msg) => self.events.push(Event::Error(msg)),
             None => {
                 let keep = self.opts.keep_going;
-                self.opts.keep_going = false;
+                self.opts.keep_going = keep_going;
                 self.complain(f);
                 self.opts.keep_going = keep;
             }
         }
-        self.die();
+        if !keep_going {
+            self.die();
+        }
     }
 
     /// Starts the second phase on the same file database (after remaking makefiles without a
