@@ -209,6 +209,16 @@ pub(crate) fn define_variables(db: &mut Database) {
     }
 }
 
+/// make's `undefine_default_variables` (`-R` set by a makefile): the built-in variables that
+/// nothing redefined go away.
+pub(crate) fn undefine_variables(db: &mut Database) {
+    for (name, _, _) in VARIABLES {
+        if db.globals.get(*name).is_some_and(|v| v.origin == Origin::Default) {
+            db.globals.remove(*name);
+        }
+    }
+}
+
 /// Enter the built-in suffix rules and the default `.SUFFIXES` list.
 pub(crate) fn define_suffix_rules(db: &mut Database) {
     db.special.suffixes = SUFFIXES.split(' ').map(str::to_string).collect();

@@ -331,14 +331,22 @@ impl Database {
             Some(stem) => crate::pattern::subst_every_percent(prereq_text, stem),
             None => prereq_text.to_string(),
         };
-        let expanded = self.expand_at(host, &text, scope, loc)?;
+        // make expands an explicit (or static pattern) rule's prerequisites in the target's own
+        // variables only: what the targets that needed it define is not inherited here.
+        let own = Scope {
+            targets: scope.targets.get(..1).unwrap_or(&[]),
+            auto: scope.auto,
+        };
+        let expanded = self.expand_at(host, &text, &own, loc)?;
         Ok(crate::eval::split_prereqs(&expanded))
     }
 
     /// Second expansion of a pattern rule's prerequisite text for a match with `stem` (the directory
     /// included when make prepends it): the first `%` of each word is replaced by the stem (a word may
     /// hold references with blanks, `$$(addsuffix .c,%)`), then the text is expanded, as make's
-    /// implicit rule search does.
+    /// implicit rule search does. Unlike [`Database::expand_prereqs`], the whole `scope` counts: the
+    /// search runs while the targets that needed this one are being made, so their target-specific
+    /// variables are seen.
     pub fn expand_pattern_prereqs(
         &mut self,
         host: &mut dyn Host,

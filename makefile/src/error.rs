@@ -159,6 +159,14 @@ pub enum ErrorKind {
         /// The system's reason.
         reason: String,
     },
+    /// `$(file <x)` could open `x` but not read it (a directory).
+    #[error("read: {path}: {reason}")]
+    FileRead {
+        /// File name.
+        path: String,
+        /// The system's reason.
+        reason: String,
+    },
     /// `$(error …)` was expanded.
     #[error("{0}")]
     User(String),

@@ -120,7 +120,7 @@ impl Database {
         }
         let mut cur: Option<Variable> = None;
         for p in self.pattern_vars.iter().filter(|p| p.name == name) {
-            if !pattern::matches(&p.pattern, target) {
+            if !p.applies_to(target) {
                 continue;
             }
             use crate::vars::AssignOp;
@@ -423,18 +423,10 @@ impl Database {
                 let var = &name[..colon];
                 let from = &name[colon + 1..colon + 1 + eq_rel];
                 let to = &name[colon + 2 + eq_rel..];
-                let (from, to) = (from.to_string(), to.to_string());
                 let mut val = String::new();
                 self.reference(host, var, ctx, &mut val)?;
                 if !val.is_empty() {
-                    if crate::pattern::find_percent(&from).1.is_some() {
-                        pattern::patsubst(&from, &to, &val, out);
-                    } else {
-                        // `$(X:a=b)` is `$(patsubst %a,%b,$(X))`, with the texts taken literally.
-                        let from_esc = format!("%{}", from.replace('%', "\\%"));
-                        let to_esc = format!("%{}", to.replace('%', "\\%"));
-                        pattern::patsubst(&from_esc, &to_esc, &val, out);
-                    }
+                    pattern::subst_ref(&from, &to, &val, out);
                 }
                 return Ok(next);
             }

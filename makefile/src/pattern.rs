@@ -149,6 +149,30 @@ pub fn patsubst(pattern: &str, replacement: &str, text: &str, out: &mut String) 
     }
 }
 
+/// A substitution reference `$(VAR:from=to)` applied to `text`. With a real `%` in `from` it is
+/// `patsubst`; otherwise (make's expand.c) every word ending in `from` (its `\%` escapes resolved)
+/// gets that suffix replaced by `to` taken literally.
+pub fn subst_ref(from: &str, to: &str, text: &str, out: &mut String) {
+    let (suffix, real) = find_percent(from);
+    if real.is_some() {
+        return patsubst(from, to, text, out);
+    }
+    let mut first = true;
+    for w in words(text) {
+        if !first {
+            out.push(' ');
+        }
+        first = false;
+        match w.strip_suffix(suffix.as_str()) {
+            Some(stem) => {
+                out.push_str(stem);
+                out.push_str(to);
+            }
+            None => out.push_str(w),
+        }
+    }
+}
+
 /// `stem` as text that expands to itself (`$` doubled), for substitution before an expansion.
 fn literal_stem(stem: &str) -> std::borrow::Cow<'_, str> {
     if stem.contains('$') {

@@ -164,6 +164,14 @@ pub struct PatternVar {
     pub var: Variable,
 }
 
+impl PatternVar {
+    /// Whether the assignment applies to `target`: make (lookup_pattern_var) wants the name at least
+    /// as long as the pattern, so the stem is never empty.
+    pub fn applies_to(&self, target: &str) -> bool {
+        crate::pattern::stem_of(&self.pattern, target).is_some_and(|s| !s.is_empty())
+    }
+}
+
 /// The assignment operators.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum AssignOp {

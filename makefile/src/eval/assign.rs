@@ -314,8 +314,21 @@ impl Database {
 
     /// A command-line assignment (`VAR=value`).
     pub(crate) fn define_cmdline(&mut self, host: &mut dyn Host, text: &str) -> Result<(), Error> {
+        if let Some(name) = self.define_cmdline_unrecorded(host, text)? {
+            self.state.cmdline.push(name);
+        }
+        Ok(())
+    }
+
+    /// Define a command-line variable without listing it among the command line's (a `VAR=value`
+    /// word a makefile put into `MAKEFLAGS`: make does not pass it on). Returns its name.
+    pub(crate) fn define_cmdline_unrecorded(
+        &mut self,
+        host: &mut dyn Host,
+        text: &str,
+    ) -> Result<Option<String>, Error> {
         let Some((name, op, value)) = parse_assignment_text(text) else {
-            return Ok(());
+            return Ok(None);
         };
         let name = self.expand(host, name, &Scope::GLOBAL)?;
         let name = name.trim().to_string();
@@ -331,8 +344,7 @@ impl Database {
             Origin::CommandLine,
             Target::Global,
         )?;
-        self.state.cmdline.push(name);
-        Ok(())
+        Ok(Some(name))
     }
 
     /// Apply a plain assignment line at global level (or `undefine`), with its modifiers.

@@ -3,6 +3,7 @@
 
 mod assign;
 mod cond;
+mod makeflags;
 mod reader;
 mod rules;
 mod suffix;
@@ -268,6 +269,7 @@ pub(crate) fn load(
         }
     }
     db.sync_makefile_list();
+    db.apply_makefile_makeflags(host)?;
     db.finish_load(host);
     db.state.loading = false;
     let report = db.state.report.clone();
@@ -459,7 +461,7 @@ pub(crate) fn recipe_env(
             }
         }
         for p in &db.pattern_vars {
-            if crate::pattern::matches(&p.pattern, t) && seen.insert(p.name.clone()) {
+            if p.applies_to(t) && seen.insert(p.name.clone()) {
                 names.push(p.name.clone());
             }
         }

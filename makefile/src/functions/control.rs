@@ -7,6 +7,9 @@ use crate::host::Host;
 use crate::vars::{Flavor, Origin, VarSet, Variable};
 use std::sync::Arc;
 
+/// The errno of reading a directory (Linux).
+const EISDIR: i32 = 21;
+
 fn trim(s: &str) -> &str {
     s.trim_matches(|c: char| c.is_ascii() && crate::pattern::is_space(c as u8))
 }
@@ -134,11 +137,32 @@ impl Database {
             if args.len() > 1 {
                 return Err(ctx.err(ErrorKind::FileTooManyArgs));
             }
-            if let Ok(mut t) = host.read_file(name) {
-                if t.ends_with('\n') {
-                    t.pop();
+            match host.read_file(name) {
+                Ok(mut t) => {
+                    if t.ends_with('\n') {
+                        t.pop();
+                    }
+                    out.push_str(&t);
                 }
-                out.push_str(&t);
+                // A missing file reads as nothing; text that is not UTF-8 is left out too.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::NotFound | std::io::ErrorKind::InvalidData
+                    ) => {}
+                // make opens the file first, so a directory fails at the read.
+                Err(e) if e.raw_os_error() == Some(EISDIR) => {
+                    return Err(ctx.err(ErrorKind::FileRead {
+                        path: name.to_string(),
+                        reason: crate::eval::io_reason(&e),
+                    }));
+                }
+                Err(e) => {
+                    return Err(ctx.err(ErrorKind::FileOpen {
+                        path: name.to_string(),
+                        reason: crate::eval::io_reason(&e),
+                    }));
+                }
             }
             return Ok(());
         }
@@ -202,7 +226,8 @@ impl Database {
     ) -> Result<(), Error> {
         let mut name = String::new();
         self.expand_into(host, var, ctx, &mut name)?;
-        let name = trim(&name).to_string();
+        // make binds only the first word of the name (`$(foreach a b,…)` binds `a`).
+        let name = crate::pattern::words(&name).next().unwrap_or("").to_string();
         let mut items = String::new();
         self.expand_into(host, list, ctx, &mut items)?;
         let words: Vec<&str> = crate::pattern::words(&items).collect();
