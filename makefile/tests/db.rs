@@ -106,6 +106,11 @@ expand! { target_simple_sees_own_appends, "CFLAGS = -O2\nall: CFLAGS += -g\nall:
 expand! { pattern_then_target_append, "CFLAGS = -O2\nall: CFLAGS += -g\n%.x: CFLAGS += pat\na.x: CFLAGS += exact\n",
 ["a.x", "all"], "$(CFLAGS)" => "-O2 -g pat exact" }
 expand! { pattern_var_for_matching_only, "%.x: PV = pat\n", ["b.y"], "[$(PV)]" => "[]" }
+expand! { pattern_var_needs_nonempty_stem, "%t: P = pat\nt%: Q = q\n%: R = r\n", ["t"],
+"[$(P)][$(Q)][$(R)]" => "[][][r]" }
+expand! { subst_ref_escaped_percent, "X = a% b% c\n", [], "$(X:\\%=<>)" => "a<> b<> c" }
+expand! { subst_ref_literal_replacement, "X = a.c\n", [], "$(X:.c=\\%)" => "a\\%" }
+expand! { foreach_binds_first_word, "", [], "$(foreach a b,1 2,[$(a)][$(a b)])" => "[1][] [2][]" }
 expand! { longer_pattern_wins, "%.o: V = short\ndir/%.o: V = long\n", ["dir/a.o"], "$(V)" => "long" }
 expand! { cmdline_beats_target_var, "CFLAGS = -O2\nall: CFLAGS += -g\n", ["CFLAGS=cmd"], ["all"], "$(CFLAGS)" => "cmd" }
 expand! { cmdline_pattern_append_quirk, "all: CFLAGS += -g\n%.x: CFLAGS += pat\n", ["CFLAGS=cmd"], ["b.x", "all"],
@@ -405,4 +410,44 @@ fn define_and_command_line_after_load() {
             .expect("expand"),
         "cmd command line"
     );
+}
+
+#[test]
+fn second_expansion_scope_of_explicit_and_pattern_rules() {
+    // make 4.3: an explicit rule's prerequisites see the target's own variables only; a pattern
+    // rule's (expanded during implicit search) also see those of the targets that needed it.
+    let (mut db, mut h) = load(".SECONDEXPANSION:\nall: D = parent\nt: E = own\nt: $$(D) $$(E)\n");
+    let scope = Scope {
+        targets: &["t", "all"],
+        auto: None,
+    };
+    let (n, _) = db
+        .expand_prereqs(&mut h, "$(D) $(E)", None, &scope, None)
+        .expect("expand");
+    assert_eq!(n, vec!["own"]);
+    let (n, _) = db
+        .expand_pattern_prereqs(&mut h, "$(D) $(E)", "t", &scope, None)
+        .expect("expand");
+    assert_eq!(n, vec!["parent", "own"]);
+}
+
+#[test]
+fn makeflags_words_apply_after_reading() {
+    // `VAR=value` words define command-line variables and -R drops the built-in variables, once the
+    // makefiles are read (so the parse still saw CC).
+    let (db, h) = load("MAKEFLAGS += X=1 -R\nX = 3\n$(info [$(CC)])\nCXX = mine\n");
+    let x = db.var("X").expect("X");
+    assert_eq!((&*x.value, x.origin), ("1", rmake_makefile::Origin::CommandLine));
+    assert!(db.var("CC").is_none());
+    assert_eq!(db.var("CXX").map(|v| &*v.value), Some("mine"));
+    assert_eq!(h.out, "[cc]\n");
+    let g = db.var("GNUMAKEFLAGS").expect("GNUMAKEFLAGS");
+    assert_eq!((&*g.value, g.origin), ("", rmake_makefile::Origin::Override));
+}
+
+#[test]
+fn vpath_escaped_percent_is_literal() {
+    let (mut db, mut h) = load("vpath \\%lit dir\n");
+    assert_eq!(db.vpath_dirs(&mut h, "%lit").expect("vpath"), vec!["dir"]);
+    assert!(db.vpath_dirs(&mut h, "alit").expect("vpath").is_empty());
 }
