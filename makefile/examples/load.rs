@@ -2,106 +2,11 @@
 //! current directory and print what parsing printed, the error if any, and a summary of the database.
 //! A development aid for comparing the language half with GNU make.
 
-use rmake_makefile::{Database, Host, LoadOptions, Mtime, ShellResult};
-use std::fs;
-use std::io;
-use std::path::PathBuf;
-use std::process::Command;
+#[path = "../tests/support/dirhost.rs"]
+mod dirhost;
 
-/// The real file system under one directory (tests run in parallel, so no chdir).
-struct DirHost {
-    dir: PathBuf,
-    out: String,
-    err: String,
-}
-
-impl DirHost {
-    fn path(&self, p: &str) -> PathBuf {
-        if p.starts_with('/') {
-            PathBuf::from(p)
-        } else {
-            self.dir.join(p)
-        }
-    }
-}
-
-impl Host for DirHost {
-    fn read_file(&mut self, path: &str) -> io::Result<String> {
-        fs::read_to_string(self.path(path))
-    }
-    fn mtime(&mut self, path: &str) -> Option<Mtime> {
-        let m = fs::metadata(self.path(path)).ok()?;
-        let t = m
-            .modified()
-            .ok()?
-            .duration_since(std::time::UNIX_EPOCH)
-            .ok()?;
-        Some(Mtime(t.as_nanos() as i128))
-    }
-    fn is_dir(&mut self, path: &str) -> bool {
-        self.path(path).is_dir()
-    }
-    fn list_dir(&mut self, dir: &str) -> io::Result<Vec<String>> {
-        let mut v = Vec::new();
-        for e in fs::read_dir(self.path(dir))? {
-            v.push(e?.file_name().to_string_lossy().into_owned());
-        }
-        Ok(v)
-    }
-    fn shell(
-        &mut self,
-        cmd: &str,
-        shell: &str,
-        flags: &str,
-        env: &[(String, String)],
-    ) -> ShellResult {
-        let mut c = Command::new(shell);
-        for f in flags.split_whitespace() {
-            c.arg(f);
-        }
-        c.arg(cmd)
-            .current_dir(&self.dir)
-            .env_clear()
-            .envs(env.iter().map(|(k, v)| (k, v)));
-        match c.output() {
-            Ok(o) => {
-                self.err.push_str(&String::from_utf8_lossy(&o.stderr));
-                ShellResult {
-                    stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-                    status: o.status.code().unwrap_or(2),
-                }
-            }
-            Err(_) => ShellResult {
-                stdout: String::new(),
-                status: 127,
-            },
-        }
-    }
-    fn write_file(&mut self, path: &str, text: &str, append: bool) -> io::Result<()> {
-        use std::io::Write;
-        let mut f = fs::OpenOptions::new()
-            .create(true)
-            .write(true)
-            .append(append)
-            .truncate(!append)
-            .open(self.path(path))?;
-        f.write_all(text.as_bytes())
-    }
-    fn stdout(&mut self, text: &str) {
-        self.out.push_str(text);
-    }
-    fn stderr(&mut self, text: &str) {
-        self.err.push_str(text);
-    }
-    fn cwd(&self) -> String {
-        self.dir.to_string_lossy().into_owned()
-    }
-    fn realpath(&mut self, path: &str) -> Option<String> {
-        fs::canonicalize(self.path(path))
-            .ok()
-            .map(|p| p.to_string_lossy().into_owned())
-    }
-}
+use dirhost::{error_text, DirHost};
+use rmake_makefile::{Database, LoadOptions};
 
 fn main() {
     let mut opts = LoadOptions {
@@ -128,11 +33,7 @@ fn main() {
         }
     }
     let dir = std::env::current_dir().unwrap_or_default();
-    let mut h = DirHost {
-        dir,
-        out: String::new(),
-        err: String::new(),
-    };
+    let mut h = DirHost::new(&dir);
     let t = std::time::Instant::now();
     let r = Database::load(&mut h, &opts);
     let elapsed = t.elapsed();
@@ -193,11 +94,7 @@ fn main() {
             }
         }
         Err(e) => {
-            if e.loc.is_some() {
-                eprintln!("{e}");
-            } else {
-                eprintln!("make: {e}");
-            }
+            eprint!("{}", error_text(&e));
             std::process::exit(2);
         }
     }

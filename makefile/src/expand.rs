@@ -426,7 +426,7 @@ impl Database {
                 let mut val = String::new();
                 self.reference(host, var, ctx, &mut val)?;
                 if !val.is_empty() {
-                    pattern::subst_ref(&from, &to, &val, out);
+                    pattern::subst_ref(from, to, &val, out);
                 }
                 return Ok(next);
             }
