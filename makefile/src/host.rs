@@ -106,22 +106,7 @@ impl MemHost {
 
     /// Normalise `path` to an absolute path without `.`/`..`/double slashes.
     pub fn abs(&self, path: &str) -> String {
-        let full = if path.starts_with('/') {
-            path.to_string()
-        } else {
-            format!("{}/{}", self.cwd, path)
-        };
-        let mut parts: Vec<&str> = Vec::new();
-        for p in full.split('/') {
-            match p {
-                "" | "." => {}
-                ".." => {
-                    parts.pop();
-                }
-                p => parts.push(p),
-            }
-        }
-        format!("/{}", parts.join("/"))
+        normalize(&self.cwd, path)
     }
 
     fn dir_exists(&self, abs: &str) -> bool {
@@ -229,4 +214,24 @@ impl Host for MemHost {
         let key = self.abs(path);
         (self.files.contains_key(&key) || self.dir_exists(&key)).then_some(key)
     }
+}
+
+/// Make a path absolute against `cwd` and resolve `.`, `..` and repeated slashes, without the file system.
+pub(crate) fn normalize(cwd: &str, path: &str) -> String {
+    let full = if path.starts_with('/') {
+        path.to_string()
+    } else {
+        format!("{cwd}/{path}")
+    };
+    let mut parts: Vec<&str> = Vec::new();
+    for p in full.split('/') {
+        match p {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    format!("/{}", parts.join("/"))
 }

@@ -122,6 +122,25 @@ pub fn collapse_continuations(line: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(String::from_utf8_lossy(&out).into_owned())
 }
 
+/// The index just past the `$(...)`/`${...}` reference whose `$` is at `i` (only the same kind of
+/// parenthesis nests, as make's scanning counts them); `b.len()` when it is not closed.
+pub(crate) fn skip_reference(b: &[u8], i: usize) -> usize {
+    let Some(&open) = b.get(i + 1) else { return b.len() };
+    let close = if open == b'(' { b')' } else { b'}' };
+    let mut count = 0usize;
+    for (j, &c) in b.iter().enumerate().skip(i + 2) {
+        if c == open {
+            count += 1;
+        } else if c == close {
+            if count == 0 {
+                return j + 1;
+            }
+            count -= 1;
+        }
+    }
+    b.len()
+}
+
 /// make's `find_char_unquote`: the first `stop` character not quoted by a backslash, halving the
 /// backslashes that precede each candidate (in place). With `skip_refs`, `$(...)`/`${...}` contents are
 /// skipped. Returns the byte index.
@@ -134,22 +153,7 @@ pub fn find_unquoted(s: &mut String, stops: &[u8], skip_refs: bool) -> Option<us
         }
         let c = b[i];
         if skip_refs && c == b'$' && i + 1 < b.len() && (b[i + 1] == b'(' || b[i + 1] == b'{') {
-            let open = b[i + 1];
-            let close = if open == b'(' { b')' } else { b'}' };
-            let mut count = 0i32;
-            let mut j = i + 2;
-            while j < b.len() {
-                if b[j] == open {
-                    count += 1;
-                } else if b[j] == close {
-                    if count == 0 {
-                        break;
-                    }
-                    count -= 1;
-                }
-                j += 1;
-            }
-            i = j + 1;
+            i = skip_reference(b, i);
             continue;
         }
         if skip_refs && c == b'$' {

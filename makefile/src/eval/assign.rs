@@ -559,38 +559,25 @@ pub(crate) fn define_op(rest: &str) -> (AssignOp, bool) {
 mod tests {
     use super::*;
 
+    /// What `parse_assignment_text` gives: (name, operator, value).
+    type Parsed = Option<(&'static str, AssignOp, &'static str)>;
+
     #[test]
     fn recognises_assignments() {
-        assert_eq!(
-            parse_assignment_text("A = b c "),
-            Some(("A", AssignOp::Recursive, "b c "))
-        );
-        assert_eq!(
-            parse_assignment_text("A:=b"),
-            Some(("A", AssignOp::Simple, "b"))
-        );
-        assert_eq!(
-            parse_assignment_text("A ::= b"),
-            Some(("A", AssignOp::Simple, "b"))
-        );
-        assert_eq!(
-            parse_assignment_text("A += b"),
-            Some(("A", AssignOp::Append, "b"))
-        );
-        assert_eq!(
-            parse_assignment_text("$(x:a=b) ?= 1"),
-            Some(("$(x:a=b)", AssignOp::Conditional, "1"))
-        );
-        assert_eq!(
-            parse_assignment_text("A != echo"),
-            Some(("A", AssignOp::Shell, "echo"))
-        );
-        assert_eq!(parse_assignment_text("a: b"), None);
-        assert_eq!(parse_assignment_text("a b = c"), None);
-        assert_eq!(
-            parse_assignment_text("a=b=c"),
-            Some(("a", AssignOp::Recursive, "b=c"))
-        );
+        let cases: &[(&str, Parsed)] = &[
+            ("A = b c ", Some(("A", AssignOp::Recursive, "b c "))),
+            ("A:=b", Some(("A", AssignOp::Simple, "b"))),
+            ("A ::= b", Some(("A", AssignOp::Simple, "b"))),
+            ("A += b", Some(("A", AssignOp::Append, "b"))),
+            ("$(x:a=b) ?= 1", Some(("$(x:a=b)", AssignOp::Conditional, "1"))),
+            ("A != echo", Some(("A", AssignOp::Shell, "echo"))),
+            ("a: b", None),
+            ("a b = c", None),
+            ("a=b=c", Some(("a", AssignOp::Recursive, "b=c"))),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse_assignment_text(text), *want, "{text}");
+        }
     }
 
     #[test]

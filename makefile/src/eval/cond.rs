@@ -68,7 +68,7 @@ impl Database {
         ));
     }
 
-    /// Returns Ok(false) for invalid syntax (make's -1) in nested `else ifxx` use.
+    /// Apply a conditional directive line (`ifeq`…`endif`, `else`) to the stack of levels.
     fn cond_directive(
         &mut self,
         host: &mut dyn Host,

@@ -78,21 +78,7 @@ fn next_mword(b: &[u8], mut i: usize) -> Option<(usize, usize, bool)> {
         if c == b'$' && i + 1 < b.len() {
             let o = b[i + 1];
             if o == b'(' || o == b'{' {
-                let close = if o == b'(' { b')' } else { b'}' };
-                let mut count = 0;
-                let mut j = i + 2;
-                while j < b.len() {
-                    if b[j] == o {
-                        count += 1;
-                    } else if b[j] == close {
-                        if count == 0 {
-                            break;
-                        }
-                        count -= 1;
-                    }
-                    j += 1;
-                }
-                i = (j + 1).min(b.len());
+                i = crate::lexer::skip_reference(b, i);
                 continue;
             }
             i += 2;

@@ -1,7 +1,7 @@
 //! File-name functions: dir, notdir, suffix, basename, abspath, realpath.
 
 use super::text::push_word;
-use crate::host::Host;
+use crate::host::{normalize, Host};
 use crate::pattern::words;
 
 /// `$(dir names)`.
@@ -53,26 +53,6 @@ pub(crate) fn basename(text: &str, out: &mut String) {
             None => push_word(out, &mut first, w),
         }
     }
-}
-
-/// Make a path absolute against `cwd` and resolve `.`, `..` and repeated slashes, without the file system.
-pub(crate) fn normalize(cwd: &str, path: &str) -> String {
-    let full = if path.starts_with('/') {
-        path.to_string()
-    } else {
-        format!("{cwd}/{path}")
-    };
-    let mut parts: Vec<&str> = Vec::new();
-    for p in full.split('/') {
-        match p {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            p => parts.push(p),
-        }
-    }
-    format!("/{}", parts.join("/"))
 }
 
 /// `$(abspath names)`.
