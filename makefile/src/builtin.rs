@@ -213,7 +213,11 @@ pub(crate) fn define_variables(db: &mut Database) {
 /// nothing redefined go away.
 pub(crate) fn undefine_variables(db: &mut Database) {
     for (name, _, _) in VARIABLES {
-        if db.globals.get(*name).is_some_and(|v| v.origin == Origin::Default) {
+        if db
+            .globals
+            .get(*name)
+            .is_some_and(|v| v.origin == Origin::Default)
+        {
             db.globals.remove(*name);
         }
     }

@@ -404,7 +404,11 @@ impl Database {
 
     /// Define a variable as a command-line assignment (`VAR=value`, `VAR:=value`, `VAR+=value`...):
     /// for `VAR=value` words a makefile added to `MAKEFLAGS`, which make applies after reading.
-    pub fn define_command_line(&mut self, host: &mut dyn Host, assignment: &str) -> Result<(), Error> {
+    pub fn define_command_line(
+        &mut self,
+        host: &mut dyn Host,
+        assignment: &str,
+    ) -> Result<(), Error> {
         self.define_cmdline(host, assignment)
     }
 

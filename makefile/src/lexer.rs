@@ -125,7 +125,9 @@ pub fn collapse_continuations(line: &str) -> std::borrow::Cow<'_, str> {
 /// The index just past the `$(...)`/`${...}` reference whose `$` is at `i` (only the same kind of
 /// parenthesis nests, as make's scanning counts them); `b.len()` when it is not closed.
 pub(crate) fn skip_reference(b: &[u8], i: usize) -> usize {
-    let Some(&open) = b.get(i + 1) else { return b.len() };
+    let Some(&open) = b.get(i + 1) else {
+        return b.len();
+    };
     let close = if open == b'(' { b')' } else { b'}' };
     let mut count = 0usize;
     for (j, &c) in b.iter().enumerate().skip(i + 2) {

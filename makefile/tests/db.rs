@@ -437,12 +437,18 @@ fn makeflags_words_apply_after_reading() {
     // makefiles are read (so the parse still saw CC).
     let (db, h) = load("MAKEFLAGS += X=1 -R\nX = 3\n$(info [$(CC)])\nCXX = mine\n");
     let x = db.var("X").expect("X");
-    assert_eq!((&*x.value, x.origin), ("1", rmake_makefile::Origin::CommandLine));
+    assert_eq!(
+        (&*x.value, x.origin),
+        ("1", rmake_makefile::Origin::CommandLine)
+    );
     assert!(db.var("CC").is_none());
     assert_eq!(db.var("CXX").map(|v| &*v.value), Some("mine"));
     assert_eq!(h.out, "[cc]\n");
     let g = db.var("GNUMAKEFLAGS").expect("GNUMAKEFLAGS");
-    assert_eq!((&*g.value, g.origin), ("", rmake_makefile::Origin::Override));
+    assert_eq!(
+        (&*g.value, g.origin),
+        ("", rmake_makefile::Origin::Override)
+    );
 }
 
 #[test]

@@ -20,6 +20,37 @@ pub(crate) struct Modifiers {
     pub undefine: bool,
 }
 
+impl Modifiers {
+    /// Apply `export`, `unexport` and `private` to the variable just assigned.
+    fn mark(&self, v: &mut Variable) {
+        if self.export {
+            v.export = Export::Yes;
+        }
+        if self.unexport {
+            v.export = Export::No;
+        }
+        if self.private {
+            v.private = true;
+        }
+    }
+}
+
+/// A target- or pattern-specific variable gives way to a command-line (or `-e` environment) value
+/// of the same name unless it was set with `override`, as in make.
+fn yield_to_command_line(v: &mut Variable, global: Option<&Variable>) {
+    let Some(g) =
+        global.filter(|g| matches!(g.origin, Origin::CommandLine | Origin::EnvironmentOverride))
+    else {
+        return;
+    };
+    if v.origin != Origin::Override {
+        v.value = g.value.clone();
+        v.flavor = g.flavor;
+        v.origin = g.origin;
+        v.append = false;
+    }
+}
+
 /// A recognised assignment: modifiers, and for plain assignments the name text, operator and value.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Assignment<'a> {
@@ -404,15 +435,7 @@ impl Database {
         }
         self.define_var(host, Some(loc), &name, value, op, origin, Target::Global)?;
         if let Some(v) = self.globals.get_mut(&name) {
-            if a.mods.export {
-                v.export = Export::Yes;
-            }
-            if a.mods.unexport {
-                v.export = Export::No;
-            }
-            if a.mods.private {
-                v.private = true;
-            }
+            a.mods.mark(v);
         }
         Ok(())
     }
@@ -433,7 +456,12 @@ impl Database {
                 Some((name, op, value)) if a.mods.define => {
                     let mut mods = a.mods;
                     mods.define = false;
-                    redone = Assignment { mods, name, op: Some(op), value };
+                    redone = Assignment {
+                        mods,
+                        name,
+                        op: Some(op),
+                        value,
+                    };
                     &redone
                 }
                 _ => return Err(Error::new(Some(loc.clone()), ErrorKind::MalformedTargetVar)),
@@ -481,22 +509,8 @@ impl Database {
                 };
                 let mut var = Variable::new(value.as_str(), flavor, origin);
                 var.loc = Some(loc.clone());
-                var.private = a.mods.private;
-                if a.mods.export {
-                    var.export = Export::Yes;
-                }
-                if a.mods.unexport {
-                    var.export = Export::No;
-                }
-                if let Some(g) = self.globals.get(&name) {
-                    if matches!(g.origin, Origin::CommandLine | Origin::EnvironmentOverride)
-                        && origin != Origin::Override
-                    {
-                        var.value = g.value.clone();
-                        var.flavor = g.flavor;
-                        var.origin = g.origin;
-                    }
-                }
+                a.mods.mark(&mut var);
+                yield_to_command_line(&mut var, self.globals.get(&name));
                 let pv = crate::vars::PatternVar {
                     pattern: t.clone(),
                     name,
@@ -514,33 +528,14 @@ impl Database {
                 continue;
             }
             self.define_var(host, Some(loc), &name, a.value, op, origin, Target::File(t))?;
-            let cmd = self
-                .globals
-                .get(&name)
-                .filter(|g| matches!(g.origin, Origin::CommandLine | Origin::EnvironmentOverride))
-                .cloned();
+            let global = self.globals.get(&name).cloned();
             if let Some(v) = self
                 .target_vars
                 .get_mut(t.as_str())
                 .and_then(|s| s.get_mut(&name))
             {
-                if a.mods.export {
-                    v.export = Export::Yes;
-                }
-                if a.mods.unexport {
-                    v.export = Export::No;
-                }
-                if a.mods.private {
-                    v.private = true;
-                }
-                if let Some(g) = cmd {
-                    if v.origin != Origin::Override {
-                        v.value = g.value;
-                        v.origin = g.origin;
-                        v.flavor = g.flavor;
-                        v.append = false;
-                    }
-                }
+                a.mods.mark(v);
+                yield_to_command_line(v, global.as_ref());
             }
         }
         Ok(())
@@ -569,7 +564,10 @@ mod tests {
             ("A:=b", Some(("A", AssignOp::Simple, "b"))),
             ("A ::= b", Some(("A", AssignOp::Simple, "b"))),
             ("A += b", Some(("A", AssignOp::Append, "b"))),
-            ("$(x:a=b) ?= 1", Some(("$(x:a=b)", AssignOp::Conditional, "1"))),
+            (
+                "$(x:a=b) ?= 1",
+                Some(("$(x:a=b)", AssignOp::Conditional, "1")),
+            ),
             ("A != echo", Some(("A", AssignOp::Shell, "echo"))),
             ("a: b", None),
             ("a b = c", None),

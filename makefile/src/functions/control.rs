@@ -178,7 +178,10 @@ impl Database {
         out: &mut String,
     ) -> Result<(), Error> {
         let Some(first) = args.first() else {
-            return Err(ctx.var_err(ErrorKind::InsufficientArgs { name: "call".into(), got: 0 }));
+            return Err(ctx.var_err(ErrorKind::InsufficientArgs {
+                name: "call".into(),
+                got: 0,
+            }));
         };
         let fname = trim(first).to_string();
         if crate::functions::is_builtin(&fname) {
@@ -227,7 +230,10 @@ impl Database {
         let mut name = String::new();
         self.expand_into(host, var, ctx, &mut name)?;
         // make binds only the first word of the name (`$(foreach a b,…)` binds `a`).
-        let name = crate::pattern::words(&name).next().unwrap_or("").to_string();
+        let name = crate::pattern::words(&name)
+            .next()
+            .unwrap_or("")
+            .to_string();
         let mut items = String::new();
         self.expand_into(host, list, ctx, &mut items)?;
         let words: Vec<&str> = crate::pattern::words(&items).collect();
