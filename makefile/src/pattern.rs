@@ -7,10 +7,25 @@ pub fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
 }
 
+/// Whether `c` is make's whitespace.
+#[inline]
+pub fn is_space_char(c: char) -> bool {
+    c.is_ascii() && is_space(c as u8)
+}
+
+/// `s` without make's whitespace at either end.
+pub fn trim_space(s: &str) -> &str {
+    s.trim_matches(is_space_char)
+}
+
+/// `s` without make's whitespace at the start.
+pub fn trim_space_start(s: &str) -> &str {
+    s.trim_start_matches(is_space_char)
+}
+
 /// The whitespace-separated words of `text`.
 pub fn words(text: &str) -> impl Iterator<Item = &str> {
-    text.split(|c: char| c.is_ascii() && is_space(c as u8))
-        .filter(|w| !w.is_empty())
+    text.split(is_space_char).filter(|w| !w.is_empty())
 }
 
 /// A pattern split at its first unescaped `%`, with the escapes of the parts resolved.

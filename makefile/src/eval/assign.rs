@@ -6,6 +6,7 @@ use crate::error::{Error, ErrorKind};
 use crate::expand::Ctx;
 use crate::host::Host;
 use crate::loc::Loc;
+use crate::pattern::trim_space_start as skip_ws;
 use crate::vars::{AssignOp, Export, Flavor, Origin, VarSet, Variable};
 use std::sync::Arc;
 
@@ -63,10 +64,6 @@ pub(crate) struct Assignment<'a> {
 
 fn is_blank(b: u8) -> bool {
     b == b' ' || b == b'\t'
-}
-
-fn skip_ws(s: &str) -> &str {
-    s.trim_start_matches(|c: char| c.is_ascii() && crate::pattern::is_space(c as u8))
 }
 
 /// make's `parse_variable_definition`: `(name, op, value)` if `p` is an assignment.
@@ -166,9 +163,7 @@ pub(crate) fn parse_assignment_text(p: &str) -> Option<(&str, AssignOp, &str)> {
 }
 
 fn first_word(s: &str) -> (&str, &str) {
-    let end = s
-        .find(|c: char| c.is_ascii() && crate::pattern::is_space(c as u8))
-        .unwrap_or(s.len());
+    let end = s.find(crate::pattern::is_space_char).unwrap_or(s.len());
     (&s[..end], skip_ws(&s[end..]))
 }
 
@@ -424,9 +419,7 @@ impl Database {
             None => {
                 let mut n = String::new();
                 self.expand_into(host, a.name, &ctx, &mut n)?;
-                let n = n
-                    .trim_matches(|c: char| c.is_ascii() && crate::pattern::is_space(c as u8))
-                    .to_string();
+                let n = n.trim_matches(crate::pattern::is_space_char).to_string();
                 (n, a.value, a.op.unwrap_or(AssignOp::Recursive))
             }
         };

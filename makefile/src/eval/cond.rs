@@ -6,6 +6,7 @@ use crate::error::{Error, ErrorKind};
 use crate::expand::Ctx;
 use crate::host::Host;
 use crate::loc::Loc;
+use crate::pattern::is_space_char as is_ws;
 
 /// One level of conditional: 0 interpreting, 1 ignoring (may switch at else), 2 done (a branch ran).
 #[derive(Clone, Copy, Debug, Default)]
@@ -25,10 +26,6 @@ impl Conds {
     pub(crate) fn ignoring(&self) -> bool {
         self.levels.iter().any(|l| l.ignoring != 0)
     }
-}
-
-fn is_ws(c: char) -> bool {
-    c.is_ascii() && crate::pattern::is_space(c as u8)
 }
 
 /// What a conditional line did.
@@ -114,7 +111,10 @@ impl Database {
                     false => {
                         // make has already pushed the new level when it finds the syntax bad, and
                         // leaves it there: the next `endif` closes it, not this conditional.
-                        conds.levels.push(Level { ignoring: 0, seen_else: false });
+                        conds.levels.push(Level {
+                            ignoring: 0,
+                            seen_else: false,
+                        });
                         Self::extratext(host, loc, "else");
                     }
                     true => {

@@ -10,12 +10,9 @@ use crate::error::{Error, ErrorKind};
 use crate::host::Host;
 use crate::lexer::{collapse_continuations, remove_comments, Lexer};
 use crate::loc::Loc;
+use crate::pattern::is_space_char as ws;
 use crate::vars::{Export, Flavor, Origin, Variable};
 use std::sync::Arc;
-
-fn ws(c: char) -> bool {
-    c.is_ascii() && crate::pattern::is_space(c as u8)
-}
 
 fn split_word(s: &str) -> (&str, &str) {
     let s = s.trim_start_matches(ws);
@@ -109,7 +106,10 @@ impl Database {
                     if r.conds.ignoring() {
                         continue;
                     }
-                    let text = collapse_in_references(&strip_continuation_prefix(&raw[prefix.len_utf8()..], prefix));
+                    let text = collapse_in_references(&strip_continuation_prefix(
+                        &raw[prefix.len_utf8()..],
+                        prefix,
+                    ));
                     let recipe = p.recipe.get_or_insert_with(|| Recipe {
                         loc: loc.clone(),
                         lines: Vec::new(),

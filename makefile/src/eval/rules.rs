@@ -8,7 +8,7 @@ use crate::expand::Ctx;
 use crate::host::Host;
 use crate::lexer::{collapse_continuations, find_unquoted};
 use crate::loc::Loc;
-use crate::pattern::{self, find_percent, words};
+use crate::pattern::{self, find_percent, is_space_char as ws, words};
 use std::sync::Arc;
 
 /// A rule being read: its line has been parsed, its recipe lines are still coming.
@@ -48,10 +48,6 @@ pub(crate) fn strip_dot_slash(w: &str) -> &str {
 
 fn has_glob(w: &str) -> bool {
     w.bytes().any(|b| matches!(b, b'*' | b'?' | b'['))
-}
-
-fn ws(c: char) -> bool {
-    c.is_ascii() && pattern::is_space(c as u8)
 }
 
 /// The next "make word" of a rule line: `(start, end, is_colon)`.
@@ -625,8 +621,17 @@ impl Database {
                         ("FC", "fort77"),
                         ("FFLAGS", "-O1"),
                     ] {
-                        if self.globals.get(name).is_none_or(|v| v.origin <= crate::vars::Origin::Default) {
-                            self.set_global(name, value, crate::vars::Flavor::Simple, crate::vars::Origin::Default);
+                        if self
+                            .globals
+                            .get(name)
+                            .is_none_or(|v| v.origin <= crate::vars::Origin::Default)
+                        {
+                            self.set_global(
+                                name,
+                                value,
+                                crate::vars::Flavor::Simple,
+                                crate::vars::Origin::Default,
+                            );
                         }
                     }
                 }

@@ -4,15 +4,12 @@ use crate::db::Database;
 use crate::error::{Error, ErrorKind};
 use crate::expand::Ctx;
 use crate::host::Host;
+use crate::pattern::trim_space as trim;
 use crate::vars::{Flavor, Origin, VarSet, Variable};
 use std::sync::Arc;
 
 /// The errno of reading a directory (Linux).
 const EISDIR: i32 = 21;
-
-fn trim(s: &str) -> &str {
-    s.trim_matches(|c: char| c.is_ascii() && crate::pattern::is_space(c as u8))
-}
 
 impl Database {
     /// `$(origin name)`.
@@ -101,16 +98,14 @@ impl Database {
         ctx: &Ctx<'_, '_>,
         out: &mut String,
     ) -> Result<(), Error> {
-        let spec =
-            args[0].trim_start_matches(|c: char| c.is_ascii() && crate::pattern::is_space(c as u8));
+        let spec = crate::pattern::trim_space_start(&args[0]);
         if let Some(r) = spec.strip_prefix('>') {
             let (append, r) = match r.strip_prefix('>') {
                 Some(r2) => (true, r2),
                 None => (false, r),
             };
             // make keeps trailing blanks in the name.
-            let name =
-                r.trim_start_matches(|c: char| c.is_ascii() && crate::pattern::is_space(c as u8));
+            let name = crate::pattern::trim_space_start(r);
             if name.is_empty() {
                 return Err(ctx.err(ErrorKind::FileMissingName));
             }

@@ -9,6 +9,7 @@ use crate::db::Database;
 use crate::error::{Error, ErrorKind};
 use crate::expand::Ctx;
 use crate::host::Host;
+use crate::pattern::trim_space as strip_ws;
 
 /// A function's name, argument counts (max 0 = unlimited) and whether its arguments are expanded first.
 struct Func {
@@ -255,9 +256,14 @@ impl Database {
         ctx: &Ctx<'_, '_>,
         out: &mut String,
     ) -> Result<(), Error> {
-        let Some(func) = find_func(name) else { return Ok(()) };
+        let Some(func) = find_func(name) else {
+            return Ok(());
+        };
         if args.len() < func.min {
-            return Err(ctx.var_err(ErrorKind::InsufficientArgs { name: func.name.to_string(), got: args.len() }));
+            return Err(ctx.var_err(ErrorKind::InsufficientArgs {
+                name: func.name.to_string(),
+                got: args.len(),
+            }));
         }
         if args.is_empty() {
             return Ok(());
@@ -498,15 +504,13 @@ impl Database {
                 }
                 out.push_str(&last);
             }
-            "foreach" if args.len() >= 3 => self.func_foreach(host, args[0], args[1], args[2], ctx, out)?,
+            "foreach" if args.len() >= 3 => {
+                self.func_foreach(host, args[0], args[1], args[2], ctx, out)?
+            }
             _ => {}
         }
         Ok(())
     }
-}
-
-fn strip_ws(s: &str) -> &str {
-    s.trim_matches(|ch: char| ch.is_ascii() && crate::pattern::is_space(ch as u8))
 }
 
 /// The next top-level comma in `b[p..end]`, counting parens of the call's own kind only (as make does).

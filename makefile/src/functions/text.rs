@@ -60,7 +60,7 @@ fn numeric(
     func: &'static str,
     ctx: &Ctx<'_, '_>,
 ) -> Result<i64, Error> {
-    let t = arg.trim_matches(|c: char| c.is_ascii() && crate::pattern::is_space(c as u8));
+    let t = crate::pattern::trim_space(arg);
     if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
         return Err(ctx.var_err(ErrorKind::NonNumericArg {
             which,
