@@ -1,0 +1,2 @@
+X := $(file <.)
+$(info not reached)
