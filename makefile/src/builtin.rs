@@ -209,6 +209,11 @@ pub(crate) fn define_variables(db: &mut Database) {
     }
 }
 
+/// Whether `name` is one of make's built-in variables (`CC`, `COMPILE.c`...).
+pub(crate) fn is_builtin_variable(name: &str) -> bool {
+    VARIABLES.iter().any(|(n, _, _)| *n == name)
+}
+
 /// make's `undefine_default_variables` (`-R` set by a makefile): the built-in variables that
 /// nothing redefined go away.
 pub(crate) fn undefine_variables(db: &mut Database) {

@@ -228,14 +228,17 @@ impl Database {
         out: &mut String,
     ) -> Result<(), Error> {
         if name == ".VARIABLES" {
-            let mut first = true;
-            for k in self.globals.keys() {
-                if !first {
-                    out.push(' ');
-                }
-                first = false;
-                out.push_str(k);
-            }
+            let names = crate::varorder::table_order(self.globals.iter().map(|(k, v)| {
+                let rank = if v.loc.is_some() {
+                    2
+                } else if crate::builtin::is_builtin_variable(k) {
+                    1
+                } else {
+                    0
+                };
+                (k.as_str(), rank)
+            }));
+            out.push_str(&names.join(" "));
             return Ok(());
         }
         let Some((v, pos)) = self.lookup_var(name, ctx.scope) else {

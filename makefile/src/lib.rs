@@ -27,6 +27,7 @@ pub mod host;
 pub mod lexer;
 pub mod loc;
 pub mod pattern;
+mod varorder;
 pub mod vars;
 
 pub use db::{
