@@ -457,3 +457,18 @@ fn vpath_escaped_percent_is_literal() {
     assert_eq!(db.vpath_dirs(&mut h, "%lit").expect("vpath"), vec!["dir"]);
     assert!(db.vpath_dirs(&mut h, "alit").expect("vpath").is_empty());
 }
+
+#[test]
+fn undefine_spares_environment_under_e() {
+    // make 4.3: with -e an environment variable counts as an override, so `undefine` leaves it.
+    for (env_overrides, want) in [(false, None), (true, Some("env"))] {
+        let mut h = MemHost::new().with_file("Makefile", "undefine FOO\n");
+        let opts = LoadOptions {
+            env: vec![("FOO".into(), "env".into())],
+            env_overrides,
+            ..LoadOptions::default()
+        };
+        let (db, _) = Database::load(&mut h, &opts).expect("load");
+        assert_eq!(db.var("FOO").map(|v| &*v.value), want, "-e {env_overrides}");
+    }
+}

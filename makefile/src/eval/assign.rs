@@ -399,7 +399,12 @@ impl Database {
             if n.is_empty() {
                 return Err(Error::new(Some(loc.clone()), ErrorKind::EmptyVariableName));
             }
-            if let Some(v) = self.globals.get(n) {
+            let env_overrides = self.state.env_overrides;
+            if let Some(v) = self.globals.get_mut(n) {
+                // As for an assignment, -e turns an environment variable into an override first.
+                if env_overrides && v.origin == Origin::Environment {
+                    v.origin = Origin::EnvironmentOverride;
+                }
                 if origin >= v.origin {
                     self.globals.remove(n);
                 }
