@@ -289,11 +289,42 @@ fn flags_from_makefile(s: &Session, host: &mut RealHost, db: &mut Database) -> C
     let mut cfg = s.cfg.clone();
     let Ok(value) = db.expand(host, "$(MAKEFLAGS)", &rmake_makefile::db::Scope::GLOBAL) else { return cfg };
     let mflags_now = db.expand(host, "$(MFLAGS)", &rmake_makefile::db::Scope::GLOBAL).unwrap_or_default();
-    if value == s.makeflags && mflags_now == crate::makeflags::mflags(&value) {
+    // make writes ` -- $(MAKEOVERRIDES)` when MAKEOVERRIDES (unexpanded) is not empty.
+    let overrides = match db.var("MAKEOVERRIDES") {
+        Some(v) if !v.value.is_empty() => {
+            db.expand(host, "$(MAKEOVERRIDES)", &rmake_makefile::db::Scope::GLOBAL).ok()
+        }
+        _ => None,
+    };
+    let unchanged = value == s.makeflags && mflags_now == crate::makeflags::mflags(&value);
+    let words = crate::makeflags::split_env(&value);
+    let extra = if unchanged { None } else { Config::from_args(&words, None).ok() };
+    if !unchanged && extra.is_none() {
         return cfg;
     }
-    let words = crate::makeflags::split_env(&value);
-    let Ok(extra) = Config::from_args(&words, None) else { return cfg };
+    if let Some(extra) = extra {
+        merge_makefile_flags(&mut cfg, extra, db);
+    }
+    // make rewrites MAKEFLAGS (and MFLAGS) from its flags once the makefiles are read.
+    let js = s.jobserver.as_ref().map(|j| j.fds());
+    let rendered = crate::makeflags::render_with(&cfg, js, s.directory.is_some(), overrides.as_deref());
+    if rendered != value || mflags_now != crate::makeflags::mflags(&rendered) {
+        // `$()` keeps a leading blank, which `:=` would strip.
+        let quote = |v: &str| format!("$(){}", v.replace('$', "$$").replace('#', "\\#"));
+        let text = format!(
+            "MAKEFLAGS := {}\nMFLAGS := {}\n",
+            quote(&rendered),
+            quote(&crate::makeflags::mflags(&rendered))
+        );
+        if let Err(e) = db.eval_text(host, "<command-line>", &text) {
+            tracing::debug!(%e, "cannot rewrite MAKEFLAGS");
+        }
+    }
+    cfg
+}
+
+/// The flags a makefile added to MAKEFLAGS take effect after reading.
+fn merge_makefile_flags(cfg: &mut Config, extra: Config, db: &mut Database) {
     cfg.keep_going |= extra.keep_going;
     cfg.silent |= extra.silent;
     cfg.ignore_errors |= extra.ignore_errors;
@@ -310,21 +341,6 @@ fn flags_from_makefile(s: &Session, host: &mut RealHost, db: &mut Database) -> C
         db.pattern_rules.retain(|r| !r.builtin);
     }
     cfg.print_directory |= extra.print_directory;
-    // make rewrites MAKEFLAGS (and MFLAGS) from its flags once the makefiles are read.
-    let rendered = crate::makeflags::render(&cfg, s.jobserver.as_ref().map(|j| j.fds()), s.directory.is_some());
-    if rendered != value || mflags_now != crate::makeflags::mflags(&rendered) {
-        // `$()` keeps a leading blank, which `:=` would strip.
-        let quote = |v: &str| format!("$(){}", v.replace('$', "$$").replace('#', "\\#"));
-        let text = format!(
-            "MAKEFLAGS := {}\nMFLAGS := {}\n",
-            quote(&rendered),
-            quote(&crate::makeflags::mflags(&rendered))
-        );
-        if let Err(e) = db.eval_text(host, "<command-line>", &text) {
-            tracing::debug!(%e, "cannot rewrite MAKEFLAGS");
-        }
-    }
-    cfg
 }
 
 /// After remaking makefiles: a required makefile that is still missing because it could not be

@@ -84,6 +84,14 @@ fn render_var(assign: &str) -> String {
 /// `jobserver` is the `R,W` pair of the jobserver pipe when `-j` is more than one job.
 /// `print_directory` is whether `-w` is in force (given, or implied by `-C`).
 pub fn render(cfg: &Config, jobserver: Option<(i32, i32)>, print_directory: bool) -> String {
+    let vars = (!cfg.vars.is_empty()).then(|| overrides(cfg));
+    render_with(cfg, jobserver, print_directory, vars.as_deref())
+}
+
+/// MAKEFLAGS as make writes it after reading the makefiles: the flags, then ` -- ` and `vars`
+/// (the expansion of MAKEOVERRIDES) when MAKEOVERRIDES is set, even to something expanding to
+/// nothing (a sub-make inheriting `${-*-command-variables-*-}` shows a trailing ` -- `).
+pub fn render_with(cfg: &Config, jobserver: Option<(i32, i32)>, print_directory: bool, vars: Option<&str>) -> String {
     let mut letters = String::new();
     let mut push = |on: bool, c: char| {
         if on {
@@ -146,12 +154,9 @@ pub fn render(cfg: &Config, jobserver: Option<(i32, i32)>, print_directory: bool
         out.push(' ');
         out.push_str(&l);
     }
-    if !cfg.vars.is_empty() {
-        out.push_str(" --");
-        for v in cfg.vars.iter().rev() {
-            out.push(' ');
-            out.push_str(&render_var(v));
-        }
+    if let Some(vars) = vars {
+        out.push_str(" -- ");
+        out.push_str(vars);
     }
     out
 }
@@ -233,5 +238,15 @@ mod tests {
         assert_eq!(mflags(" -j4 --jobserver-auth=3,4"), "-j4 --jobserver-auth=3,4");
         assert_eq!(mflags(" -- A=1"), "");
         assert_eq!(overrides(&cfg(&["A=1", "B=2"])), "B=2 A=1");
+    }
+
+    // make 4.3: `MAKEOVERRIDES =` in the makefile drops the variables; a value set but expanding
+    // to nothing leaves ` -- ` (MAKEFLAGS= $(MAKE) after `make -k X=1`).
+    #[test]
+    fn overrides_from_the_makefile() {
+        let c = cfg(&["-k", "X=1"]);
+        assert_eq!(render_with(&c, None, false, None), "k");
+        assert_eq!(render_with(&c, None, false, Some("Y=2")), "k -- Y=2");
+        assert_eq!(render_with(&cfg(&["--no-print-directory"]), None, false, Some("")), " --no-print-directory -- ");
     }
 }

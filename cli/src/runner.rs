@@ -330,6 +330,8 @@ fn run_command(
     if let Ok(mut p) = pids.lock() {
         p.insert(job.id, child.id());
     }
+    let child_pid = child.id();
+    crate::signals::track(child_pid);
     // A SIGTERM that arrived while this command was starting must reach it too.
     if crate::signals::pending() == Some(libc::SIGTERM) {
         crate::signals::kill(child.id(), libc::SIGTERM);
@@ -342,6 +344,7 @@ fn run_command(
         }),
         None => child.wait(),
     };
+    crate::signals::untrack(child_pid);
     if let Ok(mut p) = pids.lock() {
         p.remove(&job.id);
     }

@@ -5,8 +5,46 @@ use std::sync::atomic::{AtomicI32, Ordering};
 
 static PENDING: AtomicI32 = AtomicI32::new(0);
 
+/// The pids of running commands, readable from the handler (0: a free slot). make forwards
+/// SIGTERM to its children inside the handler; doing it here too means a child still running
+/// when the signal arrives gets it at once, however late the executor's loop notices.
+static CHILDREN: [AtomicI32; 256] = [const { AtomicI32::new(0) }; 256];
+
 extern "C" fn on_signal(sig: libc::c_int) {
     PENDING.store(sig, Ordering::SeqCst);
+    if sig == libc::SIGTERM {
+        for slot in &CHILDREN {
+            let pid = slot.load(Ordering::SeqCst);
+            if pid > 0 {
+                #[allow(unsafe_code)]
+                // SAFETY: kill(2) is async-signal-safe and has no memory-safety preconditions.
+                unsafe {
+                    libc::kill(pid, sig);
+                }
+            }
+        }
+    }
+}
+
+/// Records a running command's pid for the handler (untracked when every slot is taken: the
+/// executor's loop still forwards the signal then).
+pub fn track(pid: u32) {
+    let Ok(pid) = i32::try_from(pid) else { return };
+    for slot in &CHILDREN {
+        if slot.compare_exchange(0, pid, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
+            return;
+        }
+    }
+}
+
+/// Forgets a command's pid once it has been reaped.
+pub fn untrack(pid: u32) {
+    let Ok(pid) = i32::try_from(pid) else { return };
+    for slot in &CHILDREN {
+        if slot.compare_exchange(pid, 0, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
+            return;
+        }
+    }
 }
 
 const FATAL: [libc::c_int; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
