@@ -95,6 +95,8 @@ pub enum ArgError {
     NotPositive(char),
     /// `--local=x`
     NoArgAllowed(String),
+    /// `-C ''`, `--debug=`: the option as make names it (`-C`, `--debug`)
+    EmptyString(String),
 }
 
 impl std::error::Error for ArgError {}
@@ -110,6 +112,7 @@ impl fmt::Display for ArgError {
                 write!(f, "the '-{c}' option requires a positive integer argument")
             }
             ArgError::NoArgAllowed(s) => write!(f, "option '{s}' doesn't allow an argument"),
+            ArgError::EmptyString(s) => write!(f, "the '{s}' option requires a non-empty string argument"),
         }
     }
 }
@@ -125,6 +128,27 @@ pub struct Normalized {
 
 fn is_number(s: &str, allow_dot: bool) -> bool {
     !s.is_empty() && s.chars().all(|c| c.is_ascii_digit() || (allow_dot && c == '.'))
+}
+
+/// make's checks of an option's argument: a string must not be empty, `-j` needs a number
+/// above zero (`-j0`, `--jobs=x`).
+fn check_value(spec: &OptSpec, value: Option<&str>) -> Result<(), ArgError> {
+    let Some(v) = value else { return Ok(()) };
+    if spec.canonical == "jobs" {
+        if !is_number(v, false) || v.parse::<u64>().is_ok_and(|n| n == 0) {
+            return Err(ArgError::NotPositive('j'));
+        }
+        return Ok(());
+    }
+    let make_string = matches!(spec.kind, ArgKind::Required | ArgKind::OptionalAttached)
+        && !matches!(spec.canonical, "coordinator" | "token" | "download" | "output-sync");
+    if make_string && v.is_empty() {
+        return Err(ArgError::EmptyString(match spec.short {
+            Some(c) => format!("-{c}"),
+            None => format!("--{}", spec.canonical),
+        }));
+    }
+    Ok(())
 }
 
 fn find_short(c: char) -> Option<&'static OptSpec> {
@@ -178,7 +202,7 @@ pub fn normalize(args: &[String]) -> Result<Normalized, ArgError> {
                 },
                 (ArgKind::OptionalNumber, Some(v)) => Some(v),
                 (ArgKind::OptionalNumber, None) => match args.get(i) {
-                    Some(v) if is_number(v, spec.canonical == "load-average") => {
+                    Some(v) if takes_next(spec, v) => {
                         i += 1;
                         Some(v.clone())
                     }
@@ -186,6 +210,7 @@ pub fn normalize(args: &[String]) -> Result<Normalized, ArgError> {
                 },
                 (ArgKind::OptionalAttached, v) => v,
             };
+            check_value(spec, value.as_deref())?;
             push_option(&mut out, spec, value);
             continue;
         }
@@ -208,6 +233,7 @@ pub fn normalize(args: &[String]) -> Result<Normalized, ArgError> {
                         } else {
                             return Err(ArgError::MissingShort(c));
                         };
+                        check_value(spec, Some(&value))?;
                         push_option(&mut out, spec, Some(value));
                         break;
                     }
@@ -217,16 +243,18 @@ pub fn normalize(args: &[String]) -> Result<Normalized, ArgError> {
                             if !is_number(&rest, is_load) {
                                 return Err(ArgError::NotPositive(c));
                             }
+                            check_value(spec, Some(&rest))?;
                             push_option(&mut out, spec, Some(rest));
                             break;
                         }
                         let value = match args.get(i) {
-                            Some(v) if is_number(v, is_load) => {
+                            Some(v) if takes_next(spec, v) => {
                                 i += 1;
                                 Some(v.clone())
                             }
                             _ => None,
                         };
+                        check_value(spec, value.as_deref())?;
                         push_option(&mut out, spec, value);
                     }
                     ArgKind::OptionalAttached => {
@@ -240,6 +268,16 @@ pub fn normalize(args: &[String]) -> Result<Normalized, ArgError> {
         out.words.push(arg.clone());
     }
     Ok(out)
+}
+
+/// Whether an optional number is the next word: `-l` needs a number; make's `-j` takes any
+/// word made only of digits, the empty word included (which it then refuses).
+fn takes_next(spec: &OptSpec, word: &str) -> bool {
+    if spec.canonical == "load-average" {
+        is_number(word, true)
+    } else {
+        word.chars().all(|c| c.is_ascii_digit())
+    }
 }
 
 fn push_option(out: &mut Normalized, spec: &OptSpec, value: Option<String>) {
@@ -329,6 +367,27 @@ mod tests {
             v(&["-jx"]).unwrap_err().to_string(),
             "the '-j' option requires a positive integer argument"
         );
+    }
+
+    // What make 4.3 printed first for each command line.
+    #[test]
+    fn empty_and_zero_arguments_refused() {
+        let v = |a: &[&str]| normalize(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        let positive = "the '-j' option requires a positive integer argument";
+        for args in [&["-j0"][..], &["-j", "0"], &["--jobs=0"], &["-j", ""], &["--jobs", "00"]] {
+            assert_eq!(v(args).unwrap_err().to_string(), positive, "{args:?}");
+        }
+        let empty = |o: &str| format!("the '{o}' option requires a non-empty string argument");
+        assert_eq!(v(&["-C", ""]).unwrap_err().to_string(), empty("-C"));
+        assert_eq!(v(&["--directory="]).unwrap_err().to_string(), empty("-C"));
+        assert_eq!(v(&["-f", ""]).unwrap_err().to_string(), empty("-f"));
+        assert_eq!(v(&["--eval="]).unwrap_err().to_string(), empty("-E"));
+        assert_eq!(v(&["-W", ""]).unwrap_err().to_string(), empty("-W"));
+        assert_eq!(v(&["--debug="]).unwrap_err().to_string(), empty("--debug"));
+        // `-O ''` and `-l ''` leave the empty word as a goal.
+        assert_eq!(v(&["-O", ""]).map(|n| n.words), Ok(vec![String::new()]));
+        assert_eq!(v(&["-l", ""]).map(|n| n.words), Ok(vec![String::new()]));
+        assert_eq!(norm(&["-j", "2"]).options, ["--jobs=2"]);
     }
 
     #[test]

@@ -300,6 +300,47 @@ fn bad_option_is_reported() {
     assert_eq!(ours.stderr.lines().next(), Some("rmake-remote: unrecognized option '--no-such-option'"));
 }
 
+/// Option errors that print the usage text: the first line, the second line (`Usage: …`), an
+/// empty stdout and the status must be make's; the rest of the usage text is our own.
+#[test]
+fn option_errors_match_make_up_to_the_usage_text() {
+    let ours = PathBuf::from(env!("CARGO_BIN_EXE_rmake-remote"));
+    let make = PathBuf::from("/usr/bin/make");
+    if !make.exists() {
+        eprintln!("GNU make not installed: skipping");
+        return;
+    }
+    let cases: &[&[&str]] = &[
+        &["-j0"],
+        &["-j", "0"],
+        &["--jobs=0"],
+        &["-j", ""],
+        &["-jx"],
+        &["-C", ""],
+        &["--directory="],
+        &["-f", ""],
+        &["-I", ""],
+        &["-o", ""],
+        &["-W", ""],
+        &["--eval="],
+        &["--debug="],
+        &["-x"],
+        &["-kx"],
+        &["--bogus"],
+        &["-f"],
+        &["--trace=1"],
+    ];
+    let head = |o: &Outcome| -> (i32, String, Vec<String>) {
+        (o.status, o.stdout.clone(), o.stderr.lines().take(2).map(str::to_string).collect())
+    };
+    for args in cases {
+        let d = Diff::new().args(args);
+        let (want, got) = (d.run_one(&make, false), d.run_one(&ours, true));
+        assert_eq!(head(&got), head(&want), "{args:?}");
+        assert!(got.stderr.lines().nth(1).is_some_and(|l| l.starts_with("Usage: rmake-remote")), "{args:?}");
+    }
+}
+
 #[test]
 fn old_and_new_file_flags() {
     Diff::new()
