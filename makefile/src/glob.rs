@@ -153,16 +153,50 @@ fn exists_no_follow(host: &mut dyn Host, path: &str) -> bool {
 }
 
 impl crate::db::Database {
-    /// make's tilde expansion of a file name: `~` and `~/...` start at `$(HOME)` (other users' homes
-    /// are not looked up).
-    pub(crate) fn tilde<'a>(&self, word: &'a str) -> std::borrow::Cow<'a, str> {
-        if word == "~" || word.starts_with("~/") {
-            if let Some(home) = self.globals.get("HOME").filter(|v| !v.value.is_empty()) {
-                return std::borrow::Cow::Owned(format!("{}{}", home.value, &word[1..]));
-            }
+    /// make's tilde expansion of a file name: `~` and `~/...` start at `$(HOME)` (expanded, else the
+    /// environment's HOME; make's last resort, the password entry of its uid, is not tried), `~user`
+    /// and `~user/...` at that user's home as `/etc/passwd` gives it. Anything else stays as is.
+    pub(crate) fn tilde<'a>(
+        &mut self,
+        host: &mut dyn Host,
+        word: &'a str,
+    ) -> std::borrow::Cow<'a, str> {
+        let Some(rest) = word.strip_prefix('~') else {
+            return std::borrow::Cow::Borrowed(word);
+        };
+        let (user, tail) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, ""),
+        };
+        let home = if user.is_empty() {
+            // An empty $(HOME) falls back to the environment's HOME, as in make.
+            self.expand(host, "$(HOME)", &crate::db::Scope::GLOBAL)
+                .ok()
+                .filter(|h| !h.is_empty())
+                .or_else(|| {
+                    let env = self.state.env.iter().rev();
+                    env.into_iter()
+                        .find(|(k, _)| k == "HOME")
+                        .map(|(_, v)| v.clone())
+                        .filter(|h| !h.is_empty())
+                })
+        } else {
+            passwd_home(host, user)
+        };
+        match home {
+            Some(h) => std::borrow::Cow::Owned(format!("{h}{tail}")),
+            None => std::borrow::Cow::Borrowed(word),
         }
-        std::borrow::Cow::Borrowed(word)
     }
+}
+
+/// The home directory of `user` in `/etc/passwd` (make asks getpwnam).
+fn passwd_home(host: &mut dyn Host, user: &str) -> Option<String> {
+    let text = host.read_file("/etc/passwd").ok()?;
+    text.lines().find_map(|l| {
+        let fields: Vec<&str> = l.split(':').collect();
+        (fields.len() >= 7 && fields[0] == user).then(|| fields[5].to_string())
+    })
 }
 
 /// The names matching `pattern`, sorted; a pattern without wildcards gives itself if it exists.
@@ -175,7 +209,11 @@ pub fn glob(host: &mut dyn Host, pattern: &str) -> Vec<String> {
             if host.is_dir(base) {
                 return vec![format!("{base}/")];
             }
-            return if host.mtime(base).is_some() { vec![base.to_string()] } else { Vec::new() };
+            return if host.mtime(base).is_some() {
+                vec![base.to_string()]
+            } else {
+                Vec::new()
+            };
         }
         return if exists_no_follow(host, &p) {
             vec![p]

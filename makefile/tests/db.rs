@@ -472,3 +472,23 @@ fn undefine_spares_environment_under_e() {
         assert_eq!(db.var("FOO").map(|v| &*v.value), want, "-e {env_overrides}");
     }
 }
+
+#[test]
+fn tilde_names_home_directories() {
+    // `~` is $(HOME) (the environment's when the variable is empty), `~user` that user's passwd home.
+    let mut h = MemHost::new()
+        .with_file(
+            "/etc/passwd",
+            "root:x:0:0:root:/root:/bin/sh\nbob:x:1:1::/home/bob:/bin/sh\n",
+        )
+        .with_file("Makefile", "all: ~bob/x ~/y ~nobody/z\nHOME =\nb: ~/w\n");
+    let opts = LoadOptions {
+        env: vec![("HOME".into(), "/h".into())],
+        ..LoadOptions::default()
+    };
+    let (db, _) = Database::load(&mut h, &opts).expect("load");
+    let all = &db.rules[db.rules_for("all")[0]];
+    assert_eq!(all.prereqs, vec!["/home/bob/x", "/h/y", "~nobody/z"]);
+    let b = &db.rules[db.rules_for("b")[0]];
+    assert_eq!(b.prereqs, vec!["/h/w"]);
+}

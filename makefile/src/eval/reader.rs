@@ -214,7 +214,7 @@ impl Database {
                     let names = self.expand_at(host, rest, &Scope::GLOBAL, Some(&loc))?;
                     let mut files = Vec::new();
                     for w in crate::pattern::words(&names) {
-                        let w = &*self.tilde(w);
+                        let w = &*self.tilde(host, w);
                         if w.bytes().any(|b| matches!(b, b'*' | b'?' | b'[')) {
                             let m = crate::glob::glob(host, w);
                             if !m.is_empty() {

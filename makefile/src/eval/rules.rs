@@ -196,7 +196,7 @@ impl Database {
         }
         let target_words: Vec<String> = crate::lexer::split_file_words(&targets_text)
             .iter()
-            .map(|w| strip_dot_slash(&self.tilde(w)).to_string())
+            .map(|w| strip_dot_slash(&self.tilde(host, w)).to_string())
             .collect();
         if target_words.is_empty() {
             return Ok(RuleLine::NoTargets);
@@ -323,8 +323,8 @@ impl Database {
         if !glob {
             return (n, o);
         }
-        let n: Vec<String> = n.into_iter().map(|w| self.tilde(&w).into_owned()).collect();
-        let o: Vec<String> = o.into_iter().map(|w| self.tilde(&w).into_owned()).collect();
+        let n: Vec<String> = n.into_iter().map(|w| self.tilde(host, &w).into_owned()).collect();
+        let o: Vec<String> = o.into_iter().map(|w| self.tilde(host, &w).into_owned()).collect();
         let mut g = |v: Vec<String>| -> Vec<String> {
             let mut out = Vec::with_capacity(v.len());
             for w in v {

@@ -422,7 +422,7 @@ impl Database {
                 let words = crate::lexer::split_file_words(a(0));
                 let mut first = true;
                 for w in &words {
-                    let w = self.tilde(w);
+                    let w = self.tilde(host, w);
                     for m in crate::glob::glob(host, &w) {
                         if !first {
                             out.push(' ');
