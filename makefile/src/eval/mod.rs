@@ -5,7 +5,9 @@ mod assign;
 mod cond;
 mod makeflags;
 mod reader;
+mod recipe_text;
 mod rules;
+mod specials;
 mod suffix;
 
 use crate::db::{Database, LoadOptions, LoadReport, MakefileRead, Scope};
@@ -89,11 +91,7 @@ pub(crate) fn initial(host: &mut dyn Host, opts: &LoadOptions) -> Result<Databas
 
     // The environment (SHELL is never taken from it, as make does).
     for (k, v) in &opts.env {
-        if k.is_empty()
-            || k == "MAKELEVEL"
-            || k == "MAKEFLAGS"
-            || k == "MFLAGS"
-        {
+        if k.is_empty() || k == "MAKELEVEL" || k == "MAKEFLAGS" || k == "MFLAGS" {
             continue;
         }
         // With -e the origin becomes "environment override" only when a makefile assigns the variable.
@@ -225,7 +223,11 @@ pub(crate) fn initial(host: &mut dyn Host, opts: &LoadOptions) -> Result<Databas
     } else {
         db.special.suffixes.clear();
         db.state.suffixes_raw.clear();
-        if db.globals.get("SUFFIXES").is_none_or(|v| v.origin <= Origin::Default) {
+        if db
+            .globals
+            .get("SUFFIXES")
+            .is_none_or(|v| v.origin <= Origin::Default)
+        {
             db.set_global("SUFFIXES", "", Flavor::Simple, Origin::Default);
         }
     }
@@ -293,7 +295,8 @@ impl Database {
             let mut dirs = self.state.include_dirs.clone();
             dirs.extend(["/usr/local/include".to_string(), "/usr/include".to_string()]);
             for d in dirs {
-                let cand = rules::strip_dot_slash(&format!("{}/{}", d.trim_end_matches('/'), name)).to_string();
+                let cand = rules::strip_dot_slash(&format!("{}/{}", d.trim_end_matches('/'), name))
+                    .to_string();
                 if let Ok(t) = host.read_file(&cand) {
                     path = cand;
                     text = Ok(t);
@@ -377,7 +380,9 @@ impl Database {
             .globals
             .entry("MAKEFILE_LIST".into())
             .or_insert_with(|| Variable::new("", Flavor::Simple, Origin::File));
-        let mut v = String::with_capacity(entry.value.len() + pending.iter().map(|p| p.len() + 1).sum::<usize>());
+        let mut v = String::with_capacity(
+            entry.value.len() + pending.iter().map(|p| p.len() + 1).sum::<usize>(),
+        );
         v.push_str(&entry.value);
         for p in pending {
             if !v.is_empty() {

@@ -4,7 +4,8 @@
 
 use super::assign::{define_op, parse_var_assignment};
 use super::cond::{CondResult, Conds};
-use super::rules::{collapse_in_references, strip_continuation_prefix, PendingRule, RuleLine};
+use super::recipe_text::{collapse_in_references, strip_continuation_prefix};
+use super::rules::{PendingRule, RuleLine};
 use crate::db::{Database, Recipe, RecipeLine, Scope, VpathDirective};
 use crate::error::{Error, ErrorKind};
 use crate::host::Host;

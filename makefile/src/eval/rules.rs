@@ -1,7 +1,8 @@
 //! Rule lines: splitting targets from prerequisites (word by word, as make expands them), target-specific
-//! assignments, static pattern rules, and recording rules, pattern rules and special targets.
+//! assignments, static pattern rules, and recording rules and pattern rules.
 
 use super::assign::parse_var_assignment;
+use super::recipe_text::{collapse_in_references, strip_continuation_prefix};
 use crate::db::{Database, PatternRule, Recipe, RecipeLine, Rule, Scope};
 use crate::error::{Error, ErrorKind};
 use crate::expand::Ctx;
@@ -323,8 +324,14 @@ impl Database {
         if !glob {
             return (n, o);
         }
-        let n: Vec<String> = n.into_iter().map(|w| self.tilde(host, &w).into_owned()).collect();
-        let o: Vec<String> = o.into_iter().map(|w| self.tilde(host, &w).into_owned()).collect();
+        let n: Vec<String> = n
+            .into_iter()
+            .map(|w| self.tilde(host, &w).into_owned())
+            .collect();
+        let o: Vec<String> = o
+            .into_iter()
+            .map(|w| self.tilde(host, &w).into_owned())
+            .collect();
         let mut g = |v: Vec<String>| -> Vec<String> {
             let mut out = Vec::with_capacity(v.len());
             for w in v {
@@ -564,159 +571,4 @@ impl Database {
         self.rules.push(rule);
         Ok(())
     }
-
-    fn apply_specials(&mut self, rule: &Rule, idx: usize) {
-        if !rule.targets.iter().any(|t| t.starts_with('.')) {
-            return;
-        }
-        let names: Vec<String> = rule
-            .prereqs
-            .iter()
-            .chain(rule.order_only.iter())
-            .cloned()
-            .collect();
-        for t in &rule.targets {
-            let sp = &mut self.special;
-            match t.as_str() {
-                ".PHONY" => sp.phony.extend(names.iter().cloned()),
-                ".PRECIOUS" => sp.precious.extend(names.iter().cloned()),
-                ".INTERMEDIATE" => sp.intermediate.extend(names.iter().cloned()),
-                ".SECONDARY" => {
-                    if names.is_empty() {
-                        sp.secondary_all = true;
-                    }
-                    sp.secondary.extend(names.iter().cloned());
-                }
-                ".NOTINTERMEDIATE" => {
-                    if names.is_empty() {
-                        sp.notintermediate_all = true;
-                    }
-                    sp.notintermediate.extend(names.iter().cloned());
-                }
-                ".IGNORE" => {
-                    if names.is_empty() {
-                        sp.ignore_all = true;
-                    }
-                    sp.ignore.extend(names.iter().cloned());
-                }
-                ".SILENT" => {
-                    if names.is_empty() {
-                        sp.silent_all = true;
-                    }
-                    sp.silent.extend(names.iter().cloned());
-                }
-                ".LOW_RESOLUTION_TIME" => sp.low_resolution_time.extend(names.iter().cloned()),
-                ".DELETE_ON_ERROR" => sp.delete_on_error = true,
-                ".EXPORT_ALL_VARIABLES" => sp.export_all = true,
-                ".NOTPARALLEL" => sp.notparallel = true,
-                ".ONESHELL" => sp.oneshell = true,
-                ".POSIX" => {
-                    sp.posix = true;
-                    // make switches some defaults to the POSIX ones (it overrides only defaults).
-                    for (name, value) in [
-                        (".SHELLFLAGS", "-ec"),
-                        ("ARFLAGS", "-rvU"),
-                        ("CC", "c99"),
-                        ("CFLAGS", "-O1"),
-                        ("FC", "fort77"),
-                        ("FFLAGS", "-O1"),
-                    ] {
-                        if self
-                            .globals
-                            .get(name)
-                            .is_none_or(|v| v.origin <= crate::vars::Origin::Default)
-                        {
-                            self.set_global(
-                                name,
-                                value,
-                                crate::vars::Flavor::Simple,
-                                crate::vars::Origin::Default,
-                            );
-                        }
-                    }
-                }
-                ".SECONDEXPANSION" => sp.second_expansion = true,
-                ".SUFFIXES" => {
-                    // make keeps repeated suffixes in its list; conversion walks it as is.
-                    if names.is_empty() {
-                        self.state.suffixes_raw.clear();
-                    } else {
-                        self.state.suffixes_raw.extend(names.iter().cloned());
-                    }
-                    if names.is_empty() {
-                        sp.suffixes.clear();
-                    } else {
-                        for n in &names {
-                            if !sp.suffixes.contains(n) {
-                                sp.suffixes.push(n.clone());
-                            }
-                        }
-                    }
-                }
-                ".DEFAULT" if rule.recipe.is_some() => sp.default_rule = Some(idx),
-                _ => {}
-            }
-        }
-    }
-}
-
-/// Remove the recipe prefix that begins each continuation line of a recipe line, as make does.
-/// make's `new_job` treatment of a backslash-newline inside a variable reference or function call
-/// in a recipe line: it and the blanks around it become one space (outside references it stays, for
-/// the shell).
-pub(crate) fn collapse_in_references(text: &str) -> String {
-    if !text.contains("\\\n") {
-        return text.to_string();
-    }
-    let b = text.as_bytes();
-    let mut out: Vec<u8> = Vec::with_capacity(b.len());
-    let mut depth = 0usize;
-    let mut i = 0;
-    while i < b.len() {
-        let c = b[i];
-        if c == b'$' && i + 1 < b.len() {
-            if b[i + 1] == b'(' || b[i + 1] == b'{' {
-                depth += 1;
-            }
-            out.push(c);
-            out.push(b[i + 1]);
-            i += 2;
-            continue;
-        }
-        match c {
-            b'(' | b'{' if depth > 0 => depth += 1,
-            b')' | b'}' if depth > 0 => depth -= 1,
-            b'\\' if depth > 0 && i + 1 < b.len() && b[i + 1] == b'\n' => {
-                while out.last().is_some_and(|&x| x == b' ' || x == b'\t') {
-                    out.pop();
-                }
-                out.push(b' ');
-                i += 2;
-                while i < b.len() && (b[i] == b' ' || b[i] == b'\t') {
-                    i += 1;
-                }
-                continue;
-            }
-            _ => {}
-        }
-        out.push(c);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-pub(crate) fn strip_continuation_prefix(text: &str, prefix: char) -> String {
-    if !text.contains('\n') {
-        return text.to_string();
-    }
-    let mut out = String::with_capacity(text.len());
-    let mut lines = text.split('\n');
-    if let Some(f) = lines.next() {
-        out.push_str(f);
-    }
-    for l in lines {
-        out.push('\n');
-        out.push_str(l.strip_prefix(prefix).unwrap_or(l));
-    }
-    out
 }
