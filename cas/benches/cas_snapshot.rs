@@ -9,6 +9,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use rmake_cas::index::RACY_WINDOW;
+use rmake_cas::testdata::fill;
 use rmake_cas::{snapshot, BlobStore, Digest, DiskStore, Ignore, Index};
 
 struct Args {
@@ -36,18 +37,6 @@ fn parse_args() -> Args {
         }
     }
     a
-}
-
-/// Deterministic pseudo-random bytes.
-fn fill(buf: &mut [u8], seed: u64) {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    for chunk in buf.chunks_mut(8) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        let b = x.to_le_bytes();
-        chunk.copy_from_slice(&b[..chunk.len()]);
-    }
 }
 
 fn small_size(i: usize) -> usize {

@@ -15,6 +15,7 @@ pub mod memory_store;
 mod par;
 pub mod snapshot;
 pub mod store;
+pub mod testdata;
 pub mod tree;
 pub mod walk;
 

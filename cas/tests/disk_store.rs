@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use rmake_cas::{BlobStore, CasError, Digest, DiskStore};
 
-use crate::util::{bytes, entries, peak_rss_kib, Tmpfs};
+use rmake_cas::testdata;
+
+use crate::util::{entries, peak_rss_kib, Tmpfs};
 
 fn store() -> (tempfile::TempDir, DiskStore) {
     let dir = tempfile::tempdir().unwrap();
@@ -17,7 +19,7 @@ fn store() -> (tempfile::TempDir, DiskStore) {
 #[test]
 fn round_trip_empty_small_and_medium() {
     let (dir, s) = store();
-    for data in [Vec::new(), b"hello".to_vec(), bytes(3 << 20, 1)] {
+    for data in [Vec::new(), b"hello".to_vec(), testdata::bytes(1, 3 << 20)] {
         let d = Digest::of(&data);
         assert!(!s.has(&d).unwrap());
         s.put(&d, &data).unwrap();
@@ -51,7 +53,7 @@ fn blobs_are_sharded_read_only_files() {
 #[test]
 fn range_reads_seek() {
     let (_dir, s) = store();
-    let data = bytes(100_000, 2);
+    let data = testdata::bytes(2, 100_000);
     let d = s.put_bytes(&data).unwrap();
     let mut r = s.open_read(&d).unwrap().unwrap();
     r.seek(SeekFrom::Start(90_000)).unwrap();
@@ -72,7 +74,7 @@ fn mismatched_bytes_are_refused_and_nothing_is_stored() {
     let err = s.put_stream(&claimed, &mut &b"the fake bytes"[..]).unwrap_err();
     assert!(matches!(err, CasError::DigestMismatch { .. }), "{err}");
     // Longer than the digest says: refused as soon as the excess arrives.
-    let long = bytes(1 << 20, 3);
+    let long = testdata::bytes(3, 1 << 20);
     let err = s.put_stream(&claimed, &mut &long[..]).unwrap_err();
     assert!(matches!(err, CasError::SizeExceeded { .. }), "{err}");
     // Shorter.
@@ -92,7 +94,7 @@ fn mismatched_bytes_are_refused_and_nothing_is_stored() {
 #[test]
 fn abandoned_writer_leaves_nothing() {
     let (dir, s) = store();
-    let data = bytes(500_000, 4);
+    let data = testdata::bytes(4, 500_000);
     let d = Digest::of(&data);
     let mut w = s.begin_write(&d).unwrap();
     w.write_all(&data[..1000]).unwrap();
@@ -106,7 +108,7 @@ fn abandoned_writer_leaves_nothing() {
 fn concurrent_puts_of_the_same_blob() {
     let (dir, s) = store();
     let s = Arc::new(s);
-    let data = Arc::new(bytes(2 << 20, 5));
+    let data = Arc::new(testdata::bytes(5, 2 << 20));
     let d = Digest::of(&data);
     let threads: Vec<_> = (0..8)
         .map(|i| {
@@ -138,7 +140,7 @@ fn dead_pid() -> u32 {
 fn leftovers_of_a_crash_are_never_read_and_are_cleaned_at_open() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("cas");
-    let data = bytes(100_000, 6);
+    let data = testdata::bytes(6, 100_000);
     let d = Digest::of(&data);
     {
         let s = DiskStore::open(&root).unwrap();
@@ -223,7 +225,7 @@ fn full_disk_gives_no_space_and_leaves_nothing() {
     let root = fs_.path().join("cas");
     let s = DiskStore::open(&root).unwrap();
     // 12 MiB: streamed through the helper-thread writer; `put` and `put_many` write directly.
-    let big = bytes(12 << 20, 7);
+    let big = testdata::bytes(7, 12 << 20);
     let d = Digest::of(&big);
     let err = s.put_stream(&d, &mut &big[..]).unwrap_err();
     assert!(err.is_no_space(), "{err}");
@@ -280,7 +282,7 @@ fn batches_handle_duplicates_and_many_blobs() {
     assert!(res[1].is_ok() && res[2].is_ok());
     assert_eq!(s.get(&d).unwrap().unwrap(), b"dup");
     // Large enough to be spread over threads.
-    let data: Vec<Vec<u8>> = (0..700).map(|i| bytes(100 + i * 13, i as u64)).collect();
+    let data: Vec<Vec<u8>> = (0..700).map(|i| testdata::bytes(i as u64, 100 + i * 13)).collect();
     let batch: Vec<(Digest, &[u8])> = data.iter().map(|b| (Digest::of(b), b.as_slice())).collect();
     assert!(s.put_many(&batch).iter().all(|r| r.is_ok()));
     let digests: Vec<Digest> = batch.iter().map(|(d, _)| *d).collect();
@@ -300,10 +302,10 @@ fn crash_child() {
     let Ok(root) = std::env::var("RMAKE_CAS_CRASH_DIR") else { return };
     let s = DiskStore::open(root).unwrap();
     for round in 0u64.. {
-        let big = bytes(4 << 20, round);
+        let big = testdata::bytes(round, 4 << 20);
         let d = Digest::of(&big);
         s.put_stream(&d, &mut &big[..]).unwrap();
-        let small: Vec<Vec<u8>> = (0..50).map(|i| bytes(2000 + i, round * 100 + i as u64)).collect();
+        let small: Vec<Vec<u8>> = (0..50).map(|i| testdata::bytes(round * 100 + i as u64, 2000 + i)).collect();
         let batch: Vec<(Digest, &[u8])> = small.iter().map(|b| (Digest::of(b), b.as_slice())).collect();
         for r in s.put_many(&batch) {
             r.unwrap();

@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 use bytes::Bytes;
 use futures::StreamExt;
 
-use rmake_cas::Digest;
+use rmake_cas::{testdata, Digest};
 use rmake_coordinator::{server, AppState, Config};
 use rmake_proto::CoordinatorClient;
 
@@ -19,19 +19,6 @@ const LARGE_BLOBS: usize = 16;
 const LARGE_SIZE: usize = 64 << 20;
 const SMALL_BLOBS: usize = 20_000;
 const PARALLEL: usize = 4;
-
-fn fill(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
 
 fn cp_r(from: &Path, to: &Path) -> Result<Duration> {
     let t = Instant::now();
@@ -78,6 +65,10 @@ struct Row {
 
 #[tokio::main]
 async fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("RMAKE_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
     let scratch = std::env::args()
         .nth(1)
         .map(PathBuf::from)
@@ -103,7 +94,7 @@ async fn run(scratch: &Path) -> Result<()> {
         LARGE_BLOBS
     };
     for i in 0..large_count {
-        let data = fill(i as u64, LARGE_SIZE);
+        let data = testdata::bytes(i as u64, LARGE_SIZE);
         let path = large_dir.join(format!("blob{i:02}"));
         std::fs::write(&path, &data)?;
         large.push((Digest::of(&data), path));
@@ -115,7 +106,7 @@ async fn run(scratch: &Path) -> Result<()> {
             std::fs::create_dir_all(&dir)?;
         }
         let len = 1024 + (i * 7919) % (7 * 1024 + 1);
-        let data = fill(1_000_000 + i as u64, len);
+        let data = testdata::bytes(1_000_000 + i as u64, len);
         let path = dir.join(format!("f{i:05}"));
         std::fs::write(&path, &data)?;
         small.push((Digest::of(&data), path));

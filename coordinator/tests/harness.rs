@@ -78,22 +78,8 @@ impl TestServer {
     }
 }
 
-/// Deterministic pseudo-random bytes (xorshift), different for each seed.
-pub(crate) fn data(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
-
 /// A blob and its digest.
 pub(crate) fn blob(seed: u64, len: usize) -> (Digest, bytes::Bytes) {
-    let d = data(seed, len);
+    let d = rmake_cas::testdata::bytes(seed, len);
     (Digest::of(&d), bytes::Bytes::from(d))
 }

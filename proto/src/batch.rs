@@ -195,4 +195,63 @@ mod tests {
         assert_eq!(decode(&two, 1), Err(FramingError::TooManyFrames { max: 1 }));
         assert_eq!(decode(&Bytes::new(), 0), Ok(vec![]));
     }
+
+    /// Re-encodes decoded frames: a body that decodes must be exactly its frames.
+    fn reencode(frames: &[Frame]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for f in frames {
+            encode_frame(&mut out, &f.digest, f.data.as_deref());
+        }
+        out
+    }
+
+    #[test]
+    fn decode_never_panics_on_random_or_mutated_bodies() {
+        let blobs: Vec<Vec<u8>> = (0..4u64)
+            .map(|i| rmake_cas::testdata::bytes(i, (i * 37) as usize))
+            .collect();
+        let mut good = Vec::new();
+        for (i, b) in blobs.iter().enumerate() {
+            let d = Digest::of(b);
+            encode_frame(&mut good, &d, (i != 2).then_some(b.as_slice()));
+        }
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for round in 0..20_000u64 {
+            let body = if round % 4 == 0 {
+                // Pure noise, sometimes with a plausible header in front.
+                let len = (next() % 200) as usize;
+                let mut b = rmake_cas::testdata::bytes(next(), len);
+                if round % 8 == 0 && b.len() > FRAME_HEADER {
+                    b[32..40].copy_from_slice(&((next() % 64) as u64).to_be_bytes());
+                    b[40] = (next() % 2) as u8;
+                }
+                b
+            } else {
+                let mut m = good.clone();
+                for _ in 0..(next() % 4 + 1) {
+                    if m.is_empty() {
+                        break;
+                    }
+                    let pos = (next() as usize) % m.len();
+                    match next() % 3 {
+                        0 => m[pos] = next() as u8,
+                        1 => m.truncate(pos),
+                        _ => m.insert(pos, next() as u8),
+                    }
+                }
+                m
+            };
+            let max = (next() % 6) as usize;
+            if let Ok(frames) = decode(&Bytes::from(body.clone()), max) {
+                assert!(frames.len() <= max);
+                assert_eq!(reencode(&frames), body);
+            }
+        }
+    }
 }
