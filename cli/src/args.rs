@@ -212,7 +212,35 @@ pub enum UsageError {
     Fatal(String),
 }
 
+/// The on/off flags a makefile may add by changing MAKEFLAGS (they take effect after reading).
+const MAKEFILE_FLAGS: [fn(&mut Config) -> &mut bool; 9] = [
+    |c| &mut c.keep_going,
+    |c| &mut c.silent,
+    |c| &mut c.ignore_errors,
+    |c| &mut c.just_print,
+    |c| &mut c.question,
+    |c| &mut c.touch,
+    |c| &mut c.always_make,
+    |c| &mut c.trace,
+    |c| &mut c.print_directory,
+];
+
 impl Config {
+    /// Adds the flags of the MAKEFLAGS a makefile set (`MAKEFLAGS += -k -j2 -r`); `true` when
+    /// that turned the built-in rules off.
+    pub fn add_makefile_flags(&mut self, mut extra: Config) -> bool {
+        for flag in MAKEFILE_FLAGS {
+            let on = *flag(&mut extra);
+            *flag(self) |= on;
+        }
+        if extra.jobs != Jobs::One {
+            self.jobs = extra.jobs;
+        }
+        let drop_builtin = (extra.no_builtin_rules || extra.no_builtin_variables) && !self.no_builtin_rules;
+        self.no_builtin_rules |= drop_builtin;
+        drop_builtin
+    }
+
     /// Resolves argv (without argv[0]) and the MAKEFLAGS value from the environment.
     pub fn from_args(args: &[String], env_makeflags: Option<&str>) -> Result<Config, UsageError> {
         Config::from_args_env(args, env_makeflags.into_iter())
@@ -396,6 +424,18 @@ mod tests {
     #[test]
     fn directories_accumulate() {
         assert_eq!(cfg(&["-C", "a", "-Cb"], None).directories, ["a", "b"]);
+    }
+
+    #[test]
+    fn makefile_flags_add_to_the_command_line() {
+        let mut c = cfg(&["-s"], None);
+        assert!(c.add_makefile_flags(cfg(&["-k", "-j2", "-r"], None)));
+        assert!(c.silent && c.keep_going && c.no_builtin_rules && !c.just_print);
+        assert_eq!(c.jobs, Jobs::Limit(2));
+        // Built-in rules already off: nothing more to drop; -j kept when the makefile has none.
+        assert!(!c.add_makefile_flags(cfg(&["-R", "-n"], None)));
+        assert!(c.just_print);
+        assert_eq!(c.jobs, Jobs::Limit(2));
     }
 
     #[test]

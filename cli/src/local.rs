@@ -303,7 +303,9 @@ fn flags_from_makefile(s: &Session, host: &mut RealHost, db: &mut Database) -> C
         return cfg;
     }
     if let Some(extra) = extra {
-        merge_makefile_flags(&mut cfg, extra, db);
+        if cfg.add_makefile_flags(extra) {
+            db.pattern_rules.retain(|r| !r.builtin);
+        }
     }
     // make rewrites MAKEFLAGS (and MFLAGS) from its flags once the makefiles are read.
     let js = s.jobserver.as_ref().map(|j| j.fds());
@@ -323,25 +325,6 @@ fn flags_from_makefile(s: &Session, host: &mut RealHost, db: &mut Database) -> C
     cfg
 }
 
-/// The flags a makefile added to MAKEFLAGS take effect after reading.
-fn merge_makefile_flags(cfg: &mut Config, extra: Config, db: &mut Database) {
-    cfg.keep_going |= extra.keep_going;
-    cfg.silent |= extra.silent;
-    cfg.ignore_errors |= extra.ignore_errors;
-    cfg.just_print |= extra.just_print;
-    cfg.question |= extra.question;
-    cfg.touch |= extra.touch;
-    cfg.always_make |= extra.always_make;
-    cfg.trace |= extra.trace;
-    if extra.jobs != Jobs::One {
-        cfg.jobs = extra.jobs;
-    }
-    if (extra.no_builtin_rules || extra.no_builtin_variables) && !cfg.no_builtin_rules {
-        cfg.no_builtin_rules = true;
-        db.pattern_rules.retain(|r| !r.builtin);
-    }
-    cfg.print_directory |= extra.print_directory;
-}
 
 /// After remaking makefiles: a required makefile that is still missing because it could not be
 /// remade stops the build with make's two messages.

@@ -260,26 +260,30 @@ impl Plan {
     /// The targets of the running jobs that an interrupt must delete (not precious, not phony),
     /// with the mtimes they had before their recipes started.
     pub fn interrupted_targets(&self) -> Vec<(String, Option<Mtime>)> {
-        let mut out = Vec::new();
         let mut ids: Vec<(&JobId, &FileId)> = self.running.iter().collect();
         ids.sort();
-        for (_, &fid) in ids {
-            let f = self.files.get(fid);
-            let mut all = vec![fid];
-            all.extend(f.also_make.iter().copied());
-            for id in all {
+        ids.into_iter().flat_map(|(_, &fid)| self.deletable_targets(fid)).collect()
+    }
+
+    /// The files a failed or interrupted job for `fid` made (its target and the targets made with
+    /// it), each with its time before the build, leaving out precious and phony ones.
+    fn deletable_targets(&self, fid: FileId) -> Vec<(String, Option<Mtime>)> {
+        let mut ids = vec![fid];
+        ids.extend(self.files.get(fid).also_make.iter().copied());
+        ids.into_iter()
+            .filter(|&id| {
                 let f = self.files.get(id);
-                if f.precious || f.phony || self.precious_by_pattern(id) {
-                    continue;
-                }
+                !(f.precious || f.phony || self.precious_by_pattern(id))
+            })
+            .map(|id| {
+                let f = self.files.get(id);
                 let before = match f.mtime_before_update {
                     Some(Time::At(m)) => Some(m),
                     _ => None,
                 };
-                out.push((f.name.clone(), before));
-            }
-        }
-        out
+                (f.name.clone(), before)
+            })
+            .collect()
     }
 
     /// Intermediate files made so far that an interrupt should delete (make's
@@ -484,21 +488,8 @@ impl Plan {
     }
 
     fn delete_targets_of(&mut self, fid: FileId) {
-        let mut ids = vec![fid];
-        ids.extend(self.files.get(fid).also_make.iter().copied());
-        for id in ids {
-            let f = self.files.get(id);
-            if f.precious || f.phony || self.precious_by_pattern(id) {
-                continue;
-            }
-            let before = match f.mtime_before_update {
-                Some(Time::At(m)) => Some(m),
-                _ => None,
-            };
-            self.events.push(Event::DeleteTarget {
-                path: f.name.clone(),
-                before,
-            });
+        for (path, before) in self.deletable_targets(fid) {
+            self.events.push(Event::DeleteTarget { path, before });
         }
     }
 

@@ -7,6 +7,7 @@ use crate::build::file::{CmdState, Cmds, Dep, FileId, Status, Time};
 use crate::build::implicit::{Found, Search};
 use crate::build::job::ExitKind;
 use crate::build::plan::Plan;
+use crate::build::start::line_flags;
 use crate::db::{AutoVars, Scope};
 use crate::host::Host;
 
@@ -176,25 +177,15 @@ impl Plan {
                 .expand_prereqs(host, &text, stem.as_deref(), &scope, Some(&loc))
             {
                 Ok((normal, oo)) => {
-                    let mut new = Vec::new();
-                    for n in normal {
-                        let file = self.files.enter(&n);
-                        new.push(Dep {
-                            file,
-                            order_only: false,
+                    let named = normal.into_iter().map(|n| (n, false)).chain(oo.into_iter().map(|n| (n, true)));
+                    let mut new: Vec<Dep> = named
+                        .map(|(n, order_only)| Dep {
+                            file: self.files.enter(&n),
+                            order_only,
                             changed: false,
                             hidden: false,
-                        });
-                    }
-                    for n in oo {
-                        let file = self.files.enter(&n);
-                        new.push(Dep {
-                            file,
-                            order_only: true,
-                            changed: false,
-                            hidden: false,
-                        });
-                    }
+                        })
+                        .collect();
                     let file = self.files.get_mut(f);
                     if has_recipe {
                         new.append(&mut file.deps);
@@ -511,32 +502,6 @@ impl Plan {
         };
         av
     }
-}
-
-/// The `@`, `-`, `+` prefix flags of an unexpanded recipe line (silent, ignore, recursive),
-/// with `$(MAKE)`/`${MAKE}` counting as `+`.
-pub(crate) fn line_flags(text: &str) -> (bool, bool, bool) {
-    let mut silent = false;
-    let mut ignore = false;
-    let mut recurse = false;
-    let mut rest = text;
-    for (i, c) in text.char_indices() {
-        match c {
-            '@' => silent = true,
-            '-' => ignore = true,
-            '+' => recurse = true,
-            ' ' | '\t' => {}
-            _ => {
-                rest = &text[i..];
-                break;
-            }
-        }
-        rest = &text[i + c.len_utf8()..];
-    }
-    if rest.contains("$(MAKE)") || rest.contains("${MAKE}") {
-        recurse = true;
-    }
-    (silent, ignore, recurse)
 }
 
 /// strsignal's wording for the signals recipes commonly die of.

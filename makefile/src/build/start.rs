@@ -5,25 +5,38 @@ use crate::build::events::Event;
 use crate::build::file::FileId;
 use crate::build::job::{Job, JobLine};
 use crate::build::plan::Plan;
-use crate::build::remake::line_flags;
 use crate::db::Scope;
 use crate::host::Host;
 
-/// Strips the leading `@ - +` and blanks of an expanded command, returning the flags found.
-fn strip_prefix(cmd: &str) -> (&str, bool, bool, bool) {
+/// Splits the leading `@ - +` flags (and blanks, and newlines when `newlines`) off a recipe
+/// line: the rest and (silent, ignore, recursive).
+fn split_prefix(text: &str, newlines: bool) -> (&str, bool, bool, bool) {
     let mut silent = false;
     let mut ignore = false;
     let mut recurse = false;
-    for (i, c) in cmd.char_indices() {
+    for (i, c) in text.char_indices() {
         match c {
             '@' => silent = true,
             '-' => ignore = true,
             '+' => recurse = true,
-            ' ' | '\t' | '\n' => {}
-            _ => return (&cmd[i..], silent, ignore, recurse),
+            ' ' | '\t' => {}
+            '\n' if newlines => {}
+            _ => return (&text[i..], silent, ignore, recurse),
         }
     }
     ("", silent, ignore, recurse)
+}
+
+/// Strips the leading `@ - +` and blanks of an expanded command, returning the flags found.
+fn strip_prefix(cmd: &str) -> (&str, bool, bool, bool) {
+    split_prefix(cmd, true)
+}
+
+/// The `@`, `-`, `+` prefix flags of an unexpanded recipe line (silent, ignore, recursive),
+/// with `$(MAKE)`/`${MAKE}` counting as `+`.
+pub(crate) fn line_flags(text: &str) -> (bool, bool, bool) {
+    let (rest, silent, ignore, recurse) = split_prefix(text, false);
+    (silent, ignore, recurse || rest.contains("$(MAKE)") || rest.contains("${MAKE}"))
 }
 
 /// Splits an expanded recipe line at newlines that are not escaped by a backslash.

@@ -10,7 +10,49 @@ fn bad(s: Status) -> bool {
     s >= Status::Question
 }
 
+/// What the walk over a target's prerequisites does after updating one of them.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum DepStep {
+    /// The build is dying: the target fails at once.
+    Die,
+    /// Stop the walk (a job started in serial mode, or a failure without -k).
+    Stop,
+    /// Go on with the next prerequisite.
+    Next,
+}
+
 impl Plan {
+    /// After prerequisite `i` (file `d`, whose time was `mtime` before) of `f` was updated with
+    /// status `st`: folds the status into `dep_status`, notes whether it is still running, and,
+    /// when nothing runs, whether it changed (make's `check_dep` bookkeeping in `update_file_1`).
+    fn after_dep(
+        &mut self,
+        host: &mut dyn Host,
+        (f, i, d): (FileId, usize, FileId),
+        st: Status,
+        mtime: Time,
+        dep_status: &mut Status,
+        running: &mut bool,
+    ) -> DepStep {
+        if self.dying {
+            return DepStep::Die;
+        }
+        *dep_status = (*dep_status).max(if st == Status::None { Status::Success } else { st });
+        *running |= self.chain_running(d);
+        if self.blocked {
+            *running = true;
+            return DepStep::Stop;
+        }
+        if bad(*dep_status) && !self.opts.keep_going {
+            return DepStep::Stop;
+        }
+        if !*running {
+            let now = self.file_mtime(host, d, true);
+            self.files.get_mut(f).deps[i].changed = now != mtime || mtime == Time::Missing;
+        }
+        DepStep::Next
+    }
+
     /// One pass over the goals (make's update_goal_chain loop body): starts what can start.
     pub fn poll(&mut self, host: &mut dyn Host) {
         if self.dying {
@@ -297,28 +339,17 @@ impl Plan {
             if self.opts.rebuilding_makefiles {
                 self.files.get_mut(d).dontcare = saved_dontcare;
             }
-            if self.dying {
+            let step = self.after_dep(host, (f, i, d), st, mtime, &mut dep_status, &mut running);
+            if step == DepStep::Die {
                 return Status::Failed;
             }
-            dep_status = dep_status.max(if st == Status::None {
-                Status::Success
-            } else {
-                st
-            });
             if !self.files.get(f).deps[i].order_only {
                 must_make = maybe_make;
             }
-            running |= self.chain_running(d);
-            if self.blocked {
-                running = true;
-                break;
-            }
-            if bad(dep_status) && !self.opts.keep_going {
+            if step == DepStep::Stop {
                 break;
             }
             if !running {
-                let now = self.file_mtime(host, d, true);
-                self.files.get_mut(f).deps[i].changed = now != mtime || mtime == Time::Missing;
                 if self.files.get(d).updated && !self.files.get(d).intermediate {
                     // Everything up to here is final: later passes start after it.
                     let file = self.files.get_mut(f);
@@ -339,26 +370,10 @@ impl Plan {
                     let mtime = self.file_mtime(host, d, true);
                     self.files.get_mut(d).parent = Some(f);
                     let st = self.update_file(host, d, depth);
-                    if self.dying {
-                        return Status::Failed;
-                    }
-                    dep_status = dep_status.max(if st == Status::None {
-                        Status::Success
-                    } else {
-                        st
-                    });
-                    running |= self.chain_running(d);
-                    if self.blocked {
-                        running = true;
-                        break;
-                    }
-                    if bad(dep_status) && !self.opts.keep_going {
-                        break;
-                    }
-                    if !running {
-                        let now = self.file_mtime(host, d, true);
-                        self.files.get_mut(f).deps[i].changed =
-                            now != mtime || mtime == Time::Missing;
+                    match self.after_dep(host, (f, i, d), st, mtime, &mut dep_status, &mut running) {
+                        DepStep::Die => return Status::Failed,
+                        DepStep::Stop => break,
+                        DepStep::Next => {}
                     }
                 }
                 i += 1;
