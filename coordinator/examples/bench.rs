@@ -87,12 +87,10 @@ async fn run(scratch: &Path) -> Result<()> {
     let small_dir = scratch.join("src/small");
     std::fs::create_dir_all(&large_dir)?;
     let mut large = Vec::new();
-    // BENCH_ONLY=small skips the large blobs (for profiling).
-    let large_count = if std::env::var("BENCH_ONLY").as_deref() == Ok("small") {
-        0
-    } else {
-        LARGE_BLOBS
-    };
+    // BENCH_ONLY=small or BENCH_ONLY=large runs only that half (for profiling).
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let large_count = if only == "small" { 0 } else { LARGE_BLOBS };
+    let small_count = if only == "large" { 0 } else { SMALL_BLOBS };
     for i in 0..large_count {
         let data = testdata::bytes(i as u64, LARGE_SIZE);
         let path = large_dir.join(format!("blob{i:02}"));
@@ -100,7 +98,7 @@ async fn run(scratch: &Path) -> Result<()> {
         large.push((Digest::of(&data), path));
     }
     let mut small = Vec::new();
-    for i in 0..SMALL_BLOBS {
+    for i in 0..small_count {
         let dir = small_dir.join(format!("d{:02}", i / 1000));
         if i % 1000 == 0 {
             std::fs::create_dir_all(&dir)?;
@@ -182,6 +180,10 @@ async fn run(scratch: &Path) -> Result<()> {
         std::fs::remove_dir_all(&dl_dir)?;
     }
 
+    if small_count == 0 {
+        print_rows(&rows, &[]);
+        return Ok(());
+    }
     // Small: read the files and upload them in batches; download in batches and write files.
     let t = Instant::now();
     let paths: Vec<(Digest, PathBuf)> = small.clone();
@@ -268,6 +270,12 @@ async fn run(scratch: &Path) -> Result<()> {
             small_rate(down_net)
         ),
     ];
+    print_rows(&rows, &endpoint_lines);
+    Ok(())
+}
+
+/// Prints the table of results and the extra lines.
+fn print_rows(rows: &[Row], extra: &[String]) {
     println!(
         "rmake coordinator on loopback vs cp -r on the same disk ({} cores)",
         std::thread::available_parallelism().map_or(0, |n| n.get())
@@ -276,7 +284,7 @@ async fn run(scratch: &Path) -> Result<()> {
         "{:<24} {:>8} {:>8} {:>9} {:>8} {:>8} {:>7} {:>10} {:>8}",
         "", "time", "MB/s", "blobs/s", "cp -r", "cp MB/s", "vs cp", "cp+sync", "vs c+s"
     );
-    for r in &rows {
+    for r in rows {
         let (cs, vs) = match r.cp_sync {
             Some(d) => (
                 format!("{:.2}s", d.as_secs_f64()),
@@ -299,8 +307,7 @@ async fn run(scratch: &Path) -> Result<()> {
     }
     println!("\"vs cp\" = cp time / our time (above 1: faster than cp). Uploads are durable (fsync), so they are");
     println!("also compared with cp -r followed by `sync -f` (cp+sync). Downloads verify every digest and write files.");
-    for line in endpoint_lines {
+    for line in extra {
         println!("{line}");
     }
-    Ok(())
 }

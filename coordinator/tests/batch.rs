@@ -79,6 +79,13 @@ async fn batch_limits_are_enforced() {
         (err.status(), err.code()),
         (Some(413), Some("payload_too_large"))
     );
+    // Sizes near u64::MAX must not overflow the sum (a debug build would panic).
+    let max = Digest {
+        hash: [1; 32],
+        size: u64::MAX - 1,
+    };
+    let err = c.batch_download(&[max]).await.expect_err("too large");
+    assert_eq!(err.status(), Some(413));
     // An upload body past the limit is refused.
     let (d, b) = blob(3, 1 << 20);
     let many: Vec<(Digest, Bytes)> = (0..20).map(|_| (d, b.clone())).collect();

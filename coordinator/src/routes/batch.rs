@@ -79,8 +79,11 @@ pub(super) async fn batch_download(
             limits.max_batch_blobs
         )));
     }
+    // The sizes come from the client: add them without overflowing.
     let total = req.digests.iter().try_fold(0u64, |acc, d| {
-        acc.checked_add(d.size + batch::FRAME_HEADER as u64)
+        d.size
+            .checked_add(batch::FRAME_HEADER as u64)
+            .and_then(|frame| acc.checked_add(frame))
     });
     if total.is_none_or(|t| t > limits.max_batch_bytes) {
         return Err(ApiError::PayloadTooLarge(format!(
