@@ -254,7 +254,9 @@ impl Config {
     ) -> Result<Config, UsageError> {
         let mut cfg = Config::default();
         for mf in env_values {
-            let words = makeflags::split_env(mf);
+            // make reads the variable through `$(MAKEFLAGS)`: one level of expansion, so the
+            // `$$` it wrote for each `$` of a command-line value is one `$` again.
+            let words = makeflags::split_env(&mf.replace("$$", "$"));
             // make ignores errors in MAKEFLAGS it cannot parse; we do the same by skipping.
             if let Ok(n) = argv::normalize(&words) {
                 if let Ok(raw) = parse_raw(&n) {
@@ -424,6 +426,12 @@ mod tests {
     #[test]
     fn directories_accumulate() {
         assert_eq!(cfg(&["-C", "a", "-Cb"], None).directories, ["a", "b"]);
+    }
+
+    // make 4.3 writes `A=a$$b` as `A=a$$$$b` in MAKEFLAGS; a sub-make reads it back as `A=a$$b`.
+    #[test]
+    fn env_makeflags_dollars_read_back() {
+        assert_eq!(cfg(&[], Some(" -- A=a$$$$b B=x\\ y")).vars, ["A=a$$b", "B=x y"]);
     }
 
     #[test]

@@ -138,7 +138,7 @@ fn load_options(s: &Session, restarts: u32) -> LoadOptions {
         // unexpanded through the environment.
         env.retain(|(k, _)| k != "MAKEOVERRIDES");
         env.push(("MAKEOVERRIDES".into(), "${-*-command-variables-*-}".into()));
-        eval.insert(0, format!("-*-command-variables-*- := {}", crate::makeflags::overrides(cfg)));
+        eval.insert(0, format!("-*-command-variables-*- := {}", crate::makeflags::overrides(cfg).replace('$', "$$")));
     }
     LoadOptions {
         makefiles: cfg.makefiles.clone(),

@@ -390,3 +390,16 @@ fn jobserver_reaches_only_recursive_commands() {
         .unordered()
         .check();
 }
+
+/// A `$` in a command-line value: doubled in MAKEFLAGS as make writes it, read back once by the
+/// sub-make.
+#[test]
+fn dollar_in_command_line_value_reaches_sub_make() {
+    Diff::new()
+        .file(
+            "Makefile",
+            "ifeq ($(MAKELEVEL),0)\nall: ; @echo '[$(MAKEFLAGS)]'; $(MAKE) --no-print-directory\nelse\nall: ; @echo '[$(MAKEFLAGS)] [$(A)] [$(value A)] [$(origin A)]'\nendif\n",
+        )
+        .args(&["A=a$$b", "B=x y"])
+        .check();
+}
