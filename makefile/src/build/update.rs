@@ -349,14 +349,12 @@ impl Plan {
             if step == DepStep::Stop {
                 break;
             }
-            if !running {
-                if self.files.get(d).updated && !self.files.get(d).intermediate {
-                    // Everything up to here is final: later passes start after it.
-                    let file = self.files.get_mut(f);
-                    file.dep_cursor = i + 1;
-                    file.cursor_must_make = must_make;
-                    file.cursor_status = dep_status;
-                }
+            if !running && self.files.get(d).updated && !self.files.get(d).intermediate {
+                // Everything up to here is final: later passes start after it.
+                let file = self.files.get_mut(f);
+                file.dep_cursor = i + 1;
+                file.cursor_must_make = must_make;
+                file.cursor_status = dep_status;
             }
             i += 1;
         }
