@@ -114,7 +114,10 @@ async fn run(scratch: &Path) -> Result<()> {
     let _ = Command::new("sync").status();
 
     // The coordinator, in this process, on loopback.
-    let config = Config::local(scratch.join("coordinator"), 1 << 40);
+    let mut config = Config::local(scratch.join("coordinator"), 1 << 40);
+    // BENCH_FSYNC=0 measures the non-durable store (`fsync = false`); the default is durable.
+    config.fsync = std::env::var("BENCH_FSYNC").as_deref() != Ok("0");
+    let durability = if config.fsync { "durable uploads" } else { "fsync OFF" };
     let cfg = config.clone();
     let (state, _) = tokio::task::spawn_blocking(move || AppState::open(&cfg)).await??;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -181,7 +184,7 @@ async fn run(scratch: &Path) -> Result<()> {
     }
 
     if small_count == 0 {
-        print_rows(&rows, &[]);
+        print_rows(&rows, &[], durability);
         return Ok(());
     }
     // Small: read the files and upload them in batches; download in batches and write files.
@@ -270,14 +273,14 @@ async fn run(scratch: &Path) -> Result<()> {
             small_rate(down_net)
         ),
     ];
-    print_rows(&rows, &endpoint_lines);
+    print_rows(&rows, &endpoint_lines, durability);
     Ok(())
 }
 
 /// Prints the table of results and the extra lines.
-fn print_rows(rows: &[Row], extra: &[String]) {
+fn print_rows(rows: &[Row], extra: &[String], durability: &str) {
     println!(
-        "rmake coordinator on loopback vs cp -r on the same disk ({} cores)",
+        "rmake coordinator on loopback vs cp -r on the same disk ({} cores, {durability})",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     println!(

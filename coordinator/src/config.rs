@@ -9,6 +9,7 @@
 //! max_cache_size = "50GiB"
 //! eviction_interval_secs = 10
 //! max_pin_ttl_secs = 86400
+//! fsync = true         # false: faster, but a power loss may lose recent blobs
 //!
 //! [[tokens]]
 //! role = "client"      # client | worker | reader | admin
@@ -107,6 +108,8 @@ pub struct FileConfig {
     pub eviction_interval_secs: Option<u64>,
     /// Longest pin lease a client may ask for, in seconds.
     pub max_pin_ttl_secs: Option<u64>,
+    /// Whether stored blobs are fsynced before they become visible (default `true`).
+    pub fsync: Option<bool>,
 }
 
 impl FileConfig {
@@ -199,6 +202,10 @@ pub struct Config {
     pub eviction_interval: Duration,
     /// Longest pin lease granted.
     pub max_pin_ttl: Duration,
+    /// Whether blobs are fsynced before they become visible. Without it a process crash still
+    /// never exposes a partial blob, but a power loss may lose (or, on a filesystem that does
+    /// not order data before names, corrupt) recently stored ones.
+    pub fsync: bool,
 }
 
 impl std::fmt::Debug for Config {
@@ -212,6 +219,7 @@ impl std::fmt::Debug for Config {
             .field("limits", &self.limits)
             .field("eviction_interval", &self.eviction_interval)
             .field("max_pin_ttl", &self.max_pin_ttl)
+            .field("fsync", &self.fsync)
             .finish()
     }
 }
@@ -349,6 +357,7 @@ impl Config {
                 file.eviction_interval_secs.unwrap_or(10).max(1),
             ),
             max_pin_ttl: Duration::from_secs(file.max_pin_ttl_secs.unwrap_or(24 * 3600).max(1)),
+            fsync: file.fsync.unwrap_or(true),
         })
     }
 
@@ -362,6 +371,7 @@ impl Config {
             limits: Limits::default(),
             eviction_interval: Duration::from_secs(10),
             max_pin_ttl: Duration::from_secs(24 * 3600),
+            fsync: true,
         }
     }
 }
@@ -509,6 +519,11 @@ mod tests {
         assert_eq!(c.max_cache_bytes, 50 << 30);
         assert!(c.tokens.is_empty());
         assert_eq!(c.limits, Limits::default());
+        assert!(c.fsync, "durable by default");
+        let file = FileConfig::parse("fsync = false").unwrap_or_else(|e| panic!("{e}"));
+        let c = Config::from_layers(file, EnvConfig::default(), &args(None, Some("/d"), None))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(!c.fsync);
         let err = Config::from_layers(
             FileConfig::default(),
             EnvConfig::default(),

@@ -36,7 +36,10 @@ impl AppState {
     /// Opens the store under `<data_dir>/cas` and the metadata under `<data_dir>/meta`, and
     /// reconciles them (blocking: call it before serving or inside `spawn_blocking`).
     pub fn open(config: &Config) -> Result<(AppState, ReconcileReport), StoreError> {
-        let store = DiskStore::open(config.data_dir.join("cas"))?;
+        let store = DiskStore::open(config.data_dir.join("cas"))?.with_fsync(config.fsync);
+        if !config.fsync {
+            tracing::warn!("fsync = false: a power loss may lose or damage recently stored blobs");
+        }
         let meta = Meta::open(&config.data_dir.join("meta"))?;
         let report = reconcile(&store, &meta)?;
         Ok((AppState::from_parts(Arc::new(store), meta, config), report))
