@@ -550,7 +550,16 @@ pub(crate) fn recipe_env(
         };
         env.push((name, value));
     }
-    let mf = db.expand(host, "$(MAKEFLAGS)", scope)?;
+    // `unexport MAKEFLAGS` keeps it out of the recipe's environment (MFLAGS still goes).
+    let mf_unexported = db
+        .globals
+        .get("MAKEFLAGS")
+        .is_some_and(|v| v.export == Export::No);
+    let mf = if mf_unexported {
+        String::new()
+    } else {
+        db.expand(host, "$(MAKEFLAGS)", scope)?
+    };
     if !mf.is_empty() {
         env.push(("MAKEFLAGS".into(), mf));
     }
