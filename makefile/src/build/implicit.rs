@@ -7,14 +7,14 @@ use std::collections::HashSet;
 use crate::build::dircache::DirCache;
 use crate::build::file::Files;
 use crate::build::pattern::{match_stem, subst};
-use crate::db::{Database, Scope};
+use crate::db::{Database, Scope, VpathDirective};
 use crate::host::Host;
 
 /// Directory search settings, computed once per plan.
 #[derive(Default, Clone, Debug)]
 pub(crate) struct Vpath {
     /// `vpath PATTERN DIRS` directives in order.
-    pub(crate) directives: Vec<(String, Vec<String>)>,
+    pub(crate) directives: Vec<VpathDirective>,
     /// `VPATH` directories.
     pub(crate) general: Vec<String>,
     /// `GPATH` directories.
@@ -40,8 +40,8 @@ impl Vpath {
         let from_directives = self
             .directives
             .iter()
-            .filter(|(p, _)| crate::build::pattern::matches(p, name))
-            .flat_map(|(_, d)| d.iter());
+            .filter(|v| v.matches(name))
+            .flat_map(|v| v.dirs.iter());
         for dir in from_directives.chain(self.general.iter()) {
             let dir = dir.trim_end_matches('/');
             let cand = if dir.is_empty() {

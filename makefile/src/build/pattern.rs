@@ -14,15 +14,6 @@ pub(crate) fn match_stem<'a>(pattern: &str, name: &'a str) -> Option<&'a str> {
     Some(&name[prefix.len()..name.len() - suffix.len()])
 }
 
-/// Whether `name` matches `pattern`; a pattern without `%` matches only itself.
-pub(crate) fn matches(pattern: &str, name: &str) -> bool {
-    if pattern.contains('%') {
-        match_stem(pattern, name).is_some()
-    } else {
-        pattern == name
-    }
-}
-
 /// `pattern` with its first `%` replaced by `stem` (a name without `%` is returned as is).
 pub(crate) fn subst(pattern: &str, stem: &str) -> String {
     match pattern.find('%') {
@@ -59,6 +50,5 @@ mod tests {
         assert_eq!(subst("%.c", "dir/a"), "dir/a.c");
         assert_eq!(subst("x.h", "a"), "x.h");
         assert_eq!(dir_part("src/a.c"), "src/");
-        assert!(matches("x", "x") && !matches("x", "y"));
     }
 }

@@ -116,11 +116,7 @@ impl Plan {
         let mut db = db;
         let mut files = graph::build(&db);
         let mut vpath = Vpath {
-            directives: db
-                .vpaths
-                .iter()
-                .map(|v| (v.pattern.clone(), v.dirs.clone()))
-                .collect(),
+            directives: db.vpaths.clone(),
             ..Vpath::default()
         };
         vpath.general = split_path_list(
