@@ -117,7 +117,11 @@ async fn run(scratch: &Path) -> Result<()> {
     let mut config = Config::local(scratch.join("coordinator"), 1 << 40);
     // BENCH_FSYNC=0 measures the non-durable store (`fsync = false`); the default is durable.
     config.fsync = std::env::var("BENCH_FSYNC").as_deref() != Ok("0");
-    let durability = if config.fsync { "durable uploads" } else { "fsync OFF" };
+    let durability = if config.fsync {
+        "durable uploads"
+    } else {
+        "fsync OFF"
+    };
     let cfg = config.clone();
     let (state, _) = tokio::task::spawn_blocking(move || AppState::open(&cfg)).await??;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

@@ -150,8 +150,18 @@ mod tests {
     #[test]
     fn any_header_gives_a_span_inside_the_blob_or_416() {
         let parts = [
-            "bytes=", "-", "0", "1", "99", "100", "18446744073709551615", "18446744073709551616",
-            ",", " ", "a", "=",
+            "bytes=",
+            "-",
+            "0",
+            "1",
+            "99",
+            "100",
+            "18446744073709551615",
+            "18446744073709551616",
+            ",",
+            " ",
+            "a",
+            "=",
         ];
         let mut x: u64 = 0x2545_F491_4F6C_DD1D;
         let mut next = move || {
@@ -168,7 +178,10 @@ mod tests {
             let size = [0, 1, 100, u64::MAX][(next() % 4) as usize];
             match resolve(Some(h.as_bytes()), size) {
                 Ok(s) => {
-                    assert!(s.start.checked_add(s.len).is_some_and(|end| end <= size), "{h:?} {size}");
+                    assert!(
+                        s.start.checked_add(s.len).is_some_and(|end| end <= size),
+                        "{h:?} {size}"
+                    );
                     assert!(s.partial || (s.start == 0 && s.len == size));
                     assert!(!s.partial || s.len > 0);
                 }
