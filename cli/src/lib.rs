@@ -2,6 +2,7 @@
 
 pub mod args;
 pub mod argv;
+mod direct;
 pub mod host;
 pub mod jobserver;
 pub mod local;

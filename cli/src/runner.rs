@@ -205,29 +205,13 @@ fn signal_text(sig: i32) -> String {
     }
 }
 
-/// Shell builtins and keywords make never runs without a shell.
-const SH_CMDS: &[&str] = &[
-    ".", ":", "alias", "bg", "break", "case", "cd", "command", "continue", "eval", "exec", "exit", "export", "fc",
-    "fg", "for", "getopts", "hash", "if", "jobs", "login", "logout", "read", "readonly", "return", "set", "shift",
-    "test", "trap", "type", "ulimit", "umask", "unalias", "unset", "wait", "while",
-];
-
 /// make's fast path: a simple command under the default shell runs directly, without `sh -c`
 /// (which changes the message when the program does not exist).
-fn direct_argv<'a>(job: &Job, command: &'a str) -> Option<Vec<&'a str>> {
+fn direct_argv(job: &Job, command: &str) -> Option<Vec<String>> {
     if job.shell != "/bin/sh" || !(job.shell_flags == "-c" || job.shell_flags == "-ec") {
         return None;
     }
-    const SPECIAL: &str = "#;\"*?[]&|<>(){}$`^~!\\'\n=";
-    if command.chars().any(|c| SPECIAL.contains(c)) {
-        return None;
-    }
-    let words: Vec<&str> = command.split([' ', '\t']).filter(|w| !w.is_empty()).collect();
-    let first = words.first()?;
-    if SH_CMDS.contains(first) {
-        return None;
-    }
-    Some(words)
+    crate::direct::direct_argv(command)
 }
 
 /// The executable `program` names through the PATH of `env` (as execvp would find it).
@@ -263,7 +247,7 @@ fn run_command(
     let mut shell_words = job.shell.split_whitespace();
     let shell_program = shell_words.next().unwrap_or("/bin/sh");
     let program = match &direct {
-        Some(words) => words[0],
+        Some(words) => words[0].as_str(),
         None => shell_program,
     };
     // Resolving the program here (not in the child) lets std use posix_spawn instead of fork.
