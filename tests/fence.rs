@@ -14,11 +14,18 @@ fn normal_closure(meta: &serde_json::Value, root: &str) -> BTreeSet<String> {
     let packages = meta["packages"].as_array().expect("packages");
     let name_of: HashMap<&str, &str> = packages
         .iter()
-        .map(|p| (p["id"].as_str().unwrap_or(""), p["name"].as_str().unwrap_or("")))
+        .map(|p| {
+            (
+                p["id"].as_str().unwrap_or(""),
+                p["name"].as_str().unwrap_or(""),
+            )
+        })
         .collect();
     let nodes = meta["resolve"]["nodes"].as_array().expect("resolve.nodes");
-    let by_id: HashMap<&str, &serde_json::Value> =
-        nodes.iter().map(|n| (n["id"].as_str().unwrap_or(""), n)).collect();
+    let by_id: HashMap<&str, &serde_json::Value> = nodes
+        .iter()
+        .map(|n| (n["id"].as_str().unwrap_or(""), n))
+        .collect();
     let root_id = name_of
         .iter()
         .find(|(_, name)| **name == root)
@@ -50,14 +57,27 @@ fn pure_crates_depend_on_no_runtime_network_or_database() {
         .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
         .output()
         .expect("run cargo metadata");
-    assert!(out.status.success(), "cargo metadata: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "cargo metadata: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let meta: serde_json::Value = serde_json::from_slice(&out.stdout).expect("metadata json");
     for krate in ["rmake-makefile", "rmake-cas"] {
         let closure = normal_closure(&meta, krate);
-        let bad: Vec<_> = closure.iter().filter(|n| FORBIDDEN.contains(&n.as_str())).collect();
-        assert!(bad.is_empty(), "{krate} must stay pure but depends on {bad:?}");
+        let bad: Vec<_> = closure
+            .iter()
+            .filter(|n| FORBIDDEN.contains(&n.as_str()))
+            .collect();
+        assert!(
+            bad.is_empty(),
+            "{krate} must stay pure but depends on {bad:?}"
+        );
     }
     // The walk itself must see through to runtimes: the coordinator does depend on them.
     let server = normal_closure(&meta, "rmake-coordinator");
-    assert!(server.contains("tokio") && server.contains("rmake-cas"), "closure walk is broken: {server:?}");
+    assert!(
+        server.contains("tokio") && server.contains("rmake-cas"),
+        "closure walk is broken: {server:?}"
+    );
 }

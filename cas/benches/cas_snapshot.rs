@@ -22,7 +22,13 @@ struct Args {
 }
 
 fn parse_args() -> Args {
-    let mut a = Args { dir: std::env::temp_dir(), files: 10_000, big_mib: 1024, small: 20_000, scan_loop: 0 };
+    let mut a = Args {
+        dir: std::env::temp_dir(),
+        files: 10_000,
+        big_mib: 1024,
+        small: 20_000,
+        scan_loop: 0,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut val = || it.next().unwrap_or_default();
@@ -97,8 +103,17 @@ fn walk(dir: &Path) -> usize {
 /// `cp -r src dst` followed by a sync of that filesystem, timed.
 fn time_cp(src: &Path, dst: &Path) -> Duration {
     let t = Instant::now();
-    let ok = Command::new("cp").arg("-r").arg(src).arg(dst).status().is_ok_and(|s| s.success());
-    let synced = Command::new("sync").arg("-f").arg(dst).status().is_ok_and(|s| s.success());
+    let ok = Command::new("cp")
+        .arg("-r")
+        .arg(src)
+        .arg(dst)
+        .status()
+        .is_ok_and(|s| s.success());
+    let synced = Command::new("sync")
+        .arg("-f")
+        .arg(dst)
+        .status()
+        .is_ok_and(|s| s.success());
     let d = t.elapsed();
     assert!(ok && synced, "cp -r or sync failed");
     d
@@ -106,9 +121,16 @@ fn time_cp(src: &Path, dst: &Path) -> Duration {
 
 fn main() {
     let args = parse_args();
-    let work = tempfile::Builder::new().prefix("rmake-cas-bench").tempdir_in(&args.dir).expect("temp dir");
+    let work = tempfile::Builder::new()
+        .prefix("rmake-cas-bench")
+        .tempdir_in(&args.dir)
+        .expect("temp dir");
     let w = work.path();
-    println!("# rmake-cas benchmark (work dir {}, {} cores)", w.display(), std::thread::available_parallelism().map_or(0, |n| n.get()));
+    println!(
+        "# rmake-cas benchmark (work dir {}, {} cores)",
+        w.display(),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
 
     // ---- snapshot of an unchanged tree ----
     let tree = w.join("tree");
@@ -148,12 +170,20 @@ fn main() {
             rmake_cas::scan(&tree, &mut idx, &ignore).expect("scan");
         }
         let n = args.scan_loop as f64;
-        println!("scan: {:.1} ms wall, {:.1} ms cpu each", ms(t.elapsed()) / n, (cpu_ms() - cpu) / n);
+        println!(
+            "scan: {:.1} ms wall, {:.1} ms cpu each",
+            ms(t.elapsed()) / n,
+            (cpu_ms() - cpu) / n
+        );
         let (t, cpu) = (Instant::now(), cpu_ms());
         for _ in 0..args.scan_loop {
             walk(&tree);
         }
-        println!("walk: {:.1} ms wall, {:.1} ms cpu each", ms(t.elapsed()) / n, (cpu_ms() - cpu) / n);
+        println!(
+            "walk: {:.1} ms wall, {:.1} ms cpu each",
+            ms(t.elapsed()) / n,
+            (cpu_ms() - cpu) / n
+        );
         return;
     }
     let mut no_index = Vec::new();
@@ -191,11 +221,26 @@ fn main() {
         assert_eq!(n, args.files);
     }
     println!("re-snapshot {} unchanged files, median of 5:", args.files);
-    println!("  no index (re-hash everything):      {:7.1} ms", ms(median(no_index)));
-    println!("  index loaded from disk (new process): {:5.1} ms   (target < 100 ms)", ms(median(cold)));
-    println!("  index already in memory:            {:7.1} ms", ms(median(warm)));
-    println!("  scan only (tree digest, no store check): {:4.1} ms", ms(median(scan_only)));
-    println!("  floor: readdir + lstat of every entry:   {:4.1} ms", ms(median(walk_only)));
+    println!(
+        "  no index (re-hash everything):      {:7.1} ms",
+        ms(median(no_index))
+    );
+    println!(
+        "  index loaded from disk (new process): {:5.1} ms   (target < 100 ms)",
+        ms(median(cold))
+    );
+    println!(
+        "  index already in memory:            {:7.1} ms",
+        ms(median(warm))
+    );
+    println!(
+        "  scan only (tree digest, no store check): {:4.1} ms",
+        ms(median(scan_only))
+    );
+    println!(
+        "  floor: readdir + lstat of every entry:   {:4.1} ms",
+        ms(median(walk_only))
+    );
 
     // ---- large blobs ----
     let big_src = w.join("big-src");
@@ -213,9 +258,14 @@ fn main() {
     drop(big);
     let big_bytes = (count * (blob_mib << 20)) as u64;
     let _ = Command::new("sync").arg("-f").arg(w).status();
-    println!("large blobs: {count} x {blob_mib} MiB = {:.0} MB", big_bytes as f64 / 1e6);
+    println!(
+        "large blobs: {count} x {blob_mib} MiB = {:.0} MB",
+        big_bytes as f64 / 1e6
+    );
     for fsync in [true, false] {
-        let s = DiskStore::open(w.join(format!("store-big-{fsync}"))).expect("store").with_fsync(fsync);
+        let s = DiskStore::open(w.join(format!("store-big-{fsync}")))
+            .expect("store")
+            .with_fsync(fsync);
         let t = Instant::now();
         for (d, p) in &big_digests {
             let mut f = fs::File::open(p).expect("open");
@@ -267,20 +317,31 @@ fn main() {
     let _ = Command::new("sync").arg("-f").arg(w).status();
     let small_bytes: u64 = small.iter().map(|b| b.len() as u64).sum();
     let digests: Vec<Digest> = small.iter().map(|b| Digest::of(b)).collect();
-    println!("small blobs: {} of 1-8 KiB ({:.1} MB), batches of 1000", args.small, small_bytes as f64 / 1e6);
+    println!(
+        "small blobs: {} of 1-8 KiB ({:.1} MB), batches of 1000",
+        args.small,
+        small_bytes as f64 / 1e6
+    );
     let mut put = Duration::ZERO;
     for fsync in [false, true] {
-        let s = DiskStore::open(w.join(format!("store-small-{fsync}"))).expect("store").with_fsync(fsync);
+        let s = DiskStore::open(w.join(format!("store-small-{fsync}")))
+            .expect("store")
+            .with_fsync(fsync);
         let t = Instant::now();
         for chunk in digests.iter().zip(&small).collect::<Vec<_>>().chunks(1000) {
-            let batch: Vec<(Digest, &[u8])> = chunk.iter().map(|(d, b)| (**d, b.as_slice())).collect();
+            let batch: Vec<(Digest, &[u8])> =
+                chunk.iter().map(|(d, b)| (**d, b.as_slice())).collect();
             for r in s.put_many(&batch) {
                 r.expect("put");
             }
         }
         put = t.elapsed();
         if !fsync {
-            println!("  put_many (fsync off):            {:8.0} blobs/s {:6.1} MB/s", args.small as f64 / put.as_secs_f64(), mbps(small_bytes, put));
+            println!(
+                "  put_many (fsync off):            {:8.0} blobs/s {:6.1} MB/s",
+                args.small as f64 / put.as_secs_f64(),
+                mbps(small_bytes, put)
+            );
         }
     }
     let s = DiskStore::open(w.join("store-small-true")).expect("store");
@@ -296,8 +357,24 @@ fn main() {
     let get = t.elapsed();
     let cp = time_cp(&small_src, &w.join("small-cp"));
     let per_s = |d: Duration| args.small as f64 / d.as_secs_f64();
-    println!("  put_many (one syncfs per batch): {:8.0} blobs/s {:6.1} MB/s", per_s(put), mbps(small_bytes, put));
-    println!("  has_many:                        {:8.0} blobs/s", per_s(has));
-    println!("  get (verified):                  {:8.0} blobs/s {:6.1} MB/s", per_s(get), mbps(small_bytes, get));
-    println!("  cp -r + sync:                    {:8.0} files/s {:6.1} MB/s   put/cp ratio {:.2}", per_s(cp), mbps(small_bytes, cp), cp.as_secs_f64() / put.as_secs_f64());
+    println!(
+        "  put_many (one syncfs per batch): {:8.0} blobs/s {:6.1} MB/s",
+        per_s(put),
+        mbps(small_bytes, put)
+    );
+    println!(
+        "  has_many:                        {:8.0} blobs/s",
+        per_s(has)
+    );
+    println!(
+        "  get (verified):                  {:8.0} blobs/s {:6.1} MB/s",
+        per_s(get),
+        mbps(small_bytes, get)
+    );
+    println!(
+        "  cp -r + sync:                    {:8.0} files/s {:6.1} MB/s   put/cp ratio {:.2}",
+        per_s(cp),
+        mbps(small_bytes, cp),
+        cp.as_secs_f64() / put.as_secs_f64()
+    );
 }

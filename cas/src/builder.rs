@@ -15,7 +15,10 @@ use crate::walk::MAX_PATH;
 /// Splits a relative path from the wire or a caller into validated components: no empty
 /// components, no `.` or `..`, not absolute, not empty, at most 4096 bytes.
 pub fn split_path(path: &str) -> Result<Vec<&str>> {
-    let bad = |reason: &str| CasError::InvalidPath { path: path.to_string(), reason: reason.to_string() };
+    let bad = |reason: &str| CasError::InvalidPath {
+        path: path.to_string(),
+        reason: reason.to_string(),
+    };
     if path.is_empty() {
         return Err(bad("empty path"));
     }
@@ -73,12 +76,16 @@ fn expand(store: &dyn BlobStore, digest: &Digest) -> Result<BTreeMap<String, BNo
 impl TreeBuilder {
     /// An empty tree.
     pub fn new() -> TreeBuilder {
-        TreeBuilder { root: BTreeMap::new() }
+        TreeBuilder {
+            root: BTreeMap::new(),
+        }
     }
 
     /// Starts from the stored tree `root` (only its top node is read now).
     pub fn from_tree(store: &dyn BlobStore, root: &Digest) -> Result<TreeBuilder> {
-        Ok(TreeBuilder { root: expand(store, root)? })
+        Ok(TreeBuilder {
+            root: expand(store, root)?,
+        })
     }
 
     /// The editable directory at `comps`, creating missing directories and reading stored ones.
@@ -128,10 +135,12 @@ impl TreeBuilder {
             path: path.to_string(),
             reason: "empty path".into(),
         })?;
-        let dir = self.dir_mut(store, path, parents, true)?.ok_or_else(|| CasError::InvalidPath {
-            path: path.to_string(),
-            reason: "parent missing".into(),
-        })?;
+        let dir =
+            self.dir_mut(store, path, parents, true)?
+                .ok_or_else(|| CasError::InvalidPath {
+                    path: path.to_string(),
+                    reason: "parent missing".into(),
+                })?;
         let bnode = match node {
             Node::Directory { digest } => BNode::Stored(digest),
             leaf => BNode::Leaf(leaf),
@@ -149,7 +158,9 @@ impl TreeBuilder {
     /// Removes `path` (a directory with everything under it); `Ok(false)` if it was absent.
     pub fn remove(&mut self, store: &dyn BlobStore, path: &str) -> Result<bool> {
         let comps = split_path(path)?;
-        let Some((name, parents)) = comps.split_last() else { return Ok(false) };
+        let Some((name, parents)) = comps.split_last() else {
+            return Ok(false);
+        };
         match self.dir_mut(store, path, parents, false) {
             Ok(Some(dir)) => Ok(dir.remove(*name).is_some()),
             Ok(None) => Ok(false),
@@ -177,7 +188,9 @@ fn encode(children: BTreeMap<String, BNode>, out: &mut Vec<(Digest, Vec<u8>)>) -
         let node = match child {
             BNode::Leaf(n) => n,
             BNode::Stored(digest) => Node::Directory { digest },
-            BNode::Dir(grand) => Node::Directory { digest: encode(grand, out)? },
+            BNode::Dir(grand) => Node::Directory {
+                digest: encode(grand, out)?,
+            },
         };
         entries.push(Entry { name, node });
     }
@@ -194,16 +207,25 @@ mod tests {
     use crate::walk::flatten;
 
     fn file(store: &MemoryStore, data: &[u8]) -> Node {
-        Node::File { digest: store.put_bytes(data).unwrap_or(Digest::EMPTY), executable: false }
+        Node::File {
+            digest: store.put_bytes(data).unwrap_or(Digest::EMPTY),
+            executable: false,
+        }
     }
 
     fn paths(store: &MemoryStore, root: &Digest) -> Vec<String> {
-        flatten(store, root).unwrap().into_iter().map(|e| e.path).collect()
+        flatten(store, root)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.path)
+            .collect()
     }
 
     #[test]
     fn split_path_refuses_unsafe_paths() {
-        for bad in ["", "/a", "a//b", "a/", "./a", "a/../b", "..", "a/./b", "a\0b"] {
+        for bad in [
+            "", "/a", "a//b", "a/", "./a", "a/../b", "..", "a/./b", "a\0b",
+        ] {
             assert!(split_path(bad).is_err(), "{bad:?}");
         }
         assert_eq!(split_path("a/b.c/d").unwrap(), ["a", "b.c", "d"]);
@@ -215,10 +237,20 @@ mod tests {
         let mut b = TreeBuilder::new();
         b.insert(&s, "src/main.c", file(&s, b"main")).unwrap();
         b.insert(&s, "src/lib/a.c", file(&s, b"a")).unwrap();
-        b.insert(&s, "link", Node::Symlink { target: "src/main.c".into() }).unwrap();
+        b.insert(
+            &s,
+            "link",
+            Node::Symlink {
+                target: "src/main.c".into(),
+            },
+        )
+        .unwrap();
         b.mkdir(&s, "out").unwrap();
         let base = b.write(&s).unwrap();
-        assert_eq!(paths(&s, &base), ["link", "out", "src", "src/lib", "src/main.c", "src/lib/a.c"]);
+        assert_eq!(
+            paths(&s, &base),
+            ["link", "out", "src", "src/lib", "src/main.c", "src/lib/a.c"]
+        );
 
         // Overlay outputs onto the base without reading untouched subtrees.
         let mut b = TreeBuilder::from_tree(&s, &base).unwrap();
@@ -226,9 +258,22 @@ mod tests {
         b.insert(&s, "src/main.c", file(&s, b"main v2")).unwrap();
         assert!(b.remove(&s, "link").unwrap());
         assert!(!b.remove(&s, "nope/x").unwrap());
-        assert!(b.insert(&s, "src/main.c/x", file(&s, b"x")).is_err(), "a file is not a directory");
+        assert!(
+            b.insert(&s, "src/main.c/x", file(&s, b"x")).is_err(),
+            "a file is not a directory"
+        );
         let edited = b.write(&s).unwrap();
-        assert_eq!(paths(&s, &edited), ["out", "src", "out/main.o", "src/lib", "src/main.c", "src/lib/a.c"]);
+        assert_eq!(
+            paths(&s, &edited),
+            [
+                "out",
+                "src",
+                "out/main.o",
+                "src/lib",
+                "src/main.c",
+                "src/lib/a.c"
+            ]
+        );
 
         // Rebuilding the same content from scratch gives the same root.
         let mut b = TreeBuilder::new();
@@ -239,7 +284,11 @@ mod tests {
 
         // A whole subtree can be grafted by digest.
         let mut b = TreeBuilder::new();
-        let src = flatten(&s, &edited).unwrap().into_iter().find(|e| e.path == "src").unwrap();
+        let src = flatten(&s, &edited)
+            .unwrap()
+            .into_iter()
+            .find(|e| e.path == "src")
+            .unwrap();
         b.insert(&s, "vendor/src", src.node).unwrap();
         let grafted = b.write(&s).unwrap();
         assert!(paths(&s, &grafted).contains(&"vendor/src/lib/a.c".to_string()));

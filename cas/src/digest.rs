@@ -30,7 +30,10 @@ const EMPTY_HASH: [u8; 32] = [
 
 impl Digest {
     /// The digest of the empty blob.
-    pub const EMPTY: Digest = Digest { hash: EMPTY_HASH, size: 0 };
+    pub const EMPTY: Digest = Digest {
+        hash: EMPTY_HASH,
+        size: 0,
+    };
 
     /// Hashes `data` in one go.
     pub fn of(data: &[u8]) -> Digest {
@@ -93,13 +96,19 @@ impl FromStr for Digest {
     type Err = DigestParseError;
 
     fn from_str(s: &str) -> Result<Digest, DigestParseError> {
-        let err = |reason| DigestParseError { input: s.chars().take(100).collect(), reason };
+        let err = |reason| DigestParseError {
+            input: s.chars().take(100).collect(),
+            reason,
+        };
         let (hex_part, size_part) = s.split_once('/').ok_or_else(|| err("missing '/'"))?;
         if hex_part.len() != 64 {
             return Err(err("hash is not 64 hex digits"));
         }
         // Only lowercase is canonical; accepting both would give one blob two names.
-        if !hex_part.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if !hex_part
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             return Err(err("hash is not lowercase hex"));
         }
         let mut hash = [0u8; 32];
@@ -110,7 +119,9 @@ impl FromStr for Digest {
         {
             return Err(err("size is not a decimal number"));
         }
-        let size = size_part.parse::<u64>().map_err(|_| err("size is out of range"))?;
+        let size = size_part
+            .parse::<u64>()
+            .map_err(|_| err("size is out of range"))?;
         Ok(Digest { hash, size })
     }
 }
@@ -170,7 +181,10 @@ impl Hasher {
 
     /// The digest of everything fed.
     pub fn finish(self) -> Digest {
-        Digest { hash: self.sha.finalize().into(), size: self.len }
+        Digest {
+            hash: self.sha.finalize().into(),
+            size: self.len,
+        }
     }
 }
 
@@ -200,7 +214,10 @@ mod tests {
     #[test]
     fn known_vector_abc() {
         let d = Digest::of(b"abc");
-        assert_eq!(d.hex(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            d.hex(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
         assert_eq!(d.size, 3);
     }
 
@@ -213,7 +230,10 @@ mod tests {
         }
         assert_eq!(h.len(), data.len() as u64);
         assert_eq!(h.finish(), Digest::of(&data));
-        assert_eq!(Digest::of_reader(&mut &data[..]).ok(), Some(Digest::of(&data)));
+        assert_eq!(
+            Digest::of_reader(&mut &data[..]).ok(),
+            Some(Digest::of(&data))
+        );
     }
 
     #[test]
@@ -242,7 +262,9 @@ mod tests {
         ] {
             assert!(bad.parse::<Digest>().is_err(), "accepted {bad:?}");
         }
-        assert!(format!("{good}/18446744073709551615").parse::<Digest>().is_ok());
+        assert!(format!("{good}/18446744073709551615")
+            .parse::<Digest>()
+            .is_ok());
     }
 
     #[test]

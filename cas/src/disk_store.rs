@@ -31,7 +31,6 @@ use crate::store::{BlobInfo, BlobStore, BlobWriter, ReadSeek};
 /// (the pid may have been reused).
 const STALE_TEMP_AGE: Duration = Duration::from_secs(24 * 3600);
 
-
 /// Sequence number that makes temp names unique within this process.
 static TEMP_SEQ: AtomicU64 = AtomicU64::new(0);
 
@@ -53,7 +52,12 @@ impl DiskStore {
         let tmp = root.join("tmp");
         fs::create_dir_all(&blobs).ctx("create directory", &blobs)?;
         fs::create_dir_all(&tmp).ctx("create directory", &tmp)?;
-        let store = DiskStore { root, blobs, tmp, fsync: true };
+        let store = DiskStore {
+            root,
+            blobs,
+            tmp,
+            fsync: true,
+        };
         store.clean_temp_files()?;
         Ok(store)
     }
@@ -115,7 +119,9 @@ impl DiskStore {
                     Ok(()) => removed += 1,
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                     // Never read as a blob either way; not worth refusing to open the store.
-                    Err(e) => tracing::warn!(?e, path = %path.display(), "could not remove a stale temp file"),
+                    Err(e) => {
+                        tracing::warn!(?e, path = %path.display(), "could not remove a stale temp file")
+                    }
                 }
             }
         }
@@ -129,9 +135,16 @@ impl DiskStore {
     fn create_temp(&self, digest: &Digest) -> Result<(PathBuf, File)> {
         loop {
             let seq = TEMP_SEQ.fetch_add(1, Ordering::Relaxed);
-            let path = self.tmp.join(format!("{}.{}.{seq}.tmp", digest.hex(), std::process::id()));
+            let path = self
+                .tmp
+                .join(format!("{}.{}.{seq}.tmp", digest.hex(), std::process::id()));
             // Mode 0444: the blob is read-only from birth (the open fd may still write it).
-            match OpenOptions::new().write(true).create_new(true).mode(0o444).open(&path) {
+            match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o444)
+                .open(&path)
+            {
                 Ok(f) => return Ok((path, f)),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(CasError::io("create temp file", path, e)),
@@ -222,7 +235,9 @@ pub(crate) fn remove_quietly(path: &Path) {
 
 /// fsyncs a directory so that entries created in it survive a power loss.
 fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir).and_then(|d| d.sync_all()).ctx("fsync directory", dir)
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .ctx("fsync directory", dir)
 }
 
 #[allow(unsafe_code)]
@@ -241,11 +256,15 @@ fn syncfs(file: &File) -> io::Result<()> {
 impl BlobStore for DiskStore {
     fn has_many(&self, digests: &[Digest]) -> Result<Vec<bool>> {
         // One stat per digest: a long list is spread over the cores.
-        par_map(digests.len(), |i| Ok(self.present(&digests[i])?.is_some())).into_iter().collect()
+        par_map(digests.len(), |i| Ok(self.present(&digests[i])?.is_some()))
+            .into_iter()
+            .collect()
     }
 
     fn get(&self, digest: &Digest) -> Result<Option<Vec<u8>>> {
-        let Some(path) = self.present(digest)? else { return Ok(None) };
+        let Some(path) = self.present(digest)? else {
+            return Ok(None);
+        };
         let mut f = match File::open(&path) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -278,7 +297,12 @@ impl BlobStore for DiskStore {
 
     fn begin_write(&self, digest: &Digest) -> Result<Box<dyn BlobWriter>> {
         let (tmp_path, file) = self.create_temp(digest)?;
-        Ok(Box::new(DiskWriter::new(self.clone(), *digest, file, tmp_path)))
+        Ok(Box::new(DiskWriter::new(
+            self.clone(),
+            *digest,
+            file,
+            tmp_path,
+        )))
     }
 
     fn put(&self, digest: &Digest, data: &[u8]) -> Result<()> {
@@ -300,12 +324,21 @@ impl BlobStore for DiskStore {
         let verified: Vec<Option<CasError>> = par_map(blobs.len(), |i| {
             let (digest, data) = blobs[i];
             let actual = Digest::of(data);
-            (actual != digest).then_some(CasError::DigestMismatch { expected: digest, actual })
+            (actual != digest).then_some(CasError::DigestMismatch {
+                expected: digest,
+                actual,
+            })
         });
         // The first valid copy of each digest is written; later copies share its outcome.
         let mut first: HashMap<Digest, usize> = HashMap::new();
         let writer_of: Vec<Option<usize>> = (0..blobs.len())
-            .map(|i| if verified[i].is_some() { None } else { Some(*first.entry(blobs[i].0).or_insert(i)) })
+            .map(|i| {
+                if verified[i].is_some() {
+                    None
+                } else {
+                    Some(*first.entry(blobs[i].0).or_insert(i))
+                }
+            })
             .collect();
         let mut verified = verified;
         let mut staged: Vec<Staged> = par_map(blobs.len(), |i| match writer_of[i] {
@@ -343,7 +376,9 @@ impl BlobStore for DiskStore {
             // Measured on ext4 (2026-11-22, bench/cas-results.md): one `syncfs` per stage beats
             // fdatasync of each file from 8 threads plus one fsync per touched shard directory.
             let synced = if single {
-                File::open(&pending[0].1).and_then(|f| f.sync_all()).ctx("fsync", &pending[0].1)
+                File::open(&pending[0].1)
+                    .and_then(|f| f.sync_all())
+                    .ctx("fsync", &pending[0].1)
             } else {
                 self.sync_filesystem()
             };
@@ -414,7 +449,9 @@ impl BlobStore for DiskStore {
         let mut out = Vec::new();
         for shard in read_dir_sorted(&self.blobs)? {
             for file in read_dir_sorted(&shard)? {
-                let Some(name) = file.file_name().and_then(|n| n.to_str()) else { continue };
+                let Some(name) = file.file_name().and_then(|n| n.to_str()) else {
+                    continue;
+                };
                 let mut hash = [0u8; 32];
                 if name.len() != 64 || hex::decode_to_slice(name, &mut hash).is_err() {
                     continue;
@@ -426,7 +463,10 @@ impl BlobStore for DiskStore {
                     Err(e) => return Err(CasError::io("stat", file, e)),
                 };
                 out.push(BlobInfo {
-                    digest: Digest { hash, size: meta.len() },
+                    digest: Digest {
+                        hash,
+                        size: meta.len(),
+                    },
                     stored_size: meta.len(),
                     written_at: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
                 });
@@ -456,14 +496,26 @@ impl DiskStore {
 /// A copy of an error for the duplicates of one blob in a batch (io errors keep kind and text).
 fn clone_error(e: &CasError) -> CasError {
     match e {
-        CasError::DigestMismatch { expected, actual } => CasError::DigestMismatch { expected: *expected, actual: *actual },
-        CasError::SizeExceeded { expected, written } => CasError::SizeExceeded { expected: *expected, written: *written },
+        CasError::DigestMismatch { expected, actual } => CasError::DigestMismatch {
+            expected: *expected,
+            actual: *actual,
+        },
+        CasError::SizeExceeded { expected, written } => CasError::SizeExceeded {
+            expected: *expected,
+            written: *written,
+        },
         CasError::NotFound(d) => CasError::NotFound(*d),
         CasError::NoSpace { path } => CasError::NoSpace { path: path.clone() },
-        CasError::Io { op, path, source } => {
-            CasError::Io { op, path: path.clone(), source: io::Error::new(source.kind(), source.to_string()) }
-        }
-        other => CasError::Io { op: "store", path: PathBuf::new(), source: io::Error::other(other.to_string()) },
+        CasError::Io { op, path, source } => CasError::Io {
+            op,
+            path: path.clone(),
+            source: io::Error::new(source.kind(), source.to_string()),
+        },
+        other => CasError::Io {
+            op: "store",
+            path: PathBuf::new(),
+            source: io::Error::other(other.to_string()),
+        },
     }
 }
 

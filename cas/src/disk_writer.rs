@@ -42,7 +42,12 @@ enum Sink {
 }
 
 impl DiskWriter {
-    pub(crate) fn new(store: DiskStore, expected: Digest, file: File, tmp_path: PathBuf) -> DiskWriter {
+    pub(crate) fn new(
+        store: DiskStore,
+        expected: Digest,
+        file: File,
+        tmp_path: PathBuf,
+    ) -> DiskWriter {
         let parallel = std::thread::available_parallelism().map_or(1, |n| n.get()) > 1;
         let sink = if expected.size >= PIPE_MIN && parallel {
             match Pipe::start(file.try_clone()) {
@@ -52,7 +57,14 @@ impl DiskWriter {
         } else {
             Sink::Direct(BufWriter::with_capacity(WRITE_BUF, file))
         };
-        DiskWriter { store, expected, hasher: Hasher::new(), sink: Some(sink), tmp_path, failed: false }
+        DiskWriter {
+            store,
+            expected,
+            hasher: Hasher::new(),
+            sink: Some(sink),
+            tmp_path,
+            failed: false,
+        }
     }
 
     fn fail(&mut self, e: CasError) -> io::Error {
@@ -80,7 +92,10 @@ impl Write for DiskWriter {
         }
         let written = self.hasher.len() + data.len() as u64;
         if written > self.expected.size {
-            return Err(self.fail(CasError::SizeExceeded { expected: self.expected, written }));
+            return Err(self.fail(CasError::SizeExceeded {
+                expected: self.expected,
+                written,
+            }));
         }
         let res = match self.sink.as_mut() {
             Some(Sink::Direct(f)) => f.write_all(data),
@@ -112,7 +127,11 @@ impl BlobWriter for DiskWriter {
 
     fn commit(mut self: Box<Self>) -> Result<()> {
         if self.failed {
-            return Err(CasError::io("write", self.tmp_path.clone(), io::Error::other("an earlier write failed")));
+            return Err(CasError::io(
+                "write",
+                self.tmp_path.clone(),
+                io::Error::other("an earlier write failed"),
+            ));
         }
         let file = match self.close() {
             Ok(f) => f,
@@ -129,7 +148,10 @@ impl BlobWriter for DiskWriter {
         if actual != self.expected {
             drop(file);
             remove_quietly(&self.tmp_path);
-            return Err(CasError::DigestMismatch { expected: self.expected, actual });
+            return Err(CasError::DigestMismatch {
+                expected: self.expected,
+                actual,
+            });
         }
         if self.store.fsync {
             if let Err(e) = file.sync_all() {
@@ -185,7 +207,12 @@ impl Pipe {
                 Ok(file)
             })
             .ok()?;
-        Some(Pipe { tx: Some(tx), free, cur: Vec::with_capacity(CHUNK), handle: Some(handle) })
+        Some(Pipe {
+            tx: Some(tx),
+            free,
+            cur: Vec::with_capacity(CHUNK),
+            handle: Some(handle),
+        })
     }
 
     fn push(&mut self, mut data: &[u8]) -> io::Result<()> {
@@ -201,7 +228,10 @@ impl Pipe {
     }
 
     fn send_cur(&mut self) -> io::Result<()> {
-        let next = self.free.try_recv().unwrap_or_else(|_| Vec::with_capacity(CHUNK));
+        let next = self
+            .free
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(CHUNK));
         let full = std::mem::replace(&mut self.cur, next);
         let sent = match &self.tx {
             Some(tx) => tx.send(full).is_ok(),
@@ -221,7 +251,9 @@ impl Pipe {
     fn join(&mut self) -> io::Result<File> {
         self.tx = None;
         match self.handle.take() {
-            Some(h) => h.join().unwrap_or_else(|_| Err(io::Error::other("blob writer thread panicked"))),
+            Some(h) => h
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("blob writer thread panicked"))),
             None => Err(io::Error::other("blob writer thread already stopped")),
         }
     }
@@ -249,7 +281,9 @@ impl Drop for Pipe {
 #[allow(unsafe_code)]
 fn start_writeback(file: &File, offset: u64, len: u64) {
     use std::os::fd::AsRawFd;
-    let (Ok(off), Ok(n)) = (i64::try_from(offset), i64::try_from(len)) else { return };
+    let (Ok(off), Ok(n)) = (i64::try_from(offset), i64::try_from(len)) else {
+        return;
+    };
     // SAFETY: `sync_file_range` only reads its integer arguments; the descriptor belongs to
     // `file`, which stays open for the whole call.
     let _ = unsafe { libc::sync_file_range(file.as_raw_fd(), off, n, libc::SYNC_FILE_RANGE_WRITE) };

@@ -39,8 +39,15 @@ impl Default for Ignore {
 impl Ignore {
     /// Rules that ignore only `.git` (at any depth).
     pub fn new() -> Ignore {
-        let mut ig = Ignore { patterns: Vec::new(), paths: Vec::new() };
-        ig.patterns.push(Pattern { comps: vec![".git".into()], anchored: false, dir_only: false });
+        let mut ig = Ignore {
+            patterns: Vec::new(),
+            paths: Vec::new(),
+        };
+        ig.patterns.push(Pattern {
+            comps: vec![".git".into()],
+            anchored: false,
+            dir_only: false,
+        });
         ig
     }
 
@@ -60,9 +67,10 @@ impl Ignore {
     pub fn add_lines(&mut self, text: &str, origin: &str) -> Result<()> {
         for (n, line) in text.lines().enumerate() {
             self.add_pattern(line).map_err(|e| match e {
-                CasError::InvalidPath { path, reason } => {
-                    CasError::InvalidPath { path, reason: format!("{origin}:{}: {reason}", n + 1) }
-                }
+                CasError::InvalidPath { path, reason } => CasError::InvalidPath {
+                    path,
+                    reason: format!("{origin}:{}: {reason}", n + 1),
+                },
                 other => other,
             })?;
         }
@@ -86,10 +94,21 @@ impl Ignore {
         let anchored = body.contains('/');
         let body = body.trim_start_matches('/');
         if body.is_empty() {
-            return Err(CasError::InvalidPath { path: line.to_string(), reason: "pattern matches nothing".into() });
+            return Err(CasError::InvalidPath {
+                path: line.to_string(),
+                reason: "pattern matches nothing".into(),
+            });
         }
-        let comps: Vec<String> = body.split('/').filter(|c| !c.is_empty()).map(str::to_string).collect();
-        self.patterns.push(Pattern { comps, anchored, dir_only });
+        let comps: Vec<String> = body
+            .split('/')
+            .filter(|c| !c.is_empty())
+            .map(str::to_string)
+            .collect();
+        self.patterns.push(Pattern {
+            comps,
+            anchored,
+            dir_only,
+        });
         Ok(())
     }
 
@@ -123,7 +142,10 @@ impl Ignore {
                 return false;
             }
             if p.anchored {
-                match_path(&p.comps, comps.get_or_insert_with(|| rel.split('/').collect()))
+                match_path(
+                    &p.comps,
+                    comps.get_or_insert_with(|| rel.split('/').collect()),
+                )
             } else {
                 p.comps.len() == 1 && glob_match(p.comps[0].as_bytes(), name.as_bytes())
             }
@@ -135,9 +157,13 @@ impl Ignore {
 fn match_path(pat: &[String], path: &[&str]) -> bool {
     match pat.split_first() {
         None => path.is_empty(),
-        Some((first, rest)) if first == "**" => (0..=path.len()).any(|skip| match_path(rest, &path[skip..])),
+        Some((first, rest)) if first == "**" => {
+            (0..=path.len()).any(|skip| match_path(rest, &path[skip..]))
+        }
         Some((first, rest)) => match path.split_first() {
-            Some((p, prest)) => glob_match(first.as_bytes(), p.as_bytes()) && match_path(rest, prest),
+            Some((p, prest)) => {
+                glob_match(first.as_bytes(), p.as_bytes()) && match_path(rest, prest)
+            }
             None => false,
         },
     }
@@ -256,7 +282,11 @@ mod tests {
     #[test]
     fn rules() {
         let mut ig = Ignore::new();
-        ig.add_lines("# comment\n\n*.o\nbuild/\n/out\ndocs/*.tmp\nlogs/**/x\n", "test").unwrap();
+        ig.add_lines(
+            "# comment\n\n*.o\nbuild/\n/out\ndocs/*.tmp\nlogs/**/x\n",
+            "test",
+        )
+        .unwrap();
         assert!(ig.is_ignored(".git", true));
         assert!(ig.is_ignored("sub/.git", true));
         assert!(ig.is_ignored("a/b/c.o", false));
@@ -276,7 +306,9 @@ mod tests {
 
     #[test]
     fn negation_is_an_error_with_a_line_number() {
-        let err = Ignore::new().add_lines("*.o\n!keep.o\n", ".rmakeignore").unwrap_err();
+        let err = Ignore::new()
+            .add_lines("*.o\n!keep.o\n", ".rmakeignore")
+            .unwrap_err();
         assert!(err.to_string().contains(".rmakeignore:2"), "{err}");
     }
 }

@@ -43,8 +43,14 @@ impl Stamp {
     pub fn of(meta: &Metadata) -> Stamp {
         Stamp {
             size: meta.len(),
-            mtime_ns: meta.mtime().saturating_mul(1_000_000_000).saturating_add(meta.mtime_nsec()),
-            ctime_ns: meta.ctime().saturating_mul(1_000_000_000).saturating_add(meta.ctime_nsec()),
+            mtime_ns: meta
+                .mtime()
+                .saturating_mul(1_000_000_000)
+                .saturating_add(meta.mtime_nsec()),
+            ctime_ns: meta
+                .ctime()
+                .saturating_mul(1_000_000_000)
+                .saturating_add(meta.ctime_nsec()),
             ino: meta.ino(),
             dev: meta.dev(),
             mode: meta.mode(),
@@ -81,7 +87,10 @@ impl Index {
     /// [`Index::save`] will write there).
     pub fn load(path: impl Into<PathBuf>) -> Result<Index> {
         let path = path.into();
-        let mut index = Index { path: Some(path.clone()), ..Index::default() };
+        let mut index = Index {
+            path: Some(path.clone()),
+            ..Index::default()
+        };
         let data = match fs::read(&path) {
             Ok(d) => d,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(index),
@@ -137,7 +146,15 @@ impl Index {
     pub fn record(&mut self, rel: &str, meta: &Metadata, digest: Digest, trusted: bool) {
         let stamp = Stamp::of(meta);
         self.hashed += 1;
-        self.entries.insert(rel.to_string(), IndexEntry { stamp, digest, trusted, pass: self.pass });
+        self.entries.insert(
+            rel.to_string(),
+            IndexEntry {
+                stamp,
+                digest,
+                trusted,
+                pass: self.pass,
+            },
+        );
         self.dirty = true;
     }
 
@@ -159,7 +176,9 @@ impl Index {
 
     /// Writes the index back to the file it was loaded from, atomically, if it changed.
     pub fn save(&mut self) -> Result<()> {
-        let Some(path) = self.path.clone() else { return Ok(()) };
+        let Some(path) = self.path.clone() else {
+            return Ok(());
+        };
         if !self.dirty {
             return Ok(());
         }
@@ -202,7 +221,10 @@ pub fn hash_file(abs: &Path, meta: &Metadata) -> Result<(Digest, bool)> {
 
 /// Whether a file changed so recently that a later change could keep the same timestamps.
 fn is_racy(stamp: &Stamp) -> bool {
-    let now_ns = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(i64::MAX);
+    let now_ns = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(i64::MAX);
     let last_change = stamp.mtime_ns.max(stamp.ctime_ns);
     last_change > now_ns.saturating_sub(RACY_WINDOW.as_nanos() as i64)
 }
@@ -260,7 +282,15 @@ fn decode(data: &[u8]) -> Option<HashMap<String, IndexEntry>> {
         let trusted = take(1)?[0] == 1;
         let hash: [u8; 32] = take(32)?.try_into().ok()?;
         let size = u64_(take(8)?)?;
-        entries.insert(path, IndexEntry { stamp, digest: Digest { hash, size }, trusted, pass: 0 });
+        entries.insert(
+            path,
+            IndexEntry {
+                stamp,
+                digest: Digest { hash, size },
+                trusted,
+                pass: 0,
+            },
+        );
     }
     (pos == body.len()).then_some(entries)
 }
@@ -271,7 +301,12 @@ mod tests {
 
     fn backdate(path: &Path) {
         let old = SystemTime::now() - Duration::from_secs(3600);
-        File::options().write(true).open(path).unwrap().set_modified(old).unwrap();
+        File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
     }
 
     #[test]
@@ -306,7 +341,8 @@ mod tests {
         let ipath = dir.path().join("sub/index");
         let mut idx = Index::load(&ipath).unwrap();
         assert!(idx.is_empty());
-        idx.digest_file("f", &f, &fs::symlink_metadata(&f).unwrap()).unwrap();
+        idx.digest_file("f", &f, &fs::symlink_metadata(&f).unwrap())
+            .unwrap();
         idx.save().unwrap();
         let loaded = Index::load(&ipath).unwrap();
         assert_eq!(loaded.len(), 1);

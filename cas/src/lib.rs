@@ -20,8 +20,8 @@ pub mod tree;
 pub mod walk;
 
 pub use builder::{split_path, TreeBuilder};
-pub use disk_store::DiskStore;
 pub use digest::{Digest, DigestParseError, Hasher};
+pub use disk_store::DiskStore;
 pub use error::{CasError, Result};
 pub use ignore::Ignore;
 pub use index::Index;

@@ -34,7 +34,10 @@ pub struct MaterializeOptions {
 
 impl Default for MaterializeOptions {
     fn default() -> MaterializeOptions {
-        MaterializeOptions { hard_links: true, replace_existing: false }
+        MaterializeOptions {
+            hard_links: true,
+            replace_existing: false,
+        }
     }
 }
 
@@ -151,21 +154,36 @@ fn write_file(
             match fs::hard_link(&src, dest) {
                 Ok(()) => return Ok(true),
                 // Another filesystem, too many links, or links not allowed: copy instead.
-                Err(e) if matches!(e.raw_os_error(), Some(libc::EXDEV | libc::EMLINK | libc::EPERM | libc::ENOTSUP)) => {}
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::EXDEV | libc::EMLINK | libc::EPERM | libc::ENOTSUP)
+                    ) => {}
                 Err(e) => return Err(CasError::io("link", dest, e)),
             }
         }
     }
     let mode = if executable { 0o755 } else { 0o644 };
-    let mut reader = store.open_read(digest)?.ok_or(CasError::NotFound(*digest))?;
-    let mut out = OpenOptions::new().write(true).create_new(true).mode(mode).open(dest).ctx("create", dest)?;
+    let mut reader = store
+        .open_read(digest)?
+        .ok_or(CasError::NotFound(*digest))?;
+    let mut out = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(dest)
+        .ctx("create", dest)?;
     let copied = io::copy(&mut reader, &mut out).map_err(|e| match e.raw_os_error() {
         Some(_) => CasError::io("write", dest, e),
         None => write_error(digest, e),
     })?;
     if copied != digest.size {
         let msg = format!("blob {digest} gave {copied} bytes");
-        return Err(CasError::io("copy", dest, io::Error::new(io::ErrorKind::UnexpectedEof, msg)));
+        return Err(CasError::io(
+            "copy",
+            dest,
+            io::Error::new(io::ErrorKind::UnexpectedEof, msg),
+        ));
     }
     // The umask may have cleared bits the tree asks for.
     fs::set_permissions(dest, fs::Permissions::from_mode(mode)).ctx("chmod", dest)?;

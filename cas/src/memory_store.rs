@@ -88,7 +88,11 @@ impl BlobStore for MemoryStore {
         Ok(self
             .lock()
             .iter()
-            .map(|(d, e)| BlobInfo { digest: *d, stored_size: e.data.len() as u64, written_at: e.written_at })
+            .map(|(d, e)| BlobInfo {
+                digest: *d,
+                stored_size: e.data.len() as u64,
+                written_at: e.written_at,
+            })
             .collect())
     }
 }
@@ -104,7 +108,10 @@ impl io::Write for MemoryWriter {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         let written = self.hasher.len() + data.len() as u64;
         if written > self.expected.size {
-            return Err(io::Error::other(CasError::SizeExceeded { expected: self.expected, written }));
+            return Err(io::Error::other(CasError::SizeExceeded {
+                expected: self.expected,
+                written,
+            }));
         }
         self.hasher.update(data);
         self.buf.extend_from_slice(data);
@@ -126,15 +133,20 @@ impl BlobWriter for MemoryWriter {
     }
 
     fn commit(self: Box<Self>) -> Result<()> {
-        let MemoryWriter { store, expected, hasher, buf } = *self;
+        let MemoryWriter {
+            store,
+            expected,
+            hasher,
+            buf,
+        } = *self;
         let actual = hasher.finish();
         if actual != expected {
             return Err(CasError::DigestMismatch { expected, actual });
         }
-        store
-            .lock()
-            .entry(expected)
-            .or_insert_with(|| Entry { data: Arc::new(buf), written_at: SystemTime::now() });
+        store.lock().entry(expected).or_insert_with(|| Entry {
+            data: Arc::new(buf),
+            written_at: SystemTime::now(),
+        });
         Ok(())
     }
 }
@@ -151,7 +163,10 @@ mod tests {
         assert_eq!(s.get(&d).unwrap().as_deref(), Some(&b"hello"[..]));
         assert!(s.has(&d).unwrap());
         let bad = Digest::of(b"other");
-        assert!(matches!(s.put(&bad, b"hello"), Err(CasError::DigestMismatch { .. })));
+        assert!(matches!(
+            s.put(&bad, b"hello"),
+            Err(CasError::DigestMismatch { .. })
+        ));
         assert!(!s.has(&bad).unwrap());
         assert_eq!(s.len(), 1);
     }

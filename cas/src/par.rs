@@ -13,7 +13,9 @@ pub(crate) fn par_map<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T
 
 /// Like [`par_map`], going parallel from `min` items (for items that each cost a lot).
 pub(crate) fn par_map_min<T: Send>(n: usize, min: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
-    let threads = std::thread::available_parallelism().map_or(1, |t| t.get()).min(MAX_THREADS);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |t| t.get())
+        .min(MAX_THREADS);
     if n < min.max(2) || threads < 2 {
         return (0..n).map(f).collect();
     }
@@ -22,10 +24,15 @@ pub(crate) fn par_map_min<T: Send>(n: usize, min: usize, f: impl Fn(usize) -> T 
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..n)
             .step_by(chunk)
-            .map(|start| s.spawn(move || (start..(start + chunk).min(n)).map(f).collect::<Vec<T>>()))
+            .map(|start| {
+                s.spawn(move || (start..(start + chunk).min(n)).map(f).collect::<Vec<T>>())
+            })
             .collect();
         // A panic in `f` is a bug in this crate; re-raise it rather than invent results.
-        handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
     })
 }
 
@@ -36,7 +43,10 @@ mod tests {
     #[test]
     fn keeps_order() {
         for n in [0, 1, 5, 255, 256, 1000, 1001] {
-            assert_eq!(par_map(n, |i| i * 2), (0..n).map(|i| i * 2).collect::<Vec<_>>());
+            assert_eq!(
+                par_map(n, |i| i * 2),
+                (0..n).map(|i| i * 2).collect::<Vec<_>>()
+            );
         }
     }
 }

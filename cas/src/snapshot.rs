@@ -70,10 +70,19 @@ pub struct Snapshot {
 
 /// Scans `dir` into a tree and uploads whatever `store` lacks. The index is updated (the caller
 /// saves it).
-pub fn snapshot(dir: &Path, store: &dyn BlobStore, index: &mut Index, ignore: &Ignore) -> Result<Snapshot> {
+pub fn snapshot(
+    dir: &Path,
+    store: &dyn BlobStore,
+    index: &mut Index,
+    ignore: &Ignore,
+) -> Result<Snapshot> {
     let mut scan = scan(dir, index, ignore)?;
     upload(&mut scan, store)?;
-    Ok(Snapshot { root: scan.root, stats: scan.stats, skipped: scan.skipped })
+    Ok(Snapshot {
+        root: scan.root,
+        stats: scan.stats,
+        skipped: scan.skipped,
+    })
 }
 
 /// In-memory tree built while scanning, before encoding.
@@ -91,7 +100,10 @@ struct Listed {
 
 enum ListedKind {
     Dir,
-    File { meta: std::fs::Metadata, digest: Option<Digest> },
+    File {
+        meta: std::fs::Metadata,
+        digest: Option<Digest>,
+    },
     Symlink(String),
 }
 
@@ -109,7 +121,10 @@ pub fn scan(dir: &Path, index: &mut Index, ignore: &Ignore) -> Result<Scan> {
         skipped: Vec::new(),
     };
     if !fs::metadata(dir).ctx("stat", dir)?.is_dir() {
-        return Err(CasError::InvalidPath { path: dir.display().to_string(), reason: "not a directory".into() });
+        return Err(CasError::InvalidPath {
+            path: dir.display().to_string(),
+            reason: "not a directory".into(),
+        });
     }
 
     // Phase 1: listings of every directory, keyed by relative path ("" is the root).
@@ -148,12 +163,16 @@ pub fn scan(dir: &Path, index: &mut Index, ignore: &Ignore) -> Result<Scan> {
     }
     let metas: Vec<&std::fs::Metadata> = misses
         .iter()
-        .filter_map(|(rel, i, _)| match listings.get(rel).and_then(|l| l.get(*i)).map(|e| &e.kind) {
-            Some(ListedKind::File { meta, .. }) => Some(meta),
-            _ => None,
+        .filter_map(|(rel, i, _)| {
+            match listings.get(rel).and_then(|l| l.get(*i)).map(|e| &e.kind) {
+                Some(ListedKind::File { meta, .. }) => Some(meta),
+                _ => None,
+            }
         })
         .collect();
-    let hashed = par_map_min(misses.len(), 16, |k| hash_file(&dir.join(&misses[k].2), metas[k]));
+    let hashed = par_map_min(misses.len(), 16, |k| {
+        hash_file(&dir.join(&misses[k].2), metas[k])
+    });
     let mut found: Vec<(String, usize, Digest)> = Vec::with_capacity(misses.len());
     for ((rel, i, child), (res, meta)) in misses.iter().zip(hashed.into_iter().zip(metas)) {
         let (digest, trusted) = res?;
@@ -161,7 +180,11 @@ pub fn scan(dir: &Path, index: &mut Index, ignore: &Ignore) -> Result<Scan> {
         found.push((rel.clone(), *i, digest));
     }
     for (rel, i, d) in found {
-        if let Some(ListedKind::File { digest, .. }) = listings.get_mut(&rel).and_then(|l| l.get_mut(i)).map(|e| &mut e.kind) {
+        if let Some(ListedKind::File { digest, .. }) = listings
+            .get_mut(&rel)
+            .and_then(|l| l.get_mut(i))
+            .map(|e| &mut e.kind)
+        {
             *digest = Some(d);
         }
     }
@@ -175,7 +198,10 @@ pub fn scan(dir: &Path, index: &mut Index, ignore: &Ignore) -> Result<Scan> {
     // Counted again, for the links that were kept, while encoding.
     scan.stats.symlinks = 0;
     let ScanNode::Dir(children) = root else {
-        return Err(CasError::InvalidPath { path: dir.display().to_string(), reason: "not a directory".into() });
+        return Err(CasError::InvalidPath {
+            path: dir.display().to_string(),
+            reason: "not a directory".into(),
+        });
     };
     scan.root = encode_dir(children, &mut scan)?;
     scan.stats.hashed = index.hashes() - hashed_before;
@@ -239,13 +265,21 @@ fn list_dir(root: &Path, rel: &str, ignore: &Ignore) -> Result<(Vec<Listed>, Vec
             skipped.push(child_rel);
             continue;
         };
-        out.push(Listed { name: name.to_string(), kind });
+        out.push(Listed {
+            name: name.to_string(),
+            kind,
+        });
     }
     Ok((out, skipped))
 }
 
 /// Assembles the in-memory tree of `rel` from the listings.
-fn build(root: &Path, rel: &str, listings: &mut HashMap<String, Vec<Listed>>, scan: &mut Scan) -> ScanNode {
+fn build(
+    root: &Path,
+    rel: &str,
+    listings: &mut HashMap<String, Vec<Listed>>,
+    scan: &mut Scan,
+) -> ScanNode {
     let mut children = BTreeMap::new();
     for e in listings.remove(rel).unwrap_or_default() {
         let child = join_rel(rel, &e.name);
@@ -256,8 +290,13 @@ fn build(root: &Path, rel: &str, listings: &mut HashMap<String, Vec<Listed>>, sc
                 let Some(digest) = digest else { continue };
                 scan.stats.files += 1;
                 scan.stats.bytes += digest.size;
-                scan.files.entry(digest).or_insert_with(|| root.join(&child));
-                ScanNode::File { digest, executable: meta.permissions().mode() & 0o111 != 0 }
+                scan.files
+                    .entry(digest)
+                    .or_insert_with(|| root.join(&child));
+                ScanNode::File {
+                    digest,
+                    executable: meta.permissions().mode() & 0o111 != 0,
+                }
             }
             ListedKind::Symlink(target) => {
                 scan.stats.symlinks += 1;
@@ -299,14 +338,32 @@ fn drop_escaping_links(root: &mut ScanNode, skipped: &mut Vec<String>) {
 fn collect(node: &ScanNode, prefix: &str, out: &mut Vec<(String, Node)>) {
     if let ScanNode::Dir(children) = node {
         for (name, child) in children {
-            let path = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
+            let path = if prefix.is_empty() {
+                name.clone()
+            } else {
+                format!("{prefix}/{name}")
+            };
             match child {
-                ScanNode::Symlink { target } => out.push((path, Node::Symlink { target: target.clone() })),
-                ScanNode::File { digest, executable } => {
-                    out.push((path, Node::File { digest: *digest, executable: *executable }))
-                }
+                ScanNode::Symlink { target } => out.push((
+                    path,
+                    Node::Symlink {
+                        target: target.clone(),
+                    },
+                )),
+                ScanNode::File { digest, executable } => out.push((
+                    path,
+                    Node::File {
+                        digest: *digest,
+                        executable: *executable,
+                    },
+                )),
                 ScanNode::Dir(_) => {
-                    out.push((path.clone(), Node::Directory { digest: Digest::EMPTY }));
+                    out.push((
+                        path.clone(),
+                        Node::Directory {
+                            digest: Digest::EMPTY,
+                        },
+                    ));
                     collect(child, &path, out);
                 }
             }
@@ -318,7 +375,9 @@ fn remove_path(root: &mut ScanNode, path: &str) {
     let mut node = root;
     let mut comps = path.split('/').peekable();
     while let Some(c) = comps.next() {
-        let ScanNode::Dir(children) = node else { return };
+        let ScanNode::Dir(children) = node else {
+            return;
+        };
         if comps.peek().is_none() {
             children.remove(c);
             return;
@@ -339,7 +398,9 @@ fn encode_dir(children: BTreeMap<String, ScanNode>, scan: &mut Scan) -> Result<D
                 scan.stats.symlinks += 1;
                 Node::Symlink { target }
             }
-            ScanNode::Dir(grand) => Node::Directory { digest: encode_dir(grand, scan)? },
+            ScanNode::Dir(grand) => Node::Directory {
+                digest: encode_dir(grand, scan)?,
+            },
         };
         entries.push(Entry { name, node });
     }
@@ -365,7 +426,9 @@ pub fn upload(scan: &mut Scan, store: &dyn BlobStore) -> Result<()> {
         } else if let Some(path) = scan.files.get(&d) {
             if d.size > BATCH_FILE_MAX {
                 let mut f = File::open(path).ctx("open", path)?;
-                store.put_stream(&d, &mut f).map_err(|e| changed_file(e, path))?;
+                store
+                    .put_stream(&d, &mut f)
+                    .map_err(|e| changed_file(e, path))?;
                 scan.stats.uploaded_blobs += 1;
                 scan.stats.uploaded_bytes += d.size;
                 continue;
@@ -384,7 +447,11 @@ pub fn upload(scan: &mut Scan, store: &dyn BlobStore) -> Result<()> {
     flush_batch(&mut batch, store, scan)
 }
 
-fn flush_batch(batch: &mut Vec<(Digest, Vec<u8>)>, store: &dyn BlobStore, scan: &mut Scan) -> Result<()> {
+fn flush_batch(
+    batch: &mut Vec<(Digest, Vec<u8>)>,
+    store: &dyn BlobStore,
+    scan: &mut Scan,
+) -> Result<()> {
     if batch.is_empty() {
         return Ok(());
     }

@@ -80,7 +80,11 @@ pub trait BlobStore: Send + Sync {
 
     /// Whether the store holds `digest`.
     fn has(&self, digest: &Digest) -> Result<bool> {
-        Ok(self.has_many(std::slice::from_ref(digest))?.first().copied().unwrap_or(false))
+        Ok(self
+            .has_many(std::slice::from_ref(digest))?
+            .first()
+            .copied()
+            .unwrap_or(false))
     }
 
     /// The digests from `digests` that the store lacks, in input order, without duplicates.
@@ -100,7 +104,10 @@ pub trait BlobStore: Send + Sync {
     fn put(&self, digest: &Digest, data: &[u8]) -> Result<()> {
         let actual = Digest::of(data);
         if actual != *digest {
-            return Err(CasError::DigestMismatch { expected: *digest, actual });
+            return Err(CasError::DigestMismatch {
+                expected: *digest,
+                actual,
+            });
         }
         if self.has(digest)? {
             return Ok(());
@@ -121,7 +128,11 @@ pub trait BlobStore: Send + Sync {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    return Err(CasError::Io { op: "read upload of", path: digest.to_string().into(), source: e })
+                    return Err(CasError::Io {
+                        op: "read upload of",
+                        path: digest.to_string().into(),
+                        source: e,
+                    })
                 }
             };
             w.write_all(&buf[..n]).map_err(|e| write_error(digest, e))?;

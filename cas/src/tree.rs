@@ -75,7 +75,10 @@ pub fn validate_name(name: &str) -> Result<()> {
     } else {
         return Ok(());
     };
-    Err(CasError::InvalidPath { path: name.to_string(), reason: reason.to_string() })
+    Err(CasError::InvalidPath {
+        path: name.to_string(),
+        reason: reason.to_string(),
+    })
 }
 
 /// Checks a symlink target's form (whether it escapes is decided where its position is known).
@@ -89,7 +92,10 @@ pub fn validate_target(target: &str) -> Result<()> {
     } else {
         return Ok(());
     };
-    Err(CasError::InvalidPath { path: target.to_string(), reason: reason.to_string() })
+    Err(CasError::InvalidPath {
+        path: target.to_string(),
+        reason: reason.to_string(),
+    })
 }
 
 impl Directory {
@@ -108,7 +114,10 @@ impl Directory {
         }
         entries.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
         if let Some(w) = entries.windows(2).find(|w| w[0].name == w[1].name) {
-            return Err(CasError::InvalidPath { path: w[0].name.clone(), reason: "duplicate entry name".into() });
+            return Err(CasError::InvalidPath {
+                path: w[0].name.clone(),
+                reason: "duplicate entry name".into(),
+            });
         }
         Ok(Directory { entries })
     }
@@ -133,8 +142,12 @@ impl Directory {
         out.extend_from_slice(&(self.entries.len() as u32).to_le_bytes());
         for e in &self.entries {
             let kind = match &e.node {
-                Node::File { executable: false, .. } => 0u8,
-                Node::File { executable: true, .. } => 1,
+                Node::File {
+                    executable: false, ..
+                } => 0u8,
+                Node::File {
+                    executable: true, ..
+                } => 1,
                 Node::Symlink { .. } => 2,
                 Node::Directory { .. } => 3,
             };
@@ -162,7 +175,10 @@ impl Directory {
 
     /// Decodes and validates a directory node; `digest` only names it in errors.
     pub fn decode(digest: &Digest, data: &[u8]) -> Result<Directory> {
-        let bad = |reason: String| CasError::InvalidTree { digest: *digest, reason };
+        let bad = |reason: String| CasError::InvalidTree {
+            digest: *digest,
+            reason,
+        };
         let mut r = Reader { data, pos: 0 };
         if r.take(8).ok_or_else(|| bad("truncated header".into()))? != MAGIC {
             return Err(bad("not a tree node (bad magic)".into()));
@@ -183,13 +199,19 @@ impl Directory {
             validate_name(&name).map_err(|e| bad(format!("entry {i}: {e}")))?;
             let node = match kind {
                 0 | 1 | 3 => {
-                    let hash: [u8; 32] = r.take(32).and_then(|h| h.try_into().ok()).ok_or_else(trunc)?;
+                    let hash: [u8; 32] = r
+                        .take(32)
+                        .and_then(|h| h.try_into().ok())
+                        .ok_or_else(trunc)?;
                     let size = r.u64().ok_or_else(trunc)?;
                     let digest = Digest { hash, size };
                     if kind == 3 {
                         Node::Directory { digest }
                     } else {
-                        Node::File { digest, executable: kind == 1 }
+                        Node::File {
+                            digest,
+                            executable: kind == 1,
+                        }
                     }
                 }
                 2 => {
@@ -251,7 +273,10 @@ pub fn put_directory(store: &dyn BlobStore, dir: &Directory) -> Result<Digest> {
 pub fn read_directory(store: &dyn BlobStore, digest: &Digest) -> Result<Directory> {
     // Directory nodes are small; refuse to load something absurd as one.
     if digest.size > 64 << 20 {
-        return Err(CasError::InvalidTree { digest: *digest, reason: "node larger than 64 MiB".into() });
+        return Err(CasError::InvalidTree {
+            digest: *digest,
+            reason: "node larger than 64 MiB".into(),
+        });
     }
     let data = store.get(digest)?.ok_or(CasError::NotFound(*digest))?;
     Directory::decode(digest, &data)
@@ -262,7 +287,13 @@ mod tests {
     use super::*;
 
     fn file(name: &str, data: &[u8], executable: bool) -> Entry {
-        Entry { name: name.into(), node: Node::File { digest: Digest::of(data), executable } }
+        Entry {
+            name: name.into(),
+            node: Node::File {
+                digest: Digest::of(data),
+                executable,
+            },
+        }
     }
 
     #[test]
@@ -270,8 +301,16 @@ mod tests {
         let a = Directory::from_entries(vec![
             file("b", b"1", false),
             file("a", b"2", true),
-            Entry { name: "l".into(), node: Node::Symlink { target: "a".into() } },
-            Entry { name: "d".into(), node: Node::Directory { digest: Directory::new().digest() } },
+            Entry {
+                name: "l".into(),
+                node: Node::Symlink { target: "a".into() },
+            },
+            Entry {
+                name: "d".into(),
+                node: Node::Directory {
+                    digest: Directory::new().digest(),
+                },
+            },
         ])
         .unwrap();
         let b = Directory::from_entries(a.entries().iter().rev().cloned().collect()).unwrap();
@@ -285,9 +324,14 @@ mod tests {
     #[test]
     fn bad_names_are_refused() {
         for name in ["", ".", "..", "a/b", "/abs", "nul\0"] {
-            assert!(Directory::from_entries(vec![file(name, b"", false)]).is_err(), "{name:?}");
+            assert!(
+                Directory::from_entries(vec![file(name, b"", false)]).is_err(),
+                "{name:?}"
+            );
         }
-        assert!(Directory::from_entries(vec![file("x", b"", false), file("x", b"1", false)]).is_err());
+        assert!(
+            Directory::from_entries(vec![file("x", b"", false), file("x", b"1", false)]).is_err()
+        );
     }
 
     /// Hand-encodes one file entry with an arbitrary name.
@@ -306,9 +350,20 @@ mod tests {
     #[test]
     fn decode_refuses_hostile_nodes() {
         let d = Digest::EMPTY;
-        for names in [&[".."][..], &["a/../b"], &["/etc"], &[""], &["."], &["b", "a"], &["a", "a"]] {
+        for names in [
+            &[".."][..],
+            &["a/../b"],
+            &["/etc"],
+            &[""],
+            &["."],
+            &["b", "a"],
+            &["a", "a"],
+        ] {
             let err = Directory::decode(&d, &raw_node(names)).unwrap_err();
-            assert!(matches!(err, CasError::InvalidTree { .. }), "{names:?}: {err}");
+            assert!(
+                matches!(err, CasError::InvalidTree { .. }),
+                "{names:?}: {err}"
+            );
         }
         let good = raw_node(&["a"]);
         assert!(Directory::decode(&d, &good).is_ok());
@@ -331,8 +386,18 @@ mod tests {
         let dir = Directory::from_entries(vec![
             file("a", b"1", false),
             file("bin", b"2", true),
-            Entry { name: "l".into(), node: Node::Symlink { target: "../x/y".into() } },
-            Entry { name: "sub".into(), node: Node::Directory { digest: Digest::EMPTY } },
+            Entry {
+                name: "l".into(),
+                node: Node::Symlink {
+                    target: "../x/y".into(),
+                },
+            },
+            Entry {
+                name: "sub".into(),
+                node: Node::Directory {
+                    digest: Digest::EMPTY,
+                },
+            },
         ])
         .unwrap();
         let good = dir.encode();

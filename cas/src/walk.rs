@@ -42,9 +42,16 @@ pub fn flatten(store: &dyn BlobStore, root: &Digest) -> Result<Vec<FlatEntry>> {
         };
         let mut children = Vec::new();
         for e in dir.entries() {
-            let path = if prefix.is_empty() { e.name.clone() } else { format!("{prefix}/{}", e.name) };
+            let path = if prefix.is_empty() {
+                e.name.clone()
+            } else {
+                format!("{prefix}/{}", e.name)
+            };
             if path.len() > MAX_PATH {
-                return Err(CasError::InvalidPath { path, reason: "path longer than 4096 bytes".into() });
+                return Err(CasError::InvalidPath {
+                    path,
+                    reason: "path longer than 4096 bytes".into(),
+                });
             }
             if out.len() >= MAX_ENTRIES {
                 return Err(CasError::InvalidTree {
@@ -55,7 +62,10 @@ pub fn flatten(store: &dyn BlobStore, root: &Digest) -> Result<Vec<FlatEntry>> {
             if let Node::Directory { digest } = &e.node {
                 children.push((path.clone(), *digest));
             }
-            out.push(FlatEntry { path, node: e.node.clone() });
+            out.push(FlatEntry {
+                path,
+                node: e.node.clone(),
+            });
         }
         // Pop in name order; entries of a child follow all of the parent's own entries, which
         // keeps "parents before children" (all that materialize needs).
@@ -71,7 +81,10 @@ pub fn check_symlinks(entries: &[FlatEntry]) -> Result<()> {
     for e in entries {
         if let Node::Symlink { target } = &e.node {
             if let Err(reason) = resolve_link(&map, &e.path, target) {
-                return Err(CasError::InvalidPath { path: format!("{} -> {target}", e.path), reason });
+                return Err(CasError::InvalidPath {
+                    path: format!("{} -> {target}", e.path),
+                    reason,
+                });
             }
         }
     }
@@ -80,7 +93,11 @@ pub fn check_symlinks(entries: &[FlatEntry]) -> Result<()> {
 
 /// Where the symlink at `link_path` with `target` points, as tree components; an error if it
 /// leaves the tree. Dangling links that stay inside are fine.
-pub fn resolve_link(map: &HashMap<&str, &Node>, link_path: &str, target: &str) -> Result<Vec<String>, String> {
+pub fn resolve_link(
+    map: &HashMap<&str, &Node>,
+    link_path: &str,
+    target: &str,
+) -> Result<Vec<String>, String> {
     let mut parent: Vec<String> = link_path.split('/').map(str::to_string).collect();
     parent.pop();
     let mut hops = 0;
@@ -155,7 +172,10 @@ pub fn diff(old: &[FlatEntry], new: &[FlatEntry]) -> Vec<Change> {
     for (path, o) in &old_map {
         match new_map.get(path) {
             None => out.push(Change::Removed((*o).clone())),
-            Some(n) if n.node != o.node => out.push(Change::Modified { old: (*o).clone(), new: (*n).clone() }),
+            Some(n) if n.node != o.node => out.push(Change::Modified {
+                old: (*o).clone(),
+                new: (*n).clone(),
+            }),
             Some(_) => {}
         }
     }
@@ -173,21 +193,43 @@ mod tests {
     use super::*;
 
     fn link(path: &str, target: &str) -> FlatEntry {
-        FlatEntry { path: path.into(), node: Node::Symlink { target: target.into() } }
+        FlatEntry {
+            path: path.into(),
+            node: Node::Symlink {
+                target: target.into(),
+            },
+        }
     }
     fn dir(path: &str) -> FlatEntry {
-        FlatEntry { path: path.into(), node: Node::Directory { digest: Digest::EMPTY } }
+        FlatEntry {
+            path: path.into(),
+            node: Node::Directory {
+                digest: Digest::EMPTY,
+            },
+        }
     }
 
     #[test]
     fn links_inside_are_accepted() {
-        let t = vec![dir("a"), dir("a/b"), link("a/b/up", "../x"), link("top", "a/b"), link("dot", "."), link("dangling", "nope/../y")];
+        let t = vec![
+            dir("a"),
+            dir("a/b"),
+            link("a/b/up", "../x"),
+            link("top", "a/b"),
+            link("dot", "."),
+            link("dangling", "nope/../y"),
+        ];
         check_symlinks(&t).unwrap();
     }
 
     #[test]
     fn escaping_links_are_refused() {
-        for (p, t) in [("l", "/etc/passwd"), ("l", ".."), ("a/l", "../../x"), ("l", "a/../../x")] {
+        for (p, t) in [
+            ("l", "/etc/passwd"),
+            ("l", ".."),
+            ("a/l", "../../x"),
+            ("l", "a/../../x"),
+        ] {
             let err = check_symlinks(&[dir("a"), link(p, t)]).unwrap_err();
             assert!(matches!(err, CasError::InvalidPath { .. }), "{p} -> {t}");
         }
@@ -200,7 +242,13 @@ mod tests {
         assert!(err.to_string().contains("escapes"), "{err}");
         // A link into a subdirectory used to climb twice.
         check_symlinks(&[dir("a"), dir("a/b"), link("d", "a/b"), link("x", "d/../..")]).unwrap();
-        assert!(check_symlinks(&[dir("a"), dir("a/b"), link("d", "a/b"), link("x", "d/../../..")]).is_err());
+        assert!(check_symlinks(&[
+            dir("a"),
+            dir("a/b"),
+            link("d", "a/b"),
+            link("x", "d/../../..")
+        ])
+        .is_err());
         // Loops are refused rather than followed forever.
         assert!(check_symlinks(&[link("p", "q/x"), link("q", "p/x")]).is_err());
     }
@@ -209,7 +257,10 @@ mod tests {
     fn diff_reports_added_removed_modified() {
         let f = |p: &str, data: &[u8]| FlatEntry {
             path: p.into(),
-            node: Node::File { digest: Digest::of(data), executable: false },
+            node: Node::File {
+                digest: Digest::of(data),
+                executable: false,
+            },
         };
         let old = vec![f("a", b"1"), f("b", b"2"), f("c", b"3")];
         let new = vec![f("a", b"1"), f("b", b"changed"), f("d", b"4")];

@@ -47,7 +47,10 @@ fn blobs_are_sharded_read_only_files() {
     assert!(p.ends_with(format!("blobs/{}/{}", &hex[..2], hex)));
     assert_eq!(s.local_path(&d), Some(p.clone()));
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o444);
+    assert_eq!(
+        fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+        0o444
+    );
 }
 
 #[test]
@@ -69,9 +72,14 @@ fn mismatched_bytes_are_refused_and_nothing_is_stored() {
     let (dir, s) = store();
     let claimed = Digest::of(b"the real bytes");
     let err = s.put(&claimed, b"some other bytes").unwrap_err();
-    assert!(matches!(err, CasError::DigestMismatch { expected, .. } if expected == claimed), "{err}");
+    assert!(
+        matches!(err, CasError::DigestMismatch { expected, .. } if expected == claimed),
+        "{err}"
+    );
     // Same length, different content, through the streaming path.
-    let err = s.put_stream(&claimed, &mut &b"the fake bytes"[..]).unwrap_err();
+    let err = s
+        .put_stream(&claimed, &mut &b"the fake bytes"[..])
+        .unwrap_err();
     assert!(matches!(err, CasError::DigestMismatch { .. }), "{err}");
     // Longer than the digest says: refused as soon as the excess arrives.
     let long = testdata::bytes(3, 1 << 20);
@@ -133,7 +141,9 @@ fn concurrent_puts_of_the_same_blob() {
 
 /// A pid that no running process has.
 fn dead_pid() -> u32 {
-    (400_000..).find(|p| !std::path::Path::new(&format!("/proc/{p}")).exists()).unwrap()
+    (400_000..)
+        .find(|p| !std::path::Path::new(&format!("/proc/{p}")).exists())
+        .unwrap()
 }
 
 #[test]
@@ -153,7 +163,11 @@ fn leftovers_of_a_crash_are_never_read_and_are_cleaned_at_open() {
     let tmp = root.join("tmp");
     let left = entries(&tmp);
     assert_eq!(left.len(), 1);
-    fs::rename(&left[0], tmp.join(format!("{}.{}.0.tmp", d.hex(), dead_pid()))).unwrap();
+    fs::rename(
+        &left[0],
+        tmp.join(format!("{}.{}.0.tmp", d.hex(), dead_pid())),
+    )
+    .unwrap();
     fs::write(tmp.join("junk"), b"x").unwrap();
     // A blob file truncated by disk damage is not reported as present either.
     let damaged = Digest::of(b"damaged blob");
@@ -256,8 +270,12 @@ fn multi_gib_sparse_file_streams_in_bounded_memory() {
     }
     let d = Digest::of_reader(&mut fs::File::open(&src).unwrap()).unwrap();
     assert_eq!(d.size, size);
-    let s = DiskStore::open(dir.path().join("cas")).unwrap().with_fsync(false);
-    let n = s.put_stream(&d, &mut fs::File::open(&src).unwrap()).unwrap();
+    let s = DiskStore::open(dir.path().join("cas"))
+        .unwrap()
+        .with_fsync(false);
+    let n = s
+        .put_stream(&d, &mut fs::File::open(&src).unwrap())
+        .unwrap();
     assert_eq!(n, size);
     assert!(s.has(&d).unwrap());
     let mut r = s.open_read(&d).unwrap().unwrap();
@@ -269,7 +287,10 @@ fn multi_gib_sparse_file_streams_in_bounded_memory() {
     let mut r = s.open_read(&d).unwrap().unwrap();
     assert_eq!(Digest::of_reader(&mut r).unwrap(), d);
     if let Some(peak) = peak_rss_kib() {
-        assert!(peak < 256 * 1024, "peak RSS {peak} KiB: a blob was held in memory");
+        assert!(
+            peak < 256 * 1024,
+            "peak RSS {peak} KiB: a blob was held in memory"
+        );
     }
 }
 
@@ -282,7 +303,9 @@ fn batches_handle_duplicates_and_many_blobs() {
     assert!(res[1].is_ok() && res[2].is_ok());
     assert_eq!(s.get(&d).unwrap().unwrap(), b"dup");
     // Large enough to be spread over threads.
-    let data: Vec<Vec<u8>> = (0..700).map(|i| testdata::bytes(i as u64, 100 + i * 13)).collect();
+    let data: Vec<Vec<u8>> = (0..700)
+        .map(|i| testdata::bytes(i as u64, 100 + i * 13))
+        .collect();
     let batch: Vec<(Digest, &[u8])> = data.iter().map(|b| (Digest::of(b), b.as_slice())).collect();
     assert!(s.put_many(&batch).iter().all(|r| r.is_ok()));
     let digests: Vec<Digest> = batch.iter().map(|(d, _)| *d).collect();
@@ -299,14 +322,21 @@ fn batches_handle_duplicates_and_many_blobs() {
 #[test]
 #[ignore = "child process of sigkill_during_writes_leaves_only_valid_blobs"]
 fn crash_child() {
-    let Ok(root) = std::env::var("RMAKE_CAS_CRASH_DIR") else { return };
+    let Ok(root) = std::env::var("RMAKE_CAS_CRASH_DIR") else {
+        return;
+    };
     let s = DiskStore::open(root).unwrap();
     for round in 0u64.. {
         let big = testdata::bytes(round, 4 << 20);
         let d = Digest::of(&big);
         s.put_stream(&d, &mut &big[..]).unwrap();
-        let small: Vec<Vec<u8>> = (0..50).map(|i| testdata::bytes(round * 100 + i as u64, 2000 + i)).collect();
-        let batch: Vec<(Digest, &[u8])> = small.iter().map(|b| (Digest::of(b), b.as_slice())).collect();
+        let small: Vec<Vec<u8>> = (0..50)
+            .map(|i| testdata::bytes(round * 100 + i as u64, 2000 + i))
+            .collect();
+        let batch: Vec<(Digest, &[u8])> = small
+            .iter()
+            .map(|b| (Digest::of(b), b.as_slice()))
+            .collect();
         for r in s.put_many(&batch) {
             r.unwrap();
         }
@@ -319,7 +349,13 @@ fn sigkill_during_writes_leaves_only_valid_blobs() {
     let root = dir.path().join("cas");
     for attempt in 0..3u64 {
         let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "disk_store::crash_child", "--ignored", "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                "disk_store::crash_child",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env("RMAKE_CAS_CRASH_DIR", &root)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -329,12 +365,22 @@ fn sigkill_during_writes_leaves_only_valid_blobs() {
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         let s = DiskStore::open(&root).unwrap();
-        assert!(entries(&root.join("tmp")).is_empty(), "the dead writer's temp files are removed");
+        assert!(
+            entries(&root.join("tmp")).is_empty(),
+            "the dead writer's temp files are removed"
+        );
         let listed = s.list().unwrap();
         for info in &listed {
-            assert!(s.verify(&info.digest).unwrap(), "blob {} reads as valid but is not", info.digest);
+            assert!(
+                s.verify(&info.digest).unwrap(),
+                "blob {} reads as valid but is not",
+                info.digest
+            );
         }
     }
     let s = DiskStore::open(&root).unwrap();
-    assert!(!s.list().unwrap().is_empty(), "the child wrote something before it was killed");
+    assert!(
+        !s.list().unwrap().is_empty(),
+        "the child wrote something before it was killed"
+    );
 }

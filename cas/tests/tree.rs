@@ -8,8 +8,8 @@ use std::time::Duration;
 use rmake_cas::index::RACY_WINDOW;
 use rmake_cas::tree::{put_directory, read_directory};
 use rmake_cas::{
-    diff, flatten, materialize, snapshot, BlobStore, CasError, Change, Digest, Directory, DiskStore, Entry, Ignore,
-    Index, MaterializeOptions, MemoryStore, Node,
+    diff, flatten, materialize, snapshot, BlobStore, CasError, Change, Digest, Directory,
+    DiskStore, Entry, Ignore, Index, MaterializeOptions, MemoryStore, Node,
 };
 
 use crate::util::entries;
@@ -48,14 +48,26 @@ fn snapshot_materialize_snapshot_gives_the_same_root() {
 
     let out = tmp.path().join("out");
     let stats = materialize(&store, &snap.root, &out, MaterializeOptions::default()).unwrap();
-    assert_eq!(stats.linked, 5, "non-executable files hard-linked from the same-fs store");
+    assert_eq!(
+        stats.linked, 5,
+        "non-executable files hard-linked from the same-fs store"
+    );
     assert_eq!(stats.copied, 1, "the executable is copied");
-    assert_eq!(fs::read_to_string(out.join("src/sub/deep.h")).unwrap(), "#define X 1\n");
+    assert_eq!(
+        fs::read_to_string(out.join("src/sub/deep.h")).unwrap(),
+        "#define X 1\n"
+    );
     assert_eq!(fs::read(out.join("empty.txt")).unwrap(), b"");
     assert!(out.join("empty").is_dir());
     assert_eq!(mode(&out.join("run.sh")), 0o755);
-    assert_eq!(fs::read_link(out.join("src/sublink")).unwrap(), Path::new("sub"));
-    assert_eq!(fs::read_to_string(out.join("link-to-main")).unwrap(), "int main(){return 0;}\n");
+    assert_eq!(
+        fs::read_link(out.join("src/sublink")).unwrap(),
+        Path::new("sub")
+    );
+    assert_eq!(
+        fs::read_to_string(out.join("link-to-main")).unwrap(),
+        "int main(){return 0;}\n"
+    );
 
     let again = snapshot(&out, &store, &mut Index::in_memory(), &Ignore::new()).unwrap();
     assert_eq!(again.root, snap.root);
@@ -69,7 +81,12 @@ fn snapshot_materialize_snapshot_gives_the_same_root() {
     assert_eq!((stats.linked, stats.copied), (0, 6));
     assert_eq!(mode(&out2.join("run.sh")), 0o755);
     assert_eq!(mode(&out2.join("Makefile")), 0o644);
-    assert_eq!(snapshot(&out2, &mem, &mut Index::in_memory(), &Ignore::new()).unwrap().root, snap.root);
+    assert_eq!(
+        snapshot(&out2, &mem, &mut Index::in_memory(), &Ignore::new())
+            .unwrap()
+            .root,
+        snap.root
+    );
 }
 
 #[test]
@@ -77,9 +94,13 @@ fn executable_bit_changes_the_root() {
     let tmp = tempfile::tempdir().unwrap();
     make_tree(tmp.path());
     let store = MemoryStore::new();
-    let a = snapshot(tmp.path(), &store, &mut Index::in_memory(), &Ignore::new()).unwrap().root;
+    let a = snapshot(tmp.path(), &store, &mut Index::in_memory(), &Ignore::new())
+        .unwrap()
+        .root;
     fs::set_permissions(tmp.path().join("run.sh"), fs::Permissions::from_mode(0o644)).unwrap();
-    let b = snapshot(tmp.path(), &store, &mut Index::in_memory(), &Ignore::new()).unwrap().root;
+    let b = snapshot(tmp.path(), &store, &mut Index::in_memory(), &Ignore::new())
+        .unwrap()
+        .root;
     assert_ne!(a, b);
     let changes = diff(&flatten(&store, &a).unwrap(), &flatten(&store, &b).unwrap());
     let paths: Vec<&str> = changes.iter().map(Change::path).collect();
@@ -101,9 +122,23 @@ fn ignore_rules_and_store_dirs_are_left_out() {
     let mut ignore = Ignore::for_root(root).unwrap();
     ignore.exclude_abs(root, &root.join(".rmake"));
     let snap = snapshot(root, &store, &mut Index::in_memory(), &ignore).unwrap();
-    let paths: Vec<String> = flatten(&store, &snap.root).unwrap().into_iter().map(|e| e.path).collect();
-    for gone in [".git", ".git/HEAD", "src/main.o", "build", "build/x", ".rmake"] {
-        assert!(!paths.iter().any(|p| p == gone), "{gone} should be ignored: {paths:?}");
+    let paths: Vec<String> = flatten(&store, &snap.root)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.path)
+        .collect();
+    for gone in [
+        ".git",
+        ".git/HEAD",
+        "src/main.o",
+        "build",
+        "build/x",
+        ".rmake",
+    ] {
+        assert!(
+            !paths.iter().any(|p| p == gone),
+            "{gone} should be ignored: {paths:?}"
+        );
     }
     assert!(paths.iter().any(|p| p == ".rmakeignore"));
     assert!(paths.iter().any(|p| p == "src/main.c"));
@@ -138,7 +173,10 @@ fn index_avoids_rehashing_and_sees_changes() {
     let third = snapshot(&root, &store, &mut index, &Ignore::new()).unwrap();
     assert_eq!(third.stats.hashed, 1);
     assert_ne!(third.root, first.root);
-    assert_eq!(store.get(&Digest::of(b"int changed;\n")).unwrap().unwrap(), b"int changed;\n");
+    assert_eq!(
+        store.get(&Digest::of(b"int changed;\n")).unwrap().unwrap(),
+        b"int changed;\n"
+    );
     // A deleted file is dropped from the index.
     let before = index.len();
     fs::remove_file(root.join("src/gen8.c")).unwrap();
@@ -192,9 +230,19 @@ fn link_payload(target: &str) -> Vec<u8> {
 fn assert_refused(store: &dyn BlobStore, root: Digest, outside: &Path) {
     let out = outside.join("out");
     let err = materialize(store, &root, &out, MaterializeOptions::default()).unwrap_err();
-    assert!(matches!(err, CasError::InvalidTree { .. } | CasError::InvalidPath { .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            CasError::InvalidTree { .. } | CasError::InvalidPath { .. }
+        ),
+        "{err}"
+    );
     assert!(!out.exists(), "nothing written for a refused tree");
-    assert_eq!(entries(outside), Vec::<std::path::PathBuf>::new(), "nothing written outside");
+    assert_eq!(
+        entries(outside),
+        Vec::<std::path::PathBuf>::new(),
+        "nothing written outside"
+    );
 }
 
 #[test]
@@ -209,7 +257,10 @@ fn materialize_refuses_hostile_trees_before_writing() {
     }
     // A good file first, then a bad entry nested deeper: still nothing written.
     let bad_child = raw_dir(&store, &[(0, "..", &fp)]);
-    let root = raw_dir(&store, &[(0, "a", &fp), (3, "d", &file_payload(&bad_child))]);
+    let root = raw_dir(
+        &store,
+        &[(0, "a", &fp), (3, "d", &file_payload(&bad_child))],
+    );
     assert_refused(&store, root, tempfile::tempdir().unwrap().path());
     // Escaping symlinks: absolute, climbing, and climbing through another in-tree link.
     for entries in [
@@ -217,7 +268,10 @@ fn materialize_refuses_hostile_trees_before_writing() {
         vec![(2, "l", link_payload("../../x"))],
         vec![(2, "d", link_payload(".")), (2, "x", link_payload("d/.."))],
     ] {
-        let refs: Vec<(u8, &str, &[u8])> = entries.iter().map(|(k, n, p)| (*k, *n, p.as_slice())).collect();
+        let refs: Vec<(u8, &str, &[u8])> = entries
+            .iter()
+            .map(|(k, n, p)| (*k, *n, p.as_slice()))
+            .collect();
         let root = raw_dir(&store, &refs);
         assert_refused(&store, root, tempfile::tempdir().unwrap().path());
     }
@@ -229,12 +283,24 @@ fn materialize_refuses_missing_blobs_and_existing_files() {
     let absent = Digest::of(b"never stored");
     let root = put_directory(
         &store,
-        &Directory::from_entries(vec![Entry { name: "f".into(), node: Node::File { digest: absent, executable: false } }])
-            .unwrap(),
+        &Directory::from_entries(vec![Entry {
+            name: "f".into(),
+            node: Node::File {
+                digest: absent,
+                executable: false,
+            },
+        }])
+        .unwrap(),
     )
     .unwrap();
     let tmp = tempfile::tempdir().unwrap();
-    let err = materialize(&store, &root, &tmp.path().join("o"), MaterializeOptions::default()).unwrap_err();
+    let err = materialize(
+        &store,
+        &root,
+        &tmp.path().join("o"),
+        MaterializeOptions::default(),
+    )
+    .unwrap_err();
     assert!(matches!(err, CasError::NotFound(d) if d == absent), "{err}");
     assert!(!tmp.path().join("o").exists());
 
@@ -243,8 +309,14 @@ fn materialize_refuses_missing_blobs_and_existing_files() {
     fs::create_dir_all(&out).unwrap();
     fs::write(out.join("f"), "old").unwrap();
     assert!(materialize(&store, &root, &out, MaterializeOptions::default()).is_err());
-    let opts = MaterializeOptions { replace_existing: true, ..MaterializeOptions::default() };
+    let opts = MaterializeOptions {
+        replace_existing: true,
+        ..MaterializeOptions::default()
+    };
     materialize(&store, &root, &out, opts).unwrap();
     assert_eq!(fs::read(out.join("f")).unwrap(), b"never stored");
-    assert!(read_directory(&store, &absent).is_err(), "a file blob is not a tree node");
+    assert!(
+        read_directory(&store, &absent).is_err(),
+        "a file blob is not a tree node"
+    );
 }
