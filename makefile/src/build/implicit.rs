@@ -102,6 +102,9 @@ pub(crate) struct Search<'a> {
     pub(crate) vpath: &'a Vpath,
     pub(crate) impossible: &'a mut HashSet<String>,
     pub(crate) in_use: &'a mut Vec<bool>,
+    /// The targets that needed the file searched for, nearest first: second expansion of a pattern
+    /// rule's prerequisites sees their target-specific variables.
+    pub(crate) parents: &'a [String],
     /// An error from second expansion of a rule's prerequisites: the search stops.
     pub(crate) error: Option<crate::error::Error>,
 }
@@ -309,7 +312,8 @@ impl Search<'_> {
             stem: format!("{dir}{stem}"),
             ..Default::default()
         };
-        let targets = [target];
+        let mut targets: Vec<&str> = vec![target];
+        targets.extend(self.parents.iter().map(String::as_str));
         let scope = Scope {
             targets: &targets,
             auto: Some(&auto),
@@ -317,7 +321,7 @@ impl Search<'_> {
         let full_stem = format!("{dir}{stem}");
         // make reports these errors without a location.
         let _ = loc;
-        let (normal, oo) = match self.db.expand_prereqs(self.host, &text, Some(&full_stem), &scope, None) {
+        let (normal, oo) = match self.db.expand_pattern_prereqs(self.host, &text, &full_stem, &scope, None) {
             Ok(x) => x,
             Err(e) => {
                 self.error = Some(e);

@@ -14,6 +14,7 @@ use crate::host::Host;
 impl Plan {
     pub(crate) fn try_implicit_rule(&mut self, host: &mut dyn Host, f: FileId) -> bool {
         let name = self.files.get(f).name.clone();
+        let parents = self.scope_names(f).split_off(1);
         let (found, error) = {
             let mut s = Search {
                 db: &mut self.db,
@@ -23,6 +24,7 @@ impl Plan {
                 vpath: &self.vpath,
                 impossible: &mut self.impossible,
                 in_use: &mut self.in_use,
+                parents: &parents,
                 error: None,
             };
             let found = s.find(&name, 0);
