@@ -77,8 +77,9 @@ pub(crate) struct File {
     /// The name as written in the makefile.
     pub(crate) hname: String,
     pub(crate) deps: Vec<Dep>,
-    /// Explicit rules (indexes in `Database::rules`) whose prerequisites still need second expansion.
-    pub(crate) pending_expansion: Vec<usize>,
+    /// Explicit rules whose prerequisites still need second expansion, in make's order (the recipe
+    /// rule first): (index in `Database::rules`, how many entries of `deps` come before its own).
+    pub(crate) pending_expansion: Vec<(usize, usize)>,
     pub(crate) cmds: Option<Cmds>,
     /// `$*` from a static pattern rule or pattern rule.
     pub(crate) stem: Option<String>,

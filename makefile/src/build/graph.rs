@@ -28,6 +28,7 @@ pub(crate) fn build(db: &Database) -> Files {
         });
         for target in &rule.targets {
             let mut this = Vec::new();
+            let pending = rule.second_expansion && !rule.prereq_text.trim().is_empty();
             if !rule.second_expansion {
                 add_deps(&mut files, &mut this, &rule.prereqs, false);
                 add_deps(&mut files, &mut this, &rule.order_only, true);
@@ -52,16 +53,26 @@ pub(crate) fn build(db: &Database) -> Files {
                 let f = files.get_mut(new_id);
                 f.deps = this;
                 f.cmds = cmds.clone();
+                if pending {
+                    f.pending_expansion.push((ri, 0));
+                }
                 new_id
             } else {
                 let id = files.enter(target);
                 let f = files.get_mut(id);
-                if f.deps.is_empty() {
-                    f.deps = this;
-                } else if cmds.is_some() {
+                if cmds.is_some() {
                     // make puts the prerequisites of the rule with the recipe first.
-                    this.append(&mut f.deps);
-                    f.deps = this;
+                    if pending {
+                        f.pending_expansion.insert(0, (ri, 0));
+                    } else {
+                        for e in &mut f.pending_expansion {
+                            e.1 += this.len();
+                        }
+                        this.append(&mut f.deps);
+                        f.deps = this;
+                    }
+                } else if pending {
+                    f.pending_expansion.push((ri, f.deps.len()));
                 } else {
                     f.deps.append(&mut this);
                 }
@@ -72,9 +83,6 @@ pub(crate) fn build(db: &Database) -> Files {
             };
             let f = files.get_mut(id);
             f.is_target = true;
-            if rule.second_expansion && (!rule.prereq_text.trim().is_empty()) {
-                f.pending_expansion.push(ri);
-            }
             if rule.stem.is_some() && (f.stem.is_none() || rule.recipe.is_some()) {
                 f.stem = rule.stem.clone();
             }

@@ -153,54 +153,79 @@ impl Plan {
 
     /// Second expansion of pending prerequisite text and `.EXTRA_PREREQS`, once per file.
     pub(crate) fn expand_deps(&mut self, host: &mut dyn Host, f: FileId) {
-        let pending = std::mem::take(&mut self.files.get_mut(f).pending_expansion);
-        for ri in pending {
-            let Some(rule) = self.db.rules.get(ri) else {
-                continue;
-            };
-            let text = rule.prereq_text.clone();
-            // make reports errors here at the last line it read for the rule (its recipe's end).
-            let loc = rule
-                .recipe
-                .as_ref()
-                .and_then(|r| r.lines.last().map(|l| l.loc.clone()))
-                .unwrap_or_else(|| rule.loc.clone());
-            let stem = rule.stem.clone();
-            let has_recipe = rule.recipe.is_some();
-            let names = self.scope_names(f);
-            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-            let auto = self.auto_vars(f);
-            let scope = Scope {
-                targets: &refs,
-                auto: Some(&auto),
-            };
-            match self
-                .db
-                .expand_prereqs(host, &text, stem.as_deref(), &scope, Some(&loc))
-            {
-                Ok((normal, oo)) => {
-                    let named = normal.into_iter().map(|n| (n, false)).chain(oo.into_iter().map(|n| (n, true)));
-                    let mut new: Vec<Dep> = named
-                        .map(|(n, order_only)| Dep {
-                            file: self.files.enter(&n),
-                            order_only,
-                            changed: false,
-                            hidden: false,
-                        })
-                        .collect();
-                    let file = self.files.get_mut(f);
-                    if has_recipe {
-                        new.append(&mut file.deps);
-                        file.deps = new;
-                    } else {
-                        file.deps.extend(new);
-                    }
+        let mut pending = std::mem::take(&mut self.files.get_mut(f).pending_expansion);
+        // make expands only text with `$` (a static pattern rule's `%` counts as `$*`); the rest
+        // is plain from the start, seen by the automatic variables of the texts expanded later.
+        let plain: Vec<bool> = pending
+            .iter()
+            .map(|&(ri, _)| {
+                self.db
+                    .rules
+                    .get(ri)
+                    .is_some_and(|r| r.stem.is_none() && !r.prereq_text.contains('$'))
+            })
+            .collect();
+        for pass_plain in [true, false] {
+            for (k, &is_plain) in plain.iter().enumerate() {
+                if is_plain == pass_plain {
+                    self.expand_entry(host, f, &mut pending, k);
                 }
-                Err(e) => self.fatal_error(e),
             }
         }
         if self.files.get(f).cmds.is_some() || self.files.get(f).is_target {
             self.add_extra_prereqs(host, f);
+        }
+    }
+
+    /// Second expansion of entry `k` of `pending` (rule index, position in the deps), its
+    /// prerequisites put at that position; later entries move along. While it is expanded, `$^` and
+    /// `$+` list the prerequisites already there and `$<` is empty when this entry comes first.
+    fn expand_entry(&mut self, host: &mut dyn Host, f: FileId, pending: &mut [(usize, usize)], k: usize) {
+        let (ri, pos) = pending[k];
+        let Some(rule) = self.db.rules.get(ri) else {
+            return;
+        };
+        let text = rule.prereq_text.clone();
+        // make reports errors here at the last line it read for the rule (its recipe's end).
+        let loc = rule
+            .recipe
+            .as_ref()
+            .and_then(|r| r.lines.last().map(|l| l.loc.clone()))
+            .unwrap_or_else(|| rule.loc.clone());
+        let stem = rule.stem.clone();
+        let names = self.scope_names(f);
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let mut auto = self.auto_vars(f);
+        if pos == 0 {
+            auto.first_prereq.clear();
+        }
+        let scope = Scope {
+            targets: &refs,
+            auto: Some(&auto),
+        };
+        match self
+            .db
+            .expand_prereqs(host, &text, stem.as_deref(), &scope, Some(&loc))
+        {
+            Ok((normal, oo)) => {
+                let named = normal.into_iter().map(|n| (n, false)).chain(oo.into_iter().map(|n| (n, true)));
+                let new: Vec<Dep> = named
+                    .map(|(n, order_only)| Dep {
+                        file: self.files.enter(&n),
+                        order_only,
+                        changed: false,
+                        hidden: false,
+                    })
+                    .collect();
+                let n = new.len();
+                let file = self.files.get_mut(f);
+                let at = pos.min(file.deps.len());
+                file.deps.splice(at..at, new);
+                for e in pending.iter_mut().skip(k + 1) {
+                    e.1 += n;
+                }
+            }
+            Err(e) => self.fatal_error(e),
         }
     }
 
