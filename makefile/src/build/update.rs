@@ -178,7 +178,14 @@ impl Plan {
         if t == Time::Missing && search && !self.files.get(f).ignore_vpath && !self.vpath.is_empty()
         {
             if let Some(found) = self.vpath.search(host, &mut self.dirs, &name) {
-                t = Time::from_host(host.mtime(&found));
+                // As make's vpath search: a found name that `-o`/`-W` (or a pretended
+                // update) marked old or new keeps that time.
+                let marked = self
+                    .files
+                    .lookup(&found)
+                    .and_then(|id| self.files.get(id).mtime)
+                    .filter(|m| matches!(m, Time::Old | Time::New));
+                t = marked.unwrap_or_else(|| Time::from_host(host.mtime(&found)));
                 let file = self.files.get_mut(f);
                 if self.vpath.in_gpath(&found) {
                     file.hname = found.clone();
