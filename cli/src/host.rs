@@ -141,6 +141,12 @@ impl Host for RealHost {
         Ok(())
     }
 
+    fn touch(&mut self, path: &str) -> io::Result<()> {
+        let f = fs::OpenOptions::new().create(true).append(true).open(path);
+        self.invalidate();
+        f?.set_modified(std::time::SystemTime::now())
+    }
+
     fn stdout(&mut self, text: &str) {
         if let Some((out, _)) = &mut self.capture {
             out.extend_from_slice(text.as_bytes());

@@ -90,37 +90,14 @@ pub fn print_event(prefix: &Prefix, ev: Event) {
                 eprintln!("{e}");
             }
         }
-        Event::Touch { path, silent, dry_run } => {
+        Event::Touch { path, silent, .. } => {
             if !silent {
                 let mut out = std::io::stdout().lock();
                 let _ = writeln!(out, "touch {path}");
                 let _ = out.flush();
             }
-            if !dry_run {
-                touch(prefix, &path);
-            }
         }
     }
-}
-
-/// Set when a `-t` touch failed: make's `touch_file` then fails the target, so the run exits 2.
-static TOUCH_FAILED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-fn touch(prefix: &Prefix, path: &str) {
-    let file = match std::fs::OpenOptions::new().create(true).append(true).open(path) {
-        Ok(f) => f,
-        Err(e) => return touch_failed(prefix, "open", path, &e),
-    };
-    if let Err(e) = file.set_modified(std::time::SystemTime::now()) {
-        touch_failed(prefix, "write", path, &e);
-    }
-}
-
-/// make's `TOUCH_ERROR`: `touch: open: PATH: reason`, and the target fails.
-fn touch_failed(prefix: &Prefix, call: &str, path: &str, e: &std::io::Error) {
-    let _ = std::io::stdout().flush();
-    eprintln!("{}: touch: {call}: {path}: {}", prefix.0, crate::io_reason(e));
-    TOUCH_FAILED.store(true, std::sync::atomic::Ordering::SeqCst);
 }
 
 fn delete_target(prefix: &Prefix, path: &str, before: Option<rmake_makefile::host::Mtime>) {
@@ -287,7 +264,6 @@ fn run_build(s: &Session, late_dir: &std::cell::Cell<bool>) -> ExitCode {
         let outcome = drive(s, &cfg, &mut host, &mut plan);
         return match outcome {
             _ if makefile_failed => ExitCode::from(2),
-            _ if TOUCH_FAILED.load(std::sync::atomic::Ordering::SeqCst) => ExitCode::from(2),
             Outcome::Success { .. } => ExitCode::SUCCESS,
             Outcome::Question => ExitCode::from(1),
             Outcome::Failed => ExitCode::from(2),

@@ -40,6 +40,9 @@ pub trait Host {
     ) -> ShellResult;
     /// Write (or append) `text` to a file (`$(file >x,text)`).
     fn write_file(&mut self, path: &str, text: &str, append: bool) -> io::Result<()>;
+    /// `-t`: create `path` if missing and set its modification time to now (make's
+    /// `touch_file`); an error is the reason opening it failed.
+    fn touch(&mut self, path: &str) -> io::Result<()>;
     /// Print to standard output (`$(info)`).
     fn stdout(&mut self, text: &str);
     /// Print to standard error (`$(warning)`, make's warnings).
@@ -196,6 +199,18 @@ impl Host for MemHost {
         entry.0.push_str(text);
         entry.1 = Mtime(clock);
         Ok(())
+    }
+
+    fn touch(&mut self, path: &str) -> io::Result<()> {
+        let abs = self.abs(path);
+        let parent = abs.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+        if !parent.is_empty() && !self.dir_exists(parent) {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                "No such file or directory",
+            ));
+        }
+        self.write_file(path, "", true)
     }
 
     fn stdout(&mut self, text: &str) {

@@ -35,7 +35,8 @@ pub enum Event {
         /// `-n`: print only.
         dry_run: bool,
     },
-    /// Touch `path` (create it if missing), for `-t`; print `touch path` first unless `silent`.
+    /// `-t` touched `path` through `Host::touch` (or, under `-n`, would): print `touch path`
+    /// unless `silent`. A failure follows as an `Error`.
     Touch {
         /// The file.
         path: String,

@@ -394,11 +394,20 @@ impl Plan {
                 self.files.get_mut(f).status = Status::Success;
             } else if has_cmds {
                 let silent = self.opts.silent || self.db.special.silent_all;
+                let path = self.files.get(f).name.clone();
                 self.events.push(Event::Touch {
-                    path: self.files.get(f).name.clone(),
+                    path: path.clone(),
                     silent,
                     dry_run: self.opts.just_print,
                 });
+                if !self.opts.just_print {
+                    // make's touch_file: a failure fails the target.
+                    if let Err(e) = host.touch(&path) {
+                        let reason = crate::eval::io_reason(&e);
+                        self.events.push(Event::Error(format!("touch: open: {path}: {reason}")));
+                        self.files.get_mut(f).status = Status::Failed;
+                    }
+                }
                 self.dirs.invalidate(&self.files.get(f).name.clone());
                 self.commands_started += 1;
                 self.queued_log.push(f);

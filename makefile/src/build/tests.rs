@@ -389,6 +389,35 @@ fn touch_mode_touches_instead_of_running() {
 }
 
 #[test]
+fn touch_mode_creates_the_file_through_the_host() {
+    let mut h = MemHost::new().with_file("in", "");
+    let opts = PlanOptions {
+        touch: true,
+        serial: true,
+        ..PlanOptions::default()
+    };
+    build_with(&mut h, "out: in\n\tcp in out\n", &["out"], opts, &[]);
+    assert!(crate::host::Host::mtime(&mut h, "out").is_some());
+}
+
+#[test]
+fn touch_failure_fails_the_target_and_spares_the_parent() {
+    let mut h = MemHost::new();
+    let opts = PlanOptions {
+        touch: true,
+        serial: true,
+        ..PlanOptions::default()
+    };
+    let r = build_with(&mut h, "top: d/stamp\n\tmake-top\nd/stamp:\n\tmake-stamp\n", &["top"], opts, &[]);
+    assert!(r.events.contains(&Event::Error(
+        "touch: open: d/stamp: No such file or directory".into()
+    )));
+    assert!(!r.events.iter().any(|e| matches!(e, Event::Touch { path, .. } if path == "top")));
+    assert!(crate::host::Host::mtime(&mut h, "top").is_none());
+    assert_eq!(r.outcome, Outcome::Failed);
+}
+
+#[test]
 fn delete_on_error_deletes_failed_target() {
     let mut h = MemHost::new();
     let opts = PlanOptions {

@@ -98,6 +98,13 @@ impl Host for DirHost {
             .open(self.path(path))?;
         f.write_all(text.as_bytes())
     }
+    fn touch(&mut self, path: &str) -> io::Result<()> {
+        let f = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path(path))?;
+        f.set_modified(std::time::SystemTime::now())
+    }
     fn stdout(&mut self, text: &str) {
         self.out.push_str(text);
     }
