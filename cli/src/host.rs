@@ -152,6 +152,7 @@ impl Host for RealHost {
             out.extend_from_slice(text.as_bytes());
             return;
         }
+        crate::dirlog::ensure();
         let mut out = io::stdout().lock();
         let _ = out.write_all(text.as_bytes());
         let _ = out.flush();
@@ -162,6 +163,7 @@ impl Host for RealHost {
             err.extend_from_slice(text.as_bytes());
             return;
         }
+        crate::dirlog::ensure();
         let _ = io::stdout().flush();
         let _ = io::stderr().write_all(text.as_bytes());
     }

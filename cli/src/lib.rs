@@ -2,6 +2,7 @@
 
 pub mod args;
 pub mod argv;
+pub mod dirlog;
 mod direct;
 pub mod host;
 pub mod jobserver;
@@ -103,7 +104,7 @@ fn run_on_this_thread(args: Vec<String>) -> ExitCode {
     }
     let print_dir = !cfg.no_print_directory
         && (cfg.print_directory
-            || (!cfg.silent && !cfg.question && (!cfg.directories.is_empty() || makelevel > 0)));
+            || (!cfg.silent && (!cfg.directories.is_empty() || makelevel > 0)));
     let argv_jobs = argv::normalize(&rest).is_ok_and(|n| n.options.iter().any(|o| o.starts_with("--jobs")));
     let jobserver = setup_jobserver(&mut cfg, &prefix, argv_jobs);
     let makeflags = makeflags::render(&cfg, jobserver.as_ref().map(|j| j.fds()), print_dir);
@@ -116,7 +117,7 @@ fn run_on_this_thread(args: Vec<String>) -> ExitCode {
     let blocks_named = parallel && matches!(cfg.output_sync.as_deref(), Some("target") | Some("line"));
     let top_lines = print_dir && !blocks_named;
     if top_lines {
-        println!("{}: Entering directory '{cwd}'", prefix.0);
+        dirlog::defer(format!("{}: Entering directory '{cwd}'", prefix.0));
     }
     let parse_makeflags = {
         let mut c = cfg.clone();
@@ -135,7 +136,7 @@ fn run_on_this_thread(args: Vec<String>) -> ExitCode {
         entered: top_lines || print_dir,
     };
     let code = local::run(&session);
-    if top_lines {
+    if top_lines && dirlog::entered() {
         println!("{}: Leaving directory '{cwd}'", prefix.0);
     }
     if let Some(p) = stdin_makefile {

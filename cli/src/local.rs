@@ -44,6 +44,11 @@ pub struct Session {
 /// Prints one event the way make prints the corresponding message.
 pub fn print_event(prefix: &Prefix, ev: Event) {
     let p = &prefix.0;
+    match &ev {
+        Event::Stdout(_) | Event::Error(_) | Event::Message(_) | Event::Stderr(_) => crate::dirlog::ensure(),
+        Event::Touch { silent: false, .. } => crate::dirlog::ensure(),
+        _ => {}
+    }
     match ev {
         Event::Stdout(s) => {
             let mut out = std::io::stdout().lock();
@@ -82,11 +87,13 @@ pub fn print_event(prefix: &Prefix, ev: Event) {
                 }
             }
             if !removed.is_empty() && !silent {
+                crate::dirlog::ensure();
                 let mut out = std::io::stdout().lock();
                 let _ = writeln!(out, "rm {}", removed.join(" "));
                 let _ = out.flush();
             }
             for e in errors {
+                crate::dirlog::ensure();
                 eprintln!("{e}");
             }
         }
@@ -108,6 +115,7 @@ fn delete_target(prefix: &Prefix, path: &str, before: Option<rmake_makefile::hos
     if crate::host::file_mtime(path) == before {
         return;
     }
+    crate::dirlog::ensure();
     let _ = std::io::stdout().flush();
     eprintln!("{}: *** Deleting file '{path}'", prefix.0);
     if let Err(e) = std::fs::remove_file(path) {
@@ -165,6 +173,7 @@ fn plan_options(cfg: &Config, rebuilding: bool, restarts: u32) -> PlanOptions {
 }
 
 fn report_load_error(prefix: &Prefix, e: &rmake_makefile::error::Error) {
+    crate::dirlog::ensure();
     let _ = std::io::stdout().flush();
     if e.loc.is_some() {
         eprintln!("{e}");
@@ -248,11 +257,13 @@ fn run_build(s: &Session, late_dir: &std::cell::Cell<bool>) -> ExitCode {
                 None => {
                     let found_any = report.makefiles.iter().any(|m| !m.missing);
                     let msg = if found_any { "*** No targets.  Stop." } else { "*** No targets specified and no makefile found.  Stop." };
+                    crate::dirlog::ensure();
                     let _ = std::io::stdout().flush();
                     eprintln!("{}: {msg}", s.prefix.0);
                     return ExitCode::from(2);
                 }
                 Some(g) if g.split_whitespace().count() > 1 => {
+                    crate::dirlog::ensure();
                     let _ = std::io::stdout().flush();
                     eprintln!("{}: *** .DEFAULT_GOAL contains more than one target.  Stop.", s.prefix.0);
                     return ExitCode::from(2);
@@ -327,6 +338,7 @@ fn check_required_makefiles(
 ) -> Option<ExitCode> {
     for m in &report.makefiles {
         if !m.missing && !m.optional && plan.makefile_failed(&m.name) {
+            crate::dirlog::ensure();
             let _ = std::io::stdout().flush();
             eprintln!("{}: Failed to remake makefile '{}'.", s.prefix.0, m.name);
             *failed = true;
@@ -335,6 +347,7 @@ fn check_required_makefiles(
         if !m.missing || m.optional || host.mtime(&m.name).is_some() || !plan.makefile_failed(&m.name) {
             continue;
         }
+        crate::dirlog::ensure();
         let _ = std::io::stdout().flush();
         match &m.loc {
             Some(loc) => eprintln!("{loc}: {}: No such file or directory", m.name),
@@ -415,6 +428,9 @@ fn drive(s: &Session, cfg: &Config, host: &mut RealHost, plan: &mut Plan) -> Out
             let tx = tx.clone();
             let ctx = ctx.clone();
             running += 1;
+            if job.lines.iter().any(|l| l.echo || (l.execute && crate::dirlog::starts_process(&l.command))) {
+                crate::dirlog::ensure();
+            }
             let echoed = runner::echo_first(&job, sync);
             std::thread::spawn(move || {
                 let result = runner::run_job(&job, &ctx, echoed, expansion);
@@ -557,6 +573,7 @@ fn interrupt(s: &Session, host: &mut RealHost, plan: &mut Plan, sig: i32, reap: 
     if !s.cfg.just_print {
         for path in plan.intermediates_to_remove() {
             if std::fs::remove_file(&path).is_ok() {
+                crate::dirlog::ensure();
                 eprintln!("{}: *** Deleting intermediate file '{path}'", s.prefix.0);
             }
         }
