@@ -42,7 +42,7 @@ pub fn entered() -> bool {
 
 /// Whether starting `command` makes make print: a lone `:` starts no process in make.
 pub fn starts_process(command: &str) -> bool {
-    command.trim() != ":"
+    command.trim_start() != ":"
 }
 
 #[cfg(test)]
@@ -52,7 +52,8 @@ mod tests {
     #[test]
     fn only_a_lone_colon_starts_no_process() {
         assert!(!starts_process(":"));
-        assert!(!starts_process("  : "));
+        assert!(!starts_process("  :"));
+        assert!(starts_process(": "));
         assert!(starts_process(": hi"));
         assert!(starts_process("true"));
     }
