@@ -261,7 +261,11 @@ impl Database {
         let mut target_words = target_words;
         let mut is_pattern = pattern_targets > 0;
         if is_pattern && pattern_targets != target_words.len() {
-            // make 4.3 complains and keeps the ordinary targets.
+            // make 4.3: a rule whose first target is a pattern must have only patterns.
+            if target_words.first().is_some_and(|t| find_percent(t).1.is_some()) {
+                return Err(Error::new(Some(loc.clone()), ErrorKind::MixedRules));
+            }
+            // A normal first target: make complains and keeps the ordinary targets.
             host.stderr(&format!(
                 "{loc}: *** mixed implicit and normal rules: deprecated syntax\n"
             ));
