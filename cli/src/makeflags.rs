@@ -168,11 +168,10 @@ pub fn overrides(cfg: &Config) -> String {
 
 /// MFLAGS: like MAKEFLAGS without the variables, with a leading `-` on the letters.
 pub fn mflags(makeflags: &str) -> String {
-    let flags = match makeflags.find(" --") {
-        Some(i) if makeflags[i..].starts_with(" -- ") || &makeflags[i..] == " --" => {
-            &makeflags[..i]
-        }
-        _ => makeflags,
+    // The variables follow ` -- ` (long options such as `--jobserver-auth` come before it).
+    let flags = match makeflags.find(" -- ") {
+        Some(i) => &makeflags[..i],
+        None => makeflags.strip_suffix(" --").unwrap_or(makeflags),
     };
     // --eval goes to sub-makes through MAKEFLAGS only.
     let kept: Vec<&str> = flags.split(' ').filter(|w| !w.starts_with("--eval=")).collect();
@@ -237,6 +236,10 @@ mod tests {
         assert_eq!(mflags("k -- X=1"), "-k");
         assert_eq!(mflags(" -j4 --jobserver-auth=3,4"), "-j4 --jobserver-auth=3,4");
         assert_eq!(mflags(" -- A=1"), "");
+        assert_eq!(
+            mflags("ks -j3 --jobserver-auth=3,4 --no-print-directory -- X=1"),
+            "-ks -j3 --jobserver-auth=3,4 --no-print-directory"
+        );
         assert_eq!(overrides(&cfg(&["A=1", "B=2"])), "B=2 A=1");
     }
 
