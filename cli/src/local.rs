@@ -336,14 +336,10 @@ fn check_required_makefiles(
     report: &LoadReport,
     failed: &mut bool,
 ) -> Option<ExitCode> {
-    for m in &report.makefiles {
-        if !m.missing && !m.optional && plan.makefile_failed(&m.name) {
-            crate::dirlog::ensure();
-            let _ = std::io::stdout().flush();
-            eprintln!("{}: Failed to remake makefile '{}'.", s.prefix.0, m.name);
-            *failed = true;
-            continue;
-        }
+    // make looks at the makefiles last read first: the missing ones are reported, then (under
+    // -k) every one that could not be remade is named.
+    let mut not_remade: Vec<&str> = Vec::new();
+    for m in report.makefiles.iter().rev() {
         if !m.missing || m.optional || host.mtime(&m.name).is_some() || !plan.makefile_failed(&m.name) {
             continue;
         }
@@ -356,13 +352,21 @@ fn check_required_makefiles(
         if cfg.keep_going {
             plan.report_failed_makefile(&m.name, true);
             flush_events(s, plan);
-            eprintln!("{}: Failed to remake makefile '{}'.", s.prefix.0, m.name);
-            *failed = true;
+            not_remade.push(&m.name);
             continue;
         }
         plan.report_failed_makefile(&m.name, false);
         flush_events(s, plan);
         return Some(ExitCode::from(2));
+    }
+    for m in report.makefiles.iter().rev() {
+        let existing_failed = !m.missing && !m.optional && plan.makefile_failed(&m.name);
+        if existing_failed || not_remade.contains(&m.name.as_str()) {
+            crate::dirlog::ensure();
+            let _ = std::io::stdout().flush();
+            eprintln!("{}: Failed to remake makefile '{}'.", s.prefix.0, m.name);
+            *failed = true;
+        }
     }
     None
 }

@@ -417,6 +417,8 @@ impl Plan {
                 self.opts.keep_going = keep;
             }
         }
+        // Reported now: the goal phase (under -k) does not complain about it again, as make.
+        self.files.get_mut(f).no_diag = false;
         if !keep_going {
             self.die();
         }
