@@ -241,6 +241,11 @@ fn run_build(s: &Session, late_dir: &std::cell::Cell<bool>) -> ExitCode {
             .zip(&before)
             .any(|(m, b)| plan.makefile_updated_ok(&m.name) && host.mtime(&m.name) != *b && host.mtime(&m.name).is_some());
         if any_remade {
+            // Under -k make names the makefiles it could not remake before re-executing.
+            if cfg.keep_going {
+                let mut reported = false;
+                let _ = check_required_makefiles(s, &cfg, &mut host, &mut plan, &report, &mut reported);
+            }
             restarts += 1;
             if restarts > 20 {
                 return ExitCode::from(2);
