@@ -243,6 +243,7 @@ fn run_build(s: &Session, late_dir: &std::cell::Cell<bool>) -> ExitCode {
         if any_remade {
             // Under -k make names the makefiles it could not remake before re-executing.
             if cfg.keep_going {
+                // Its exit code is not the end here: make re-executes after naming them.
                 let mut reported = false;
                 let _ = check_required_makefiles(s, &cfg, &mut host, &mut plan, &report, &mut reported);
             }
@@ -276,7 +277,7 @@ fn run_build(s: &Session, late_dir: &std::cell::Cell<bool>) -> ExitCode {
                 Some(_) => {}
             }
         }
-        plan.start_goals(&mut host, &goal_list(&cfg.goals), plan_options(&cfg, false, restarts));
+        plan.start_goals(&goal_list(&cfg.goals), plan_options(&cfg, false, restarts));
         let outcome = drive(s, &cfg, &mut host, &mut plan);
         return match outcome {
             _ if makefile_failed => ExitCode::from(2),

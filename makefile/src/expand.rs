@@ -389,7 +389,7 @@ impl Database {
         let Some(end_rel) = text[beg..].bytes().position(|c| c == close) else {
             return Err(ctx.var_err(ErrorKind::UnterminatedVariableRef));
         };
-        let mut end = beg + end_rel;
+        let end = beg + end_rel;
         let mut next = end + 1;
         let owned;
         let mut name: &str = &text[beg..end];
@@ -412,14 +412,12 @@ impl Database {
                 self.expand_into(host, &text[beg..p], ctx, &mut s)?;
                 owned = s;
                 name = &owned;
-                end = p;
-                next = end + 1;
+                next = p + 1;
             } else {
                 // make's "$($(a)" case: the name runs to the first close and scanning stops.
                 next = b.len();
             }
         }
-        let _ = end;
         // A substitution reference $(VAR:from=to)?
         if let Some(colon) = name.find(':') {
             if let Some(eq_rel) = name[colon + 1..].find('=') {

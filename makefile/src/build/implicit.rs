@@ -306,7 +306,6 @@ impl Search<'_> {
             return Some(v);
         }
         let text = rule.prereq_text.clone();
-        let loc = rule.loc.clone();
         let auto = crate::db::AutoVars {
             target: target.to_string(),
             stem: format!("{dir}{stem}"),
@@ -320,7 +319,6 @@ impl Search<'_> {
         };
         let full_stem = format!("{dir}{stem}");
         // make reports these errors without a location.
-        let _ = loc;
         let (normal, oo) = match self.db.expand_pattern_prereqs(self.host, &text, &full_stem, &scope, None) {
             Ok(x) => x,
             Err(e) => {

@@ -428,11 +428,9 @@ impl Plan {
     /// restart, as make does): new goals and options, file states kept.
     pub fn start_goals(
         &mut self,
-        host: &mut dyn Host,
         goals: &[(String, bool)],
         opts: PlanOptions,
     ) {
-        let _ = host;
         self.opts = opts;
         self.goals.clear();
         self.status = Status::None;

@@ -245,8 +245,7 @@ pub(crate) fn load(
     opts: &LoadOptions,
 ) -> Result<(Database, LoadReport), Error> {
     let mut db = initial(host, opts)?;
-    for (i, e) in opts.eval.iter().enumerate() {
-        let _ = i;
+    for e in &opts.eval {
         // make reads --eval text with no file name: its errors carry no location.
         db.eval_source(host, Arc::from(""), e, 1, true)?;
     }

@@ -147,7 +147,6 @@ impl Database {
                         }
                         None => targets_text.push_str(&w),
                     }
-                    i = line.len();
                     break;
                 }
             }
@@ -162,7 +161,6 @@ impl Database {
             targets_text.push_str(&w);
             i = e;
         }
-        let _ = i;
         let Some((head, from)) = rest_start else {
             if targets_text.trim_matches(ws).is_empty() {
                 return Ok(RuleLine::Nothing);
