@@ -457,6 +457,7 @@ impl Plan {
                 o.status = status;
                 if !o.phony {
                     o.mtime = None;
+                    // Re-stat now: file_mtime caches the fresh time for the targets that follow.
                     let _ = self.file_mtime(host, a, false);
                 }
             }
