@@ -136,6 +136,7 @@ fn result_with(outputs: &[Digest], stderr: Option<Digest>) -> ActionResult {
             ..Timings::default()
         },
         platform: Platform::current(),
+        ..ActionResult::default()
     }
 }
 

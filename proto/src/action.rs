@@ -160,7 +160,7 @@ impl Platform {
 }
 
 /// What an action produced: stored in the action cache under its [`ActionKey`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ActionResult {
     /// Every file the action wrote, sorted by path.
@@ -179,6 +179,68 @@ pub struct ActionResult {
     /// Where it ran.
     #[serde(default)]
     pub platform: Platform,
+    /// How stdout and stderr interleave, line by line of the recipe: the client replays the
+    /// two streams in this order, each line's echo before its output.
+    #[serde(default)]
+    pub segments: Vec<Segment>,
+    /// Recipe lines that ended unsuccessfully, ignored ones included; when `exit_code` is not
+    /// 0 the last one stopped the recipe.
+    #[serde(default)]
+    pub failures: Vec<LineExit>,
+    /// How many recipe lines were started (all of them unless one failed).
+    #[serde(default)]
+    pub lines_run: u32,
+    /// The worker that ran it.
+    #[serde(default)]
+    pub worker: String,
+    /// Paths (relative to the root, sorted) of the inputs the recipe opened or, for
+    /// directories, listed, as the worker saw them (inotify on the exec root); `reads_complete`
+    /// is false when the recording overflowed or failed.
+    #[serde(default)]
+    pub read_paths: Vec<String>,
+    /// Whether `read_paths` is the whole set.
+    #[serde(default)]
+    pub reads_complete: bool,
+}
+
+/// Which output stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stream {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+/// The next `len` bytes of `stream` were written while recipe line `line` ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Segment {
+    /// Index into the recipe's lines (0 for a `.ONESHELL` recipe).
+    pub line: u32,
+    /// The stream.
+    pub stream: Stream,
+    /// Bytes.
+    pub len: u64,
+}
+
+/// A recipe line that exited with a non-zero status or was killed by a signal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineExit {
+    /// Index into the recipe's lines.
+    pub line: u32,
+    /// Its exit status, when it exited.
+    #[serde(default)]
+    pub code: Option<i32>,
+    /// The signal that killed it, when one did.
+    #[serde(default)]
+    pub signal: Option<i32>,
+    /// The program could not be started (make's shell-less path): `prog: No such file or
+    /// directory`; the client prints it after its program name, as make does. `code` is 127.
+    #[serde(default)]
+    pub spawn_error: Option<String>,
 }
 
 impl ActionResult {
@@ -226,6 +288,12 @@ mod tests {
                 ..Timings::default()
             },
             platform: Platform::current(),
+            segments: vec![],
+            failures: vec![],
+            lines_run: 1,
+            worker: "w1".into(),
+            read_paths: vec!["a.c".into()],
+            reads_complete: true,
         };
         let json = serde_json::to_string(&result).unwrap_or_default();
         let back: ActionResult =

@@ -143,7 +143,7 @@ impl CoordinatorClient {
         &self.base
     }
 
-    fn request(&self, method: Method, path: &str) -> RequestBuilder {
+    pub(crate) fn request(&self, method: Method, path: &str) -> RequestBuilder {
         let builder = self.http.request(method, format!("{}{path}", self.base));
         match &self.token {
             Some(t) => builder.bearer_auth(t),
@@ -152,7 +152,7 @@ impl CoordinatorClient {
     }
 
     /// Sends a request; turns an error status into [`ClientError::Api`] with the body's message.
-    async fn send(&self, builder: RequestBuilder) -> Result<Response, ClientError> {
+    pub(crate) async fn send(&self, builder: RequestBuilder) -> Result<Response, ClientError> {
         let resp = builder.send().await?;
         let status = resp.status();
         if status.is_success() {
@@ -170,7 +170,7 @@ impl CoordinatorClient {
         })
     }
 
-    async fn json<T: serde::de::DeserializeOwned>(resp: Response) -> Result<T, ClientError> {
+    pub(crate) async fn json<T: serde::de::DeserializeOwned>(resp: Response) -> Result<T, ClientError> {
         let bytes = resp.bytes().await?;
         serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol(e.to_string()))
     }

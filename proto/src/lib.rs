@@ -9,14 +9,18 @@ pub mod batch;
 mod bulk;
 pub mod client;
 pub mod error;
+pub mod exec;
+mod exec_client;
 pub mod paths;
 pub mod types;
 
 pub use action::{
-    ActionKey, ActionKeyParseError, ActionResult, LogOutput, OutputFile, Platform, Timings,
+    ActionKey, ActionKeyParseError, ActionResult, LineExit, LogOutput, OutputFile, Platform, Segment,
+    Stream, Timings,
 };
 pub use client::{BlobStream, ByteRange, CoordinatorClient};
 pub use error::ClientError;
+pub use exec_client::ExecuteStream;
 pub use rmake_cas::Digest;
 pub use types::{
     BatchDownloadRequest, BatchUploadResponse, BuildId, ErrorBody, FindMissingRequest,
