@@ -1,0 +1,76 @@
+//! The multi-directory C project of `tests/fixtures/cproj` (objects under `build/`, `-MMD`
+//! depfiles included back, a static library made with `ar`, a link, a generated header) built
+//! with `rmake-remote -j8` and with make, on a loopback farm and on the embedded farm: the first
+//! build, a no-op second build, a rebuild after a header changes, and a phony `check` goal that
+//! runs the downloaded program on the client.
+
+use rmake_tests::cluster::{Cluster, Options};
+use rmake_tests::fixture;
+use rmake_tests::pair::{Farm, Pair};
+use rmake_tests::serial;
+
+fn cproj_pair() -> Pair {
+    let mut pair = Pair::from_dir(&fixture("cproj")).unwrap_or_else(|e| panic!("{e:#}"));
+    pair.nocontent = vec!["*.o".into(), "*.a".into(), "build/app".into()];
+    pair.unordered_stdout = true;
+    pair.unordered_stderr = true;
+    pair
+}
+
+/// The first build, the no-op build, a header change and `check`, each compared with make.
+fn build_sequence(pair: &Pair, farm: Farm<'_>) {
+    let first = pair.check(&["-j8"], farm).unwrap_or_else(|e| panic!("{e:#}"));
+    first.assert_same("first build");
+    assert!(
+        first.rmake.files.contains_key("build/src/app/main.d"),
+        "the depfile written next to main.o by -MMD came back"
+    );
+
+    let second = pair.check(&["-j8"], farm).unwrap_or_else(|e| panic!("{e:#}"));
+    second.assert_same("second (no-op) build");
+    assert_eq!(second.rmake.stdout, "rmake-remote: Nothing to be done for 'all'.\n");
+
+    pair.setup("touch include/mathutil.h").unwrap_or_else(|e| panic!("{e:#}"));
+    let third = pair.check(&["-j8"], farm).unwrap_or_else(|e| panic!("{e:#}"));
+    third.assert_same("rebuild after touching include/mathutil.h");
+    assert!(
+        third.rmake.stdout.contains("-o build/src/util/mathutil.o")
+            && !third.rmake.stdout.contains("-o build/src/core/list.o"),
+        "only the dependents of the header are rebuilt:\n{}",
+        third.rmake.stdout
+    );
+
+    let check = pair.check(&["check"], farm).unwrap_or_else(|e| panic!("{e:#}"));
+    check.assert_same("check goal");
+    assert!(check.rmake.stdout.contains("app 1.4.2: sum=30 dots=2"));
+}
+
+#[test]
+fn cproj_on_a_two_worker_farm_matches_make() {
+    let _serial = serial();
+    let cluster = Cluster::start(Options {
+        workers: 2,
+        slots: 4,
+        ..Options::default()
+    })
+    .unwrap_or_else(|e| panic!("starting the cluster: {e:#}"));
+    build_sequence(&cproj_pair(), Farm::Cluster(&cluster));
+
+    // A fresh copy of the same tree on the same farm: served from the action cache, and still
+    // exactly what make does.
+    let again = cproj_pair();
+    again
+        .check(&["-j8"], Farm::Cluster(&cluster))
+        .unwrap_or_else(|e| panic!("{e:#}"))
+        .assert_same("fresh copy of the tree on a warm farm");
+}
+
+#[test]
+fn cproj_on_the_embedded_farm_matches_make() {
+    let _serial = serial();
+    let pair = cproj_pair();
+    build_sequence(&pair, Farm::Embedded);
+    let cache = pair.cache_dir();
+    let used = std::fs::read_dir(&cache).map(|d| d.count()).unwrap_or(0);
+    assert!(used > 0, "the embedded farm kept its data under RMAKE_CACHE_DIR ({})", cache.display());
+}

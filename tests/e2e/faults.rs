@@ -1,0 +1,150 @@
+//! Builds that meet trouble: a worker SIGKILLed in the middle of an action (its lease expires
+//! and the action runs again elsewhere), a failing recipe under `-k`, Ctrl-C during a long
+//! remote action (rmake-remote dies like make and the worker's recipe is cancelled), and a
+//! coordinator restart between two builds.
+
+use std::time::Duration;
+
+use rmake_tests::cluster::{Cluster, Options};
+use rmake_tests::pair::{Farm, Pair};
+use rmake_tests::procs;
+use rmake_tests::run::Status;
+use rmake_tests::serial;
+
+fn start(opts: Options) -> Cluster {
+    Cluster::start(opts).unwrap_or_else(|e| panic!("starting the cluster: {e:#}"))
+}
+
+#[test]
+fn worker_killed_mid_action_build_still_succeeds() {
+    let _serial = serial();
+    let mut cluster = start(Options {
+        workers: 2,
+        slots: 1,
+        lease_ttl_ms: Some(2000),
+        heartbeat_ms: Some(400),
+    });
+    let makefile = "all: slow.txt fast.txt\n\
+        \t@cat slow.txt fast.txt\n\
+        slow.txt:\n\tsleep 3 && echo slow > $@\n\
+        fast.txt:\n\techo fast > $@\n";
+    let mut pair = Pair::from_files(&[("Makefile", makefile)]).unwrap_or_else(|e| panic!("{e:#}"));
+    pair.unordered_stdout = true;
+    let args = ["-j2"];
+    let make = pair.run_make(&args).unwrap_or_else(|e| panic!("{e:#}"));
+    let run = pair
+        .spawn_rmake(&args, Farm::Cluster(&cluster))
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let mut victim = None;
+    procs::wait_until(Duration::from_secs(20), || {
+        victim = cluster.worker_running("sleep 3");
+        victim.is_some()
+    });
+    let victim = victim.unwrap_or_else(|| panic!("no worker ever ran `sleep 3`\n{}", cluster.logs(30)));
+    cluster.kill_worker(victim);
+    let out = run.wait(Duration::from_secs(60)).unwrap_or_else(|e| panic!("{e:#}"));
+    pair.compare(&args, make, out)
+        .unwrap_or_else(|e| panic!("{e:#}"))
+        .assert_same("build with a worker killed mid-action");
+}
+
+#[test]
+fn failing_recipe_under_k_builds_the_rest() {
+    let _serial = serial();
+    let cluster = start(Options::default());
+    let makefile = "all: one.txt bad.txt two.txt three.txt\n\
+        one.txt two.txt three.txt:\n\techo $@ > $@\n\
+        bad.txt:\n\t@echo making $@\n\texit 1\n\
+        \techo never > $@\n";
+    for (args, parallel) in [(vec!["-k"], false), (vec!["-k", "-j4"], true)] {
+        let mut pair =
+            Pair::from_files(&[("Makefile", makefile)]).unwrap_or_else(|e| panic!("{e:#}"));
+        pair.unordered_stdout = parallel;
+        pair.unordered_stderr = parallel;
+        let cmp = pair
+            .check(&args, Farm::Cluster(&cluster))
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        cmp.assert_same("-k with one failing recipe");
+        assert_eq!(cmp.rmake.outcome.status, Status::Code(2));
+        assert!(
+            cmp.rmake
+                .stderr
+                .contains("rmake-remote: *** [Makefile:5: bad.txt] Error 1"),
+            "{}",
+            cmp.rmake.stderr
+        );
+        for f in ["one.txt", "two.txt", "three.txt"] {
+            assert!(cmp.rmake.files.contains_key(f), "{f} built despite the failure");
+        }
+    }
+}
+
+#[test]
+fn ctrl_c_stops_the_build_and_cancels_the_remote_action() {
+    let _serial = serial();
+    let cluster = start(Options {
+        workers: 2,
+        slots: 2,
+        lease_ttl_ms: Some(3000),
+        heartbeat_ms: Some(500),
+    });
+    let makefile = "long.txt:\n\tsleep 31 && echo done > $@\n";
+    let pair = Pair::from_files(&[("Makefile", makefile)]).unwrap_or_else(|e| panic!("{e:#}"));
+    let args = ["long.txt"];
+
+    // GNU make first: Ctrl-C reaches the whole foreground process group.
+    let make = pair.spawn_make(&args).unwrap_or_else(|e| panic!("{e:#}"));
+    let make_pid = make.pid();
+    assert!(
+        procs::wait_until(Duration::from_secs(10), || procs::descendants(make_pid)
+            .iter()
+            .any(|p| p.cmdline == "sleep 31")),
+        "make never started its recipe"
+    );
+    make.signal_group("INT").unwrap_or_else(|e| panic!("{e:#}"));
+    let make = make.wait(Duration::from_secs(10)).unwrap_or_else(|e| panic!("{e:#}"));
+
+    let run = pair
+        .spawn_rmake(&args, Farm::Cluster(&cluster))
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(
+        procs::wait_until(Duration::from_secs(20), || cluster
+            .worker_running("sleep 31")
+            .is_some()),
+        "no worker ever ran the recipe\n{}",
+        cluster.logs(30)
+    );
+    run.signal_group("INT").unwrap_or_else(|e| panic!("{e:#}"));
+    let out = run.wait(Duration::from_secs(15)).unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(!out.timed_out, "rmake-remote did not exit within 15 s of SIGINT");
+    let cmp = pair.compare(&args, make, out).unwrap_or_else(|e| panic!("{e:#}"));
+    cmp.assert_same("Ctrl-C during a remote action");
+    assert_eq!(cmp.rmake.outcome.status, Status::Signal(2));
+    assert!(
+        procs::wait_until(Duration::from_secs(10), || cluster
+            .worker_running("sleep 31")
+            .is_none()),
+        "the worker still runs the cancelled recipe 10 s after Ctrl-C\n{}",
+        cluster.logs(30)
+    );
+}
+
+#[test]
+fn coordinator_restart_between_builds_keeps_the_farm_working() {
+    let _serial = serial();
+    let mut cluster = start(Options::default());
+    let makefile = "all: b.txt\nb.txt: a.txt\n\ttr a-z A-Z < $< > $@\na.txt:\n\techo hello > $@\n";
+    let first = Pair::from_files(&[("Makefile", makefile)]).unwrap_or_else(|e| panic!("{e:#}"));
+    first
+        .check(&[], Farm::Cluster(&cluster))
+        .unwrap_or_else(|e| panic!("{e:#}"))
+        .assert_same("before the restart");
+    cluster
+        .restart_coordinator(true)
+        .unwrap_or_else(|e| panic!("restarting the coordinator: {e:#}"));
+    let second = Pair::from_files(&[("Makefile", makefile)]).unwrap_or_else(|e| panic!("{e:#}"));
+    second
+        .check(&[], Farm::Cluster(&cluster))
+        .unwrap_or_else(|e| panic!("{e:#}"))
+        .assert_same("after the restart");
+}

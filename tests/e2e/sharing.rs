@@ -1,0 +1,70 @@
+//! Two builds sharing one farm: a `-j64` build of 200 sleeping actions from one tree and a
+//! `-j1` build of the C project from another, at the same time. Both must match make, and the
+//! small build must finish while the big one is still running (fair sharing, no starvation).
+
+use std::time::Duration;
+
+use rmake_tests::cluster::{Cluster, Options};
+use rmake_tests::fixture;
+use rmake_tests::pair::{Farm, Pair};
+use rmake_tests::serial;
+
+/// A Makefile of `n` independent targets, each sleeping `secs` then writing its name.
+fn sleepers(n: usize, secs: &str) -> String {
+    let names: Vec<String> = (1..=n).map(|i| format!("s{i:03}.out")).collect();
+    format!(
+        "all: {}\n%.out:\n\t@sleep {secs} && echo $@ > $@\n",
+        names.join(" ")
+    )
+}
+
+#[test]
+fn small_build_is_not_starved_by_a_big_one_and_both_are_right() {
+    let _serial = serial();
+    let cluster = Cluster::start(Options {
+        workers: 2,
+        slots: 4,
+        ..Options::default()
+    })
+    .unwrap_or_else(|e| panic!("starting the cluster: {e:#}"));
+
+    let big_mk = sleepers(200, "0.5");
+    let mut big = Pair::from_files(&[("Makefile", big_mk.as_str())]).unwrap_or_else(|e| panic!("{e:#}"));
+    big.unordered_stdout = true;
+    big.unordered_stderr = true;
+    let mut small = Pair::from_dir(&fixture("cproj")).unwrap_or_else(|e| panic!("{e:#}"));
+    small.nocontent = vec!["*.o".into(), "*.a".into(), "build/app".into()];
+
+    let big_args = ["-j64"];
+    let small_args = ["-j1"];
+    let big_make = big.run_make(&big_args).unwrap_or_else(|e| panic!("{e:#}"));
+    let small_make = small.run_make(&small_args).unwrap_or_else(|e| panic!("{e:#}"));
+
+    let mut big_run = big
+        .spawn_rmake(&big_args, Farm::Cluster(&cluster))
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    // Let the big build fill every slot before the small one arrives.
+    let filled = rmake_tests::procs::wait_until(Duration::from_secs(20), || {
+        cluster.workers_running("sleep 0.5").len() == 2
+    });
+    assert!(filled, "the big build never reached both workers\n{}", cluster.logs(30));
+    let small_out = small
+        .run_rmake(&small_args, Farm::Cluster(&cluster))
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let big_still_running = !big_run.has_exited();
+    let big_out = big_run.wait(Duration::from_secs(120)).unwrap_or_else(|e| panic!("{e:#}"));
+
+    small
+        .compare(&small_args, small_make, small_out.clone())
+        .unwrap_or_else(|e| panic!("{e:#}"))
+        .assert_same("the -j1 build during the big one");
+    big.compare(&big_args, big_make, big_out.clone())
+        .unwrap_or_else(|e| panic!("{e:#}"))
+        .assert_same("the -j64 build of 200 sleepers");
+    assert!(
+        big_still_running,
+        "the small build ({:?}) only finished after the big one ({:?}): it was starved",
+        small_out.elapsed,
+        big_out.elapsed
+    );
+}
