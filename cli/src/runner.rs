@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
 use rmake_makefile::build::{ExitKind, Job, JobId, JobResult};
@@ -205,34 +205,6 @@ fn signal_text(sig: i32) -> String {
     }
 }
 
-/// make's fast path: a simple command under the default shell runs directly, without `sh -c`
-/// (which changes the message when the program does not exist).
-fn direct_argv(job: &Job, command: &str) -> Option<Vec<String>> {
-    if job.shell != "/bin/sh" || !(job.shell_flags == "-c" || job.shell_flags == "-ec") {
-        return None;
-    }
-    crate::direct::direct_argv(command)
-}
-
-/// The executable `program` names through the PATH of `env` (as execvp would find it).
-fn resolve_in_path(program: &str, env: &[(String, String)]) -> Option<String> {
-    use std::os::unix::fs::PermissionsExt;
-    if program.contains('/') {
-        return None;
-    }
-    let path = env.iter().rev().find(|(k, _)| k == "PATH").map(|(_, v)| v.as_str())?;
-    for dir in path.split(':') {
-        let dir = if dir.is_empty() { "." } else { dir };
-        let cand = format!("{dir}/{program}");
-        if let Ok(meta) = std::fs::metadata(&cand) {
-            if meta.is_file() && meta.permissions().mode() & 0o111 != 0 {
-                return Some(cand);
-            }
-        }
-    }
-    None
-}
-
 /// Runs one command; `None` on success, else how it failed.
 fn run_command(
     job: &Job,
@@ -242,34 +214,9 @@ fn run_command(
     sink: Option<&mut Sink<'_>>,
 ) -> Option<ExitKind> {
     let (prefix, pids) = (&ctx.prefix, &ctx.pids);
-    let direct = direct_argv(job, command);
-    // SHELL may carry arguments of its own (`SHELL = /bin/sh -e`).
-    let mut shell_words = job.shell.split_whitespace();
-    let shell_program = shell_words.next().unwrap_or("/bin/sh");
-    let program = match &direct {
-        Some(words) => words[0].as_str(),
-        None => shell_program,
-    };
-    // Resolving the program here (not in the child) lets std use posix_spawn instead of fork.
-    let resolved = if direct.is_some() { resolve_in_path(program, &job.env) } else { None };
-    let mut c = Command::new(resolved.as_deref().unwrap_or(program));
-    match &direct {
-        Some(words) => {
-            if resolved.is_some() {
-                c.arg0(program);
-            }
-            c.args(&words[1..]);
-        }
-        None => {
-            c.args(shell_words);
-            for f in job.shell_flags.split_whitespace() {
-                c.arg(f);
-            }
-            c.arg(command);
-        }
-    }
-    c.env_clear();
-    c.envs(job.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    // The command as make builds it: the shell-less fast path or SHELL .SHELLFLAGS (rmake-exec).
+    let rmake_exec::LineCommand { command: mut c, program, .. } =
+        rmake_exec::line_command(command, &job.shell, &job.shell_flags, &job.env);
     c.stdin(Stdio::inherit());
     if sink.is_some() {
         c.stdout(Stdio::piped()).stderr(Stdio::piped());
@@ -295,12 +242,7 @@ fn run_command(
     let mut child = match c.spawn() {
         Ok(ch) => ch,
         Err(e) => {
-            let reason = match e.kind() {
-                std::io::ErrorKind::NotFound => "No such file or directory".to_string(),
-                std::io::ErrorKind::PermissionDenied => "Permission denied".to_string(),
-                _ => e.to_string(),
-            };
-            let msg = format!("{}: {program}: {reason}", prefix.0);
+            let msg = format!("{}: {}", prefix.0, rmake_exec::spawn_error_text(&program, &e));
             match sink {
                 Some(sink) => sink.stderr_line(true, &msg),
                 None => {

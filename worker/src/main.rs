@@ -1,0 +1,3 @@
+//! `rmake-worker` (being written).
+
+fn main() {}
