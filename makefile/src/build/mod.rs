@@ -13,6 +13,7 @@ mod file;
 mod graph;
 mod hashorder;
 mod implicit;
+mod inspect;
 mod job;
 mod pattern;
 mod plan;
@@ -21,6 +22,7 @@ mod start;
 mod update;
 
 pub use events::Event;
+pub use inspect::{JobGraph, PrereqView};
 pub use job::{ExitKind, Job, JobId, JobLine, JobResult};
 pub use plan::{Outcome, Plan, PlanOptions};
 
