@@ -124,3 +124,54 @@ impl Plan {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::build::{Plan, PlanOptions};
+    use crate::db::{Database, LoadOptions};
+    use crate::host::MemHost;
+
+    #[test]
+    fn graph_of_a_link_job() {
+        let mut host = MemHost::new();
+        host.add_file(
+            "Makefile",
+            "prog: main.o lib.a | out FORCE\n\tcc -o $@ $^\nlib.a: a.o\n\tar rcs $@ $^\n%.o: %.c\n\tcc -c $<\nout:\n\tmkdir out\nFORCE:\n.PHONY: out\n",
+        );
+        for f in ["main.c", "a.c"] {
+            host.add_file(f, "");
+        }
+        let lo = LoadOptions { no_builtin_rules: true, ..LoadOptions::default() };
+        let (db, _) = Database::load(&mut host, &lo).expect("loads");
+        let opts = PlanOptions { always_make: true, ..PlanOptions::default() };
+        let mut plan = Plan::new(db, &mut host, &[("prog".to_string(), false)], opts);
+        let mut graph = None;
+        for _ in 0..100 {
+            plan.poll(&mut host);
+            while let Some(job) = plan.next_job(&mut host) {
+                if job.target == "prog" {
+                    graph = plan.job_graph(job.id);
+                }
+                let id = job.id;
+                plan.job_finished(id, crate::build::JobResult::Success, &mut host);
+            }
+            if graph.is_some() || plan.is_done() {
+                break;
+            }
+        }
+        let g = graph.expect("prog's job ran");
+        assert_eq!(g.targets, vec!["prog"]);
+        assert!(!g.phony);
+        let names: Vec<&str> = g.prereqs.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, vec!["main.o", "lib.a", "out", "FORCE"]);
+        assert!(g.prereqs[2].phony && g.prereqs[2].order_only);
+        assert!(g.prereqs[3].force && !g.prereqs[3].phony);
+        assert_eq!(g.generated_closure, vec!["main.o", "lib.a", "a.o"]);
+        assert_eq!(g.source_closure, vec!["FORCE", "main.c", "a.c"]);
+        let gen = plan.generated_files();
+        for f in ["prog", "lib.a", "main.o", "a.o"] {
+            assert!(gen.iter().any(|g| g == f), "{f} in {gen:?}");
+        }
+        assert!(!gen.iter().any(|g| g == "out"), "phony is not generated");
+    }
+}
