@@ -2,7 +2,8 @@
 //! executable (`target/debug/`), building them once (under a lock file) when one is missing.
 //!
 //! `RMAKE_TESTS_REBUILD=1` builds them even when present (cargo does nothing when they are up to
-//! date), for a run right after pulling others' changes.
+//! date), for a run right after pulling others' changes. `RMAKE_TESTS_BIN_DIR=dir` takes them
+//! from `dir` instead (e.g. release builds) and never builds.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -35,7 +36,9 @@ pub fn bins() -> Result<&'static Bins> {
 /// The profile directory holding the binaries: the test executable lives in `<dir>/deps/`.
 pub fn profile_dir() -> Result<PathBuf> {
     let exe = std::env::current_exe().context("locating the test executable")?;
-    let deps = exe.parent().context("test executable has no parent directory")?;
+    let deps = exe
+        .parent()
+        .context("test executable has no parent directory")?;
     if deps.file_name().is_some_and(|n| n == "deps") {
         if let Some(dir) = deps.parent() {
             return Ok(dir.to_path_buf());
@@ -62,6 +65,16 @@ fn all_present(b: &Bins) -> bool {
 }
 
 fn locate_or_build() -> Result<Bins> {
+    if let Some(dir) = std::env::var_os("RMAKE_TESTS_BIN_DIR") {
+        let bins = paths_in(Path::new(&dir));
+        if !bins.remote.is_file() {
+            bail!(
+                "RMAKE_TESTS_BIN_DIR: no rmake-remote in {}",
+                bins.remote.display()
+            );
+        }
+        return Ok(bins);
+    }
     let dir = profile_dir()?;
     let bins = paths_in(&dir);
     let force = std::env::var_os("RMAKE_TESTS_REBUILD").is_some_and(|v| v != "0");

@@ -32,8 +32,8 @@ pub struct Case {
 impl Case {
     /// Reads and parses `path`.
     pub fn load(path: &Path) -> Result<Case> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let name = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
@@ -82,7 +82,11 @@ impl Case {
                     .nocontent
                     .extend(value.split_whitespace().map(str::to_string)),
                 "timeout" => {
-                    case.timeout = Some(value.parse().with_context(|| format!("timeout {value:?}"))?)
+                    case.timeout = Some(
+                        value
+                            .parse()
+                            .with_context(|| format!("timeout {value:?}"))?,
+                    )
                 }
                 other => bail!("unknown header key {other:?}"),
             }
@@ -222,7 +226,10 @@ mod tests {
         assert_eq!(c.setup, vec!["touch x"]);
         assert!(c.unordered_stdout && !c.unordered_stderr);
         assert_eq!(c.nocontent, vec!["*.o", "prog"]);
-        assert_eq!(c.files[0], ("Makefile".into(), b"all: ; @echo hi\n-- x --\n".to_vec()));
+        assert_eq!(
+            c.files[0],
+            ("Makefile".into(), b"all: ; @echo hi\n-- x --\n".to_vec())
+        );
         assert_eq!(c.files[1], ("d/".into(), Vec::new()));
         assert_eq!(c.files[2], ("t".into(), b"no eol".to_vec()));
         assert!(c.has_jobs_flag());

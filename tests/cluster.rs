@@ -24,10 +24,9 @@ pub struct Options {
     pub workers: usize,
     /// Slots of each worker (`--slots`).
     pub slots: u32,
-    /// Lease TTL asked of the coordinator (`RMAKE_LEASE_TTL_MS`), if any.
+    /// Lease TTL of the coordinator (`lease_ttl_ms` in its config file; workers heartbeat
+    /// every quarter of it), if not the default.
     pub lease_ttl_ms: Option<u64>,
-    /// Heartbeat period asked of the coordinator (`RMAKE_HEARTBEAT_MS`), if any.
-    pub heartbeat_ms: Option<u64>,
 }
 
 impl Default for Options {
@@ -36,7 +35,6 @@ impl Default for Options {
             workers: 2,
             slots: 4,
             lease_ttl_ms: None,
-            heartbeat_ms: None,
         }
     }
 }
@@ -213,10 +211,10 @@ impl Cluster {
             .stderr(err)
             .process_group(0);
         if let Some(ttl) = self.opts.lease_ttl_ms {
-            cmd.env("RMAKE_LEASE_TTL_MS", ttl.to_string());
-        }
-        if let Some(hb) = self.opts.heartbeat_ms {
-            cmd.env("RMAKE_HEARTBEAT_MS", hb.to_string());
+            let file = self.dir.path().join("coordinator.toml");
+            std::fs::write(&file, format!("lease_ttl_ms = {ttl}\n"))
+                .with_context(|| format!("writing {}", file.display()))?;
+            cmd.arg("--config").arg(file);
         }
         let child = cmd
             .spawn()
@@ -281,8 +279,8 @@ impl Cluster {
         Ok(())
     }
 
-    /// How many workers the coordinator says are registered, if it says (`GET /v1/workers` or a
-    /// `workers` field of `GET /v1/status`: a count or a list).
+    /// How many workers the coordinator says are registered, if it says (the `workers` list of
+    /// `GET /v1/farm`, or a `workers` count or list in `GET /v1/status`).
     pub fn registered_workers(&self) -> Option<usize> {
         let count = |v: &serde_json::Value| -> Option<usize> {
             match v {
@@ -299,7 +297,7 @@ impl Cluster {
                 _ => None,
             }
         };
-        for path in ["/v1/workers", "/v1/farm", "/v1/status"] {
+        for path in ["/v1/farm", "/v1/status"] {
             let Ok(r) = http::get(self.addr, path) else {
                 continue;
             };
@@ -327,27 +325,25 @@ impl Cluster {
             for (i, w) in self.workers.iter_mut().enumerate() {
                 if let Some(p) = w.proc.as_mut() {
                     if !p.alive() {
-                        bail!(
-                            "worker {i} exited; its log:\n{}",
-                            tail(&w.log, 30)
-                        );
+                        bail!("worker {i} exited; its log:\n{}", tail(&w.log, 30));
                     }
                 }
             }
             let ok = match self.registered_workers() {
                 Some(c) => c >= n,
-                None => self
-                    .workers
-                    .iter()
-                    .filter(|w| w.proc.is_some())
-                    .filter(|w| {
-                        std::fs::read_to_string(&w.log)
-                            .unwrap_or_default()
-                            .to_ascii_lowercase()
-                            .contains("regist")
-                    })
-                    .count()
-                    >= n,
+                None => {
+                    self.workers
+                        .iter()
+                        .filter(|w| w.proc.is_some())
+                        .filter(|w| {
+                            std::fs::read_to_string(&w.log)
+                                .unwrap_or_default()
+                                .to_ascii_lowercase()
+                                .contains("regist")
+                        })
+                        .count()
+                        >= n
+                }
             };
             if ok {
                 return Ok(());
@@ -435,9 +431,17 @@ impl Cluster {
 
     /// Every log of the cluster, for a failure report.
     pub fn logs(&self, lines: usize) -> String {
-        let mut out = format!("--- coordinator ({}) ---\n{}\n", self.url(), tail(&self.coordinator_log, lines));
+        let mut out = format!(
+            "--- coordinator ({}) ---\n{}\n",
+            self.url(),
+            tail(&self.coordinator_log, lines)
+        );
         for w in &self.workers {
-            out.push_str(&format!("--- worker {} ---\n{}\n", w.name, tail(&w.log, lines)));
+            out.push_str(&format!(
+                "--- worker {} ---\n{}\n",
+                w.name,
+                tail(&w.log, lines)
+            ));
         }
         out
     }
@@ -453,7 +457,11 @@ use std::os::unix::process::CommandExt as _;
 impl Drop for Cluster {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            eprintln!("cluster logs (in {}):\n{}", self.dir.path().display(), self.logs(40));
+            eprintln!(
+                "cluster logs (in {}):\n{}",
+                self.dir.path().display(),
+                self.logs(40)
+            );
         }
         for w in &mut self.workers {
             if let Some(mut p) = w.proc.take() {

@@ -28,8 +28,10 @@ pub fn request(addr: SocketAddr, method: &str, path: &str, json: Option<&str>) -
     let timeout = Duration::from_secs(5);
     let mut s = TcpStream::connect_timeout(&addr, timeout)
         .with_context(|| format!("connecting to {addr}"))?;
-    s.set_read_timeout(Some(timeout)).context("setting read timeout")?;
-    s.set_write_timeout(Some(timeout)).context("setting write timeout")?;
+    s.set_read_timeout(Some(timeout))
+        .context("setting read timeout")?;
+    s.set_write_timeout(Some(timeout))
+        .context("setting write timeout")?;
     let body = json.unwrap_or("");
     let mut req = format!("{method} {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n");
     if json.is_some() {

@@ -21,7 +21,9 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 /// Serialises the tests of one test binary (a failed test does not block the others).
 pub fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The workspace root (the parent of this crate's directory).

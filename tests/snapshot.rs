@@ -62,7 +62,9 @@ pub fn is_nocontent(patterns: &[String], rel: &str) -> bool {
 
 /// Whether the client may keep private state here (ignored by comparisons).
 fn is_private(rel: &str) -> bool {
-    rel.split('/').next().is_some_and(|c| c.starts_with(".rmake"))
+    rel.split('/')
+        .next()
+        .is_some_and(|c| c.starts_with(".rmake"))
 }
 
 /// Reads the tree `root`.
@@ -73,7 +75,13 @@ pub fn take(root: &Path, nocontent: &[String]) -> Result<Snapshot> {
     Ok(out)
 }
 
-fn walk(dir: &Path, prefix: &str, tree: &str, nocontent: &[String], out: &mut Snapshot) -> Result<()> {
+fn walk(
+    dir: &Path,
+    prefix: &str,
+    tree: &str,
+    nocontent: &[String],
+    out: &mut Snapshot,
+) -> Result<()> {
     for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
         let entry = entry.context("reading directory entry")?;
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -85,14 +93,18 @@ fn walk(dir: &Path, prefix: &str, tree: &str, nocontent: &[String], out: &mut Sn
         let kind = entry.file_type().context("file type")?;
         if kind.is_symlink() {
             let target = std::fs::read_link(&path).context("reading link")?;
-            out.insert(rel, Entry::Symlink(target.to_string_lossy().replace(tree, "<TREE>")));
+            out.insert(
+                rel,
+                Entry::Symlink(target.to_string_lossy().replace(tree, "<TREE>")),
+            );
         } else if kind.is_dir() {
             out.insert(rel.clone(), Entry::Dir);
             walk(&path, &format!("{rel}/"), tree, nocontent, out)?;
         } else if is_nocontent(nocontent, &rel) {
             out.insert(rel, Entry::Exists);
         } else {
-            let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            let bytes =
+                std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
             let content = match String::from_utf8(bytes) {
                 Ok(text) => text.replace(tree, "<TREE>").into_bytes(),
                 Err(e) => e.into_bytes(),
@@ -115,7 +127,10 @@ fn describe(e: &Entry) -> String {
         Entry::Dir => "directory".into(),
         Entry::Exists => "file (content not compared)".into(),
         Entry::Symlink(t) => format!("symlink -> {t}"),
-        Entry::File { content, executable } => {
+        Entry::File {
+            content,
+            executable,
+        } => {
             let x = if *executable { " (executable)" } else { "" };
             match std::str::from_utf8(content) {
                 Ok(t) if t.len() <= 400 => format!("file{x}: {t:?}"),
@@ -135,7 +150,12 @@ pub fn diff(expected: &Snapshot, actual: &Snapshot) -> String {
                 let _ = writeln!(out, "  missing {path}: make left {}", describe(e));
             }
             Some(a) if a != e => {
-                let _ = writeln!(out, "  differs {path}: make {} / rmake {}", describe(e), describe(a));
+                let _ = writeln!(
+                    out,
+                    "  differs {path}: make {} / rmake {}",
+                    describe(e),
+                    describe(a)
+                );
             }
             Some(_) => {}
         }

@@ -19,19 +19,29 @@ fn cproj_pair() -> Pair {
 
 /// The first build, the no-op build, a header change and `check`, each compared with make.
 fn build_sequence(pair: &Pair, farm: Farm<'_>) {
-    let first = pair.check(&["-j8"], farm).unwrap_or_else(|e| panic!("{e:#}"));
+    let first = pair
+        .check(&["-j8"], farm)
+        .unwrap_or_else(|e| panic!("{e:#}"));
     first.assert_same("first build");
     assert!(
         first.rmake.files.contains_key("build/src/app/main.d"),
         "the depfile written next to main.o by -MMD came back"
     );
 
-    let second = pair.check(&["-j8"], farm).unwrap_or_else(|e| panic!("{e:#}"));
+    let second = pair
+        .check(&["-j8"], farm)
+        .unwrap_or_else(|e| panic!("{e:#}"));
     second.assert_same("second (no-op) build");
-    assert_eq!(second.rmake.stdout, "rmake-remote: Nothing to be done for 'all'.\n");
+    assert_eq!(
+        second.rmake.stdout,
+        "rmake-remote: Nothing to be done for 'all'.\n"
+    );
 
-    pair.setup("touch include/mathutil.h").unwrap_or_else(|e| panic!("{e:#}"));
-    let third = pair.check(&["-j8"], farm).unwrap_or_else(|e| panic!("{e:#}"));
+    pair.setup("touch include/mathutil.h")
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let third = pair
+        .check(&["-j8"], farm)
+        .unwrap_or_else(|e| panic!("{e:#}"));
     third.assert_same("rebuild after touching include/mathutil.h");
     assert!(
         third.rmake.stdout.contains("-o build/src/util/mathutil.o")
@@ -40,7 +50,9 @@ fn build_sequence(pair: &Pair, farm: Farm<'_>) {
         third.rmake.stdout
     );
 
-    let check = pair.check(&["check"], farm).unwrap_or_else(|e| panic!("{e:#}"));
+    let check = pair
+        .check(&["check"], farm)
+        .unwrap_or_else(|e| panic!("{e:#}"));
     check.assert_same("check goal");
     assert!(check.rmake.stdout.contains("app 1.4.2: sum=30 dots=2"));
 }
@@ -72,5 +84,9 @@ fn cproj_on_the_embedded_farm_matches_make() {
     build_sequence(&pair, Farm::Embedded);
     let cache = pair.cache_dir();
     let used = std::fs::read_dir(&cache).map(|d| d.count()).unwrap_or(0);
-    assert!(used > 0, "the embedded farm kept its data under RMAKE_CACHE_DIR ({})", cache.display());
+    assert!(
+        used > 0,
+        "the embedded farm kept its data under RMAKE_CACHE_DIR ({})",
+        cache.display()
+    );
 }

@@ -22,7 +22,6 @@ fn worker_killed_mid_action_build_still_succeeds() {
         workers: 2,
         slots: 1,
         lease_ttl_ms: Some(2000),
-        heartbeat_ms: Some(400),
     });
     let makefile = "all: slow.txt fast.txt\n\
         \t@cat slow.txt fast.txt\n\
@@ -40,9 +39,12 @@ fn worker_killed_mid_action_build_still_succeeds() {
         victim = cluster.worker_running("sleep 3");
         victim.is_some()
     });
-    let victim = victim.unwrap_or_else(|| panic!("no worker ever ran `sleep 3`\n{}", cluster.logs(30)));
+    let victim =
+        victim.unwrap_or_else(|| panic!("no worker ever ran `sleep 3`\n{}", cluster.logs(30)));
     cluster.kill_worker(victim);
-    let out = run.wait(Duration::from_secs(60)).unwrap_or_else(|e| panic!("{e:#}"));
+    let out = run
+        .wait(Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e:#}"));
     pair.compare(&args, make, out)
         .unwrap_or_else(|e| panic!("{e:#}"))
         .assert_same("build with a worker killed mid-action");
@@ -69,12 +71,15 @@ fn failing_recipe_under_k_builds_the_rest() {
         assert!(
             cmp.rmake
                 .stderr
-                .contains("rmake-remote: *** [Makefile:5: bad.txt] Error 1"),
+                .contains("rmake-remote: *** [Makefile:6: bad.txt] Error 1"),
             "{}",
             cmp.rmake.stderr
         );
         for f in ["one.txt", "two.txt", "three.txt"] {
-            assert!(cmp.rmake.files.contains_key(f), "{f} built despite the failure");
+            assert!(
+                cmp.rmake.files.contains_key(f),
+                "{f} built despite the failure"
+            );
         }
     }
 }
@@ -85,8 +90,7 @@ fn ctrl_c_stops_the_build_and_cancels_the_remote_action() {
     let cluster = start(Options {
         workers: 2,
         slots: 2,
-        lease_ttl_ms: Some(3000),
-        heartbeat_ms: Some(500),
+        lease_ttl_ms: Some(2000),
     });
     let makefile = "long.txt:\n\tsleep 31 && echo done > $@\n";
     let pair = Pair::from_files(&[("Makefile", makefile)]).unwrap_or_else(|e| panic!("{e:#}"));
@@ -102,7 +106,9 @@ fn ctrl_c_stops_the_build_and_cancels_the_remote_action() {
         "make never started its recipe"
     );
     make.signal_group("INT").unwrap_or_else(|e| panic!("{e:#}"));
-    let make = make.wait(Duration::from_secs(10)).unwrap_or_else(|e| panic!("{e:#}"));
+    let make = make
+        .wait(Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("{e:#}"));
 
     let run = pair
         .spawn_rmake(&args, Farm::Cluster(&cluster))
@@ -115,9 +121,16 @@ fn ctrl_c_stops_the_build_and_cancels_the_remote_action() {
         cluster.logs(30)
     );
     run.signal_group("INT").unwrap_or_else(|e| panic!("{e:#}"));
-    let out = run.wait(Duration::from_secs(15)).unwrap_or_else(|e| panic!("{e:#}"));
-    assert!(!out.timed_out, "rmake-remote did not exit within 15 s of SIGINT");
-    let cmp = pair.compare(&args, make, out).unwrap_or_else(|e| panic!("{e:#}"));
+    let out = run
+        .wait(Duration::from_secs(15))
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(
+        !out.timed_out,
+        "rmake-remote did not exit within 15 s of SIGINT"
+    );
+    let cmp = pair
+        .compare(&args, make, out)
+        .unwrap_or_else(|e| panic!("{e:#}"));
     cmp.assert_same("Ctrl-C during a remote action");
     assert_eq!(cmp.rmake.outcome.status, Status::Signal(2));
     assert!(

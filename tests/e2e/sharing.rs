@@ -29,7 +29,8 @@ fn small_build_is_not_starved_by_a_big_one_and_both_are_right() {
     .unwrap_or_else(|e| panic!("starting the cluster: {e:#}"));
 
     let big_mk = sleepers(200, "0.5");
-    let mut big = Pair::from_files(&[("Makefile", big_mk.as_str())]).unwrap_or_else(|e| panic!("{e:#}"));
+    let mut big =
+        Pair::from_files(&[("Makefile", big_mk.as_str())]).unwrap_or_else(|e| panic!("{e:#}"));
     big.unordered_stdout = true;
     big.unordered_stderr = true;
     let mut small = Pair::from_dir(&fixture("cproj")).unwrap_or_else(|e| panic!("{e:#}"));
@@ -38,7 +39,9 @@ fn small_build_is_not_starved_by_a_big_one_and_both_are_right() {
     let big_args = ["-j64"];
     let small_args = ["-j1"];
     let big_make = big.run_make(&big_args).unwrap_or_else(|e| panic!("{e:#}"));
-    let small_make = small.run_make(&small_args).unwrap_or_else(|e| panic!("{e:#}"));
+    let small_make = small
+        .run_make(&small_args)
+        .unwrap_or_else(|e| panic!("{e:#}"));
 
     let mut big_run = big
         .spawn_rmake(&big_args, Farm::Cluster(&cluster))
@@ -47,12 +50,18 @@ fn small_build_is_not_starved_by_a_big_one_and_both_are_right() {
     let filled = rmake_tests::procs::wait_until(Duration::from_secs(20), || {
         cluster.workers_running("sleep 0.5").len() == 2
     });
-    assert!(filled, "the big build never reached both workers\n{}", cluster.logs(30));
+    assert!(
+        filled,
+        "the big build never reached both workers\n{}",
+        cluster.logs(30)
+    );
     let small_out = small
         .run_rmake(&small_args, Farm::Cluster(&cluster))
         .unwrap_or_else(|e| panic!("{e:#}"));
     let big_still_running = !big_run.has_exited();
-    let big_out = big_run.wait(Duration::from_secs(120)).unwrap_or_else(|e| panic!("{e:#}"));
+    let big_out = big_run
+        .wait(Duration::from_secs(120))
+        .unwrap_or_else(|e| panic!("{e:#}"));
 
     small
         .compare(&small_args, small_make, small_out.clone())
@@ -64,7 +73,6 @@ fn small_build_is_not_starved_by_a_big_one_and_both_are_right() {
     assert!(
         big_still_running,
         "the small build ({:?}) only finished after the big one ({:?}): it was starved",
-        small_out.elapsed,
-        big_out.elapsed
+        small_out.elapsed, big_out.elapsed
     );
 }
