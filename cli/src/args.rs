@@ -193,6 +193,8 @@ pub struct Config {
     pub token: Option<String>,
     /// --download
     pub download: Download,
+    /// Whether `--download` was given (else the config files decide).
+    pub download_set: bool,
 }
 
 /// A command line that cannot be used, with make's wording.
@@ -353,6 +355,7 @@ impl Config {
             self.token = raw.token;
         }
         if let Some(d) = raw.download {
+            self.download_set = true;
             self.download = match d.as_str() {
                 "all" => Download::All,
                 "goals" => Download::Goals,

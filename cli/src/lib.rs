@@ -3,6 +3,7 @@
 pub mod args;
 pub mod argv;
 pub mod dirlog;
+pub mod farm;
 mod direct;
 pub mod host;
 pub mod jobserver;
@@ -83,9 +84,10 @@ fn run_on_this_thread(args: Vec<String>) -> ExitCode {
     if std::env::var("RMAKE_LOCAL").is_ok_and(|v| v == "1") {
         cfg.local = true;
     }
-    // Until a farm exists, every build is local; sub-makes inherit the mode.
-    cfg.local = true;
-    std::env::set_var("RMAKE_LOCAL", "1");
+    if cfg.local {
+        // Sub-makes inherit local mode.
+        std::env::set_var("RMAKE_LOCAL", "1");
+    }
     let stdin_makefile = match stdin_makefile(&mut cfg) {
         Ok(p) => p,
         Err(e) => {
@@ -124,7 +126,9 @@ fn run_on_this_thread(args: Vec<String>) -> ExitCode {
         c.jobs = args::Jobs::One;
         makeflags::render(&c, None, print_dir)
     };
+    let farm = farm::Farm::new(&cfg, &prefix);
     let session = local::Session {
+        farm,
         parse_makeflags,
         cfg,
         prefix: prefix.clone(),

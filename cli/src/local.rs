@@ -12,6 +12,7 @@ use rmake_makefile::db::{Database, LoadOptions, LoadReport};
 use rmake_makefile::host::Host;
 
 use crate::args::{Config, Jobs};
+use crate::farm::Prepared;
 use crate::host::RealHost;
 use crate::jobserver::{JobServer, TokenReader};
 use crate::runner::{self, Msg, Pids, Prefix};
@@ -39,10 +40,13 @@ pub struct Session {
     /// Whether `Entering directory` was already printed (else `-w` from the makefile's
     /// MAKEFLAGS prints it once the makefiles are read).
     pub entered: bool,
+    /// The farm pure jobs run on (`None` in local mode).
+    pub farm: Option<crate::farm::Farm>,
 }
 
 /// Prints one event the way make prints the corresponding message.
 pub fn print_event(prefix: &Prefix, ev: Event) {
+    crate::farm::progress::clear();
     let p = &prefix.0;
     match &ev {
         Event::Stdout(_) | Event::Error(_) | Event::Message(_) | Event::Stderr(_) => crate::dirlog::ensure(),
@@ -186,6 +190,9 @@ fn report_load_error(prefix: &Prefix, e: &rmake_makefile::error::Error) {
 pub fn run(s: &Session) -> ExitCode {
     let late_dir = std::cell::Cell::new(false);
     let code = run_build(s, &late_dir);
+    if let Some(farm) = &s.farm {
+        farm.finish();
+    }
     if late_dir.get() {
         let cwd = std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default();
         println!("{}: Leaving directory '{cwd}'", s.prefix.0);
@@ -276,6 +283,10 @@ fn run_build(s: &Session, late_dir: &std::cell::Cell<bool>) -> ExitCode {
                 }
                 Some(_) => {}
             }
+        }
+        if let Some(farm) = &s.farm {
+            let goals = if cfg.goals.is_empty() { plan.database().default_goal().into_iter().collect() } else { cfg.goals.clone() };
+            farm.set_goals(goals);
         }
         plan.start_goals(&goal_list(&cfg.goals), plan_options(&cfg, false, restarts));
         let outcome = drive(s, &cfg, &mut host, &mut plan);
@@ -441,9 +452,24 @@ fn drive(s: &Session, cfg: &Config, host: &mut RealHost, plan: &mut Plan) -> Out
             if job.lines.iter().any(|l| l.echo || (l.execute && crate::dirlog::starts_process(&l.command))) {
                 crate::dirlog::ensure();
             }
+            let prepared = s.farm.as_ref().map(|f| (f.clone(), f.prepare(plan, &job)));
+            crate::farm::progress::clear();
             let echoed = runner::echo_first(&job, sync);
             std::thread::spawn(move || {
-                let result = runner::run_job(&job, &ctx, echoed, expansion);
+                let result = match prepared {
+                    None => runner::run_job(&job, &ctx, echoed, expansion),
+                    Some((farm, Prepared::Remote(remote))) => farm.run(*remote, &job, echoed),
+                    Some((farm, Prepared::Local { needs })) => {
+                        farm.before_local(&needs);
+                        let mut job = job;
+                        let extra = farm.env_for_local(&job);
+                        job.env.extend(extra);
+                        let result = runner::run_job(&job, &ctx, echoed, expansion);
+                        farm.after_local();
+                        let _ = tx.send(Msg::Done(job.id, result));
+                        return;
+                    }
+                };
                 let _ = tx.send(Msg::Done(job.id, result));
             });
         }
@@ -535,6 +561,9 @@ struct Reaping<'a> {
 /// A fatal signal: stop the children, delete the targets being made, and die of the signal.
 fn interrupt(s: &Session, host: &mut RealHost, plan: &mut Plan, sig: i32, reap: Reaping<'_>) -> ! {
     let Reaping { pids, rx, mut running, mut pending } = reap;
+    if let Some(farm) = &s.farm {
+        farm.cancel();
+    }
     if sig == libc::SIGTERM {
         if let Ok(p) = pids.lock() {
             for pid in p.values() {

@@ -95,6 +95,8 @@ fn hex(bytes: &[u8]) -> String {
 /// Everything a case run needs that is shared by all cases.
 struct Ctx {
     bless: bool,
+    /// The embedded farm's cache directory under `GOLDEN_MODE=farm`.
+    farm_cache: Option<PathBuf>,
     bin_dir: PathBuf,
     work: PathBuf,
 }
@@ -107,6 +109,12 @@ fn base_env(ctx: &Ctx, case: &Case) -> Vec<(String, String)> {
         ),
         ("LC_ALL".to_string(), "C".to_string()),
     ];
+    // GOLDEN_MODE=farm runs every case through the embedded farm (the default mode of
+    // rmake-remote); otherwise the cases check local mode.
+    match &ctx.farm_cache {
+        Some(dir) => env.push(("RMAKE_CACHE_DIR".to_string(), dir.display().to_string())),
+        None => env.push(("RMAKE_LOCAL".to_string(), "1".to_string())),
+    }
     env.extend(case.env.iter().cloned());
     env
 }
@@ -396,7 +404,9 @@ fn real_main() -> Res<bool> {
         PathBuf::from(env!("CARGO_BIN_EXE_rmake-remote"))
     };
     std::os::unix::fs::symlink(&target, bin_dir.join(PROGRAM)).map_err(|e| e.to_string())?;
+    let farm = std::env::var("GOLDEN_MODE").is_ok_and(|m| m == "farm") && !bless;
     let ctx = Arc::new(Ctx {
+        farm_cache: farm.then(|| work.path().join("farm-cache")),
         bless,
         bin_dir,
         work: work.path().join("cases"),
