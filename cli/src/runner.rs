@@ -27,7 +27,7 @@ pub type Pids = Arc<Mutex<HashMap<JobId, u32>>>;
 #[derive(Clone, Debug)]
 pub struct Prefix(pub Arc<str>);
 
-fn where_of(line: &rmake_makefile::build::JobLine) -> String {
+pub(crate) fn where_of(line: &rmake_makefile::build::JobLine) -> String {
     match &line.loc {
         Some(l) if l.line > 0 => format!("{}:{}", l.file, l.line),
         _ => "<builtin>".to_string(),
@@ -195,7 +195,7 @@ fn run_lines(job: &Job, ctx: &RunCtx, first_echoed: bool, sink: &mut Sink<'_>) -
     JobResult::Success
 }
 
-fn signal_text(sig: i32) -> String {
+pub(crate) fn signal_text(sig: i32) -> String {
     match sig {
         2 => "Interrupt".into(),
         9 => "Killed".into(),
