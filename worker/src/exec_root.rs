@@ -1,0 +1,196 @@
+//! Building an action's private exec root from the blob cache: the input tree materialized as
+//! copies (a recipe writing into an input must never change a cached blob), the `inputs`
+//! overlay written over it, the working directory created; and what was there before the run,
+//! for finding outputs and filtering reads afterwards.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+
+use rmake_cas::{materialize, split_path, walk, BlobStore, Digest, Index, MaterializeOptions, Node};
+use rmake_proto::exec::ActionSpec;
+
+/// What was at a path of the exec root before the recipe ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Before {
+    /// A file with this content and mode.
+    File {
+        /// Its content.
+        digest: Digest,
+        /// Its executable bit.
+        executable: bool,
+    },
+    /// A directory.
+    Dir,
+    /// A symbolic link.
+    Symlink,
+}
+
+/// A prepared exec root.
+#[derive(Debug)]
+pub struct ExecRoot {
+    /// The root directory (`work_dir/exec/<lease>`).
+    pub root: PathBuf,
+    /// Where the recipe runs (`root/working_dir`).
+    pub cwd: PathBuf,
+    /// Every path of the input view (tree plus overlay), relative to the root.
+    pub before: HashMap<String, Before>,
+    /// Stamps of the files written, so the scan afterwards hashes only what changed.
+    pub index: Index,
+}
+
+impl ExecRoot {
+    /// Every directory of the root, relative (`""` is the root), parents first.
+    pub fn dirs(&self) -> Vec<String> {
+        let mut dirs: Vec<String> = self
+            .before
+            .iter()
+            .filter(|(_, b)| matches!(b, Before::Dir))
+            .map(|(p, _)| p.clone())
+            .collect();
+        dirs.push(String::new());
+        dirs.sort_by_key(|p| (p.matches('/').count() + usize::from(!p.is_empty()), p.clone()));
+        dirs
+    }
+}
+
+/// Builds the exec root for `spec` at `root` from blobs already in `store`.
+pub fn prepare(store: &dyn BlobStore, spec: &ActionSpec, root: &Path) -> anyhow::Result<ExecRoot> {
+    if fs::symlink_metadata(root).is_ok() {
+        // Left over by a crash: never reuse it.
+        remove_tree(root);
+    }
+    materialize(
+        store,
+        &spec.input_root,
+        root,
+        MaterializeOptions {
+            hard_links: false,
+            replace_existing: false,
+        },
+    )
+    .with_context(|| format!("materializing input root {}", spec.input_root))?;
+    let mut before: HashMap<String, Before> = walk::flatten(store, &spec.input_root)
+        .with_context(|| format!("listing input root {}", spec.input_root))?
+        .into_iter()
+        .map(|e| {
+            let b = match e.node {
+                Node::File { digest, executable } => Before::File { digest, executable },
+                Node::Directory { .. } => Before::Dir,
+                Node::Symlink { .. } => Before::Symlink,
+            };
+            (e.path, b)
+        })
+        .collect();
+    for input in &spec.inputs {
+        overlay(store, root, &input.path, &input.digest, input.executable, &mut before)
+            .with_context(|| format!("placing input {}", input.path))?;
+    }
+    let cwd = if spec.working_dir.is_empty() {
+        root.to_path_buf()
+    } else {
+        split_path(&spec.working_dir).context("working directory")?;
+        let cwd = root.join(&spec.working_dir);
+        fs::create_dir_all(&cwd)
+            .with_context(|| format!("creating working directory {}", spec.working_dir))?;
+        cwd
+    };
+    let mut index = Index::in_memory();
+    for (path, b) in &before {
+        if let Before::File { digest, .. } = b {
+            let abs = root.join(path);
+            let meta = fs::symlink_metadata(&abs).with_context(|| format!("stat {}", abs.display()))?;
+            index.record(path, &meta, *digest, true);
+        }
+    }
+    Ok(ExecRoot {
+        root: root.to_path_buf(),
+        cwd,
+        before,
+        index,
+    })
+}
+
+/// Writes the blob `digest` at `rel` over the tree: parents created (refusing to go through a
+/// file or symlink), a file or symlink already there replaced.
+fn overlay(
+    store: &dyn BlobStore,
+    root: &Path,
+    rel: &str,
+    digest: &Digest,
+    executable: bool,
+    before: &mut HashMap<String, Before>,
+) -> anyhow::Result<()> {
+    let comps = split_path(rel)?;
+    let mut dir = root.to_path_buf();
+    let mut dir_rel = String::new();
+    for c in &comps[..comps.len().saturating_sub(1)] {
+        dir.push(c);
+        if !dir_rel.is_empty() {
+            dir_rel.push('/');
+        }
+        dir_rel.push_str(c);
+        match fs::symlink_metadata(&dir) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => bail!("{dir_rel} is not a directory"),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                fs::create_dir(&dir).with_context(|| format!("creating {dir_rel}"))?;
+            }
+            Err(e) => return Err(e).with_context(|| format!("stat {dir_rel}")),
+        }
+        before.insert(dir_rel.clone(), Before::Dir);
+    }
+    let dest = root.join(rel);
+    match fs::symlink_metadata(&dest) {
+        Ok(m) if m.is_dir() => bail!("a directory is in the way"),
+        Ok(_) => fs::remove_file(&dest).context("replacing the file there")?,
+        Err(_) => {}
+    }
+    let mut src = store
+        .open_read(digest)
+        .context("reading the cache")?
+        .with_context(|| format!("blob {digest} is not in the cache"))?;
+    let mode = if executable { 0o755 } else { 0o644 };
+    let mut out = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&dest)
+        .context("creating it")?;
+    io::copy(&mut src, &mut out).context("writing it")?;
+    // The umask may have narrowed the mode given at creation.
+    fs::set_permissions(&dest, fs::Permissions::from_mode(mode)).context("setting its mode")?;
+    before.insert(rel.to_string(), Before::File { digest: *digest, executable });
+    Ok(())
+}
+
+/// Removes a directory tree, making read-only directories writable first; failures are logged.
+pub fn remove_tree(path: &Path) {
+    if let Err(e) = fs::remove_dir_all(path) {
+        if e.kind() == io::ErrorKind::NotFound {
+            return;
+        }
+        // A recipe may have left directories without write permission.
+        make_writable(path);
+        if let Err(e) = fs::remove_dir_all(path) {
+            tracing::warn!(path = %path.display(), error = %e, "could not remove a directory");
+        }
+    }
+}
+
+fn make_writable(path: &Path) {
+    let Ok(meta) = fs::symlink_metadata(path) else { return };
+    if !meta.is_dir() {
+        return;
+    }
+    let _ = fs::set_permissions(path, fs::Permissions::from_mode(meta.permissions().mode() | 0o700));
+    if let Ok(entries) = fs::read_dir(path) {
+        for e in entries.flatten() {
+            make_writable(&e.path());
+        }
+    }
+}

@@ -1,0 +1,348 @@
+//! Running one leased action: fetch its inputs into the blob cache, build the exec root, run
+//! the recipe with rmake-exec while recording reads, find and upload the outputs, and build the
+//! [`ActionResult`]. The exec root and the lease's scratch directory are removed afterwards.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use bytes::Bytes;
+
+use rmake_cas::Digest;
+use rmake_exec::{CancelHandle, Interruption, Line, Recipe, RecipeOutput, RunOptions};
+use rmake_proto::exec::{ActionSpec, Lease, LeaseOutcome};
+use rmake_proto::{
+    ActionResult, CoordinatorClient, LineExit, LogOutput, Platform, Segment, Stream, Timings,
+};
+
+use crate::blob_cache::BlobCache;
+use crate::exec_root::{self, ExecRoot};
+use crate::outputs::find_outputs;
+use crate::reads::ReadRecorder;
+
+/// Requests in flight while uploading outputs.
+const UPLOAD_PARALLEL: usize = 4;
+
+/// How a lease ended on this worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseRun {
+    /// The recipe ran (with any status); its outputs are uploaded.
+    Completed(Box<ActionResult>),
+    /// It could not be run (inputs, exec root, upload): the coordinator re-queues it.
+    Error(String),
+    /// It was cancelled (by the coordinator or a shutdown): nothing to report.
+    Cancelled,
+}
+
+impl LeaseRun {
+    /// What to tell the coordinator, if anything.
+    pub fn outcome(self) -> Option<LeaseOutcome> {
+        match self {
+            LeaseRun::Completed(result) => Some(LeaseOutcome::Completed { result: *result }),
+            LeaseRun::Error(reason) => Some(LeaseOutcome::Error { reason }),
+            LeaseRun::Cancelled => None,
+        }
+    }
+}
+
+/// What every lease of a worker shares.
+#[derive(Debug, Clone)]
+pub struct Executor {
+    /// The coordinator.
+    pub client: CoordinatorClient,
+    /// The local blob cache.
+    pub cache: Arc<BlobCache>,
+    /// The worker's directory (`exec/`, `scratch/` go there).
+    pub work_dir: PathBuf,
+    /// Name reported in results.
+    pub name: String,
+    /// Timeout of actions that name none.
+    pub default_timeout: Duration,
+    /// `SIGTERM` to `SIGKILL` delay.
+    pub kill_grace: Duration,
+    /// The worker's own `PATH`, given to recipes.
+    pub path_env: String,
+}
+
+impl Executor {
+    /// An executor for `client` with its cache under `work_dir/cache`.
+    pub fn new(
+        client: CoordinatorClient,
+        work_dir: PathBuf,
+        cache_max_bytes: u64,
+        name: String,
+    ) -> anyhow::Result<Executor> {
+        for sub in ["exec", "scratch"] {
+            let d = work_dir.join(sub);
+            // Whatever a crashed run left behind goes.
+            exec_root::remove_tree(&d);
+            std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
+        }
+        let cache = Arc::new(BlobCache::open(&work_dir.join("cache"), cache_max_bytes)?);
+        Ok(Executor {
+            client,
+            cache,
+            work_dir,
+            name,
+            default_timeout: crate::config::DEFAULT_TIMEOUT,
+            kill_grace: Duration::from_secs(2),
+            path_env: std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
+        })
+    }
+
+    /// Runs `lease` to its end. `cancel` stops the recipe (the run then ends `Cancelled`).
+    pub async fn run(&self, lease: &Lease, cancel: CancelHandle) -> LeaseRun {
+        let name = safe_name(&lease.id.0);
+        let root = self.work_dir.join("exec").join(&name);
+        let scratch = self.work_dir.join("scratch").join(&name);
+        let needed = std::sync::Mutex::new(Vec::new());
+        let run = self.run_in(lease, cancel.clone(), root.clone(), scratch.clone(), &needed).await;
+        let pinned = needed.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let cache = self.cache.clone();
+        let cleanup = tokio::task::spawn_blocking(move || {
+            exec_root::remove_tree(&root);
+            exec_root::remove_tree(&scratch);
+            cache.unpin(&pinned);
+            cache.evict();
+        })
+        .await;
+        if let Err(e) = cleanup {
+            tracing::warn!(error = %e, "cleanup task failed");
+        }
+        match run {
+            Ok(_) if cancel.is_cancelled() => LeaseRun::Cancelled,
+            Ok(result) => LeaseRun::Completed(Box::new(result)),
+            Err(_) if cancel.is_cancelled() => LeaseRun::Cancelled,
+            Err(e) => {
+                tracing::warn!(lease = %lease.id, target = %lease.target, error = %format!("{e:#}"), "action could not run");
+                LeaseRun::Error(format!("worker {}: {e:#}", self.name))
+            }
+        }
+    }
+
+    async fn run_in(
+        &self,
+        lease: &Lease,
+        cancel: CancelHandle,
+        root: PathBuf,
+        scratch: PathBuf,
+        pinned: &std::sync::Mutex<Vec<Digest>>,
+    ) -> anyhow::Result<ActionResult> {
+        let spec = &lease.spec;
+        let t0 = Instant::now();
+        let needed = crate::fetch::fetch_inputs(&self.client, &self.cache, spec.input_root, &spec.input_blobs())
+            .await
+            .context("fetching inputs")?;
+        let all = needed.all();
+        self.cache.pin(&all);
+        if let Ok(mut p) = pinned.lock() {
+            *p = all;
+        }
+        let cache = self.cache.clone();
+        let spec2 = spec.clone();
+        let (root2, scratch2) = (root.clone(), scratch.clone());
+        let exec = tokio::task::spawn_blocking(move || -> anyhow::Result<ExecRoot> {
+            for d in ["home", "tmp"] {
+                std::fs::create_dir_all(scratch2.join(d))
+                    .with_context(|| format!("creating {}", scratch2.join(d).display()))?;
+            }
+            exec_root::prepare(cache.store(), &spec2, &root2)
+        })
+        .await
+        .context("exec root task")?
+        .context("building the exec root")?;
+        let input_fetch_ms = ms(t0.elapsed());
+
+        let t1 = Instant::now();
+        let recipe = self.recipe(spec, &exec, &scratch);
+        let opts_timeout = spec.timeout_secs.map(Duration::from_secs).unwrap_or(self.default_timeout);
+        let opts = RunOptions {
+            timeout: Some(opts_timeout),
+            cancel: Some(cancel),
+            kill_grace: self.kill_grace,
+        };
+        let declared = spec.outputs.clone();
+        let (out, reads, mut exec) = tokio::task::spawn_blocking(move || {
+            let recorder = ReadRecorder::start(&exec.root, &exec.dirs());
+            let out = rmake_exec::run_recipe(&recipe, &opts);
+            let reads = recorder.finish();
+            (out, reads, exec)
+        })
+        .await
+        .context("recipe task")?;
+        let mut out = out.context("running the recipe")?;
+        let execution_ms = ms(t1.elapsed());
+        match out.interrupted {
+            Some(Interruption::Cancelled) => anyhow::bail!("cancelled"),
+            Some(Interruption::TimedOut) => note_timeout(&mut out, opts_timeout),
+            None => {}
+        }
+
+        let t2 = Instant::now();
+        let outputs = tokio::task::spawn_blocking(move || find_outputs(&mut exec, &declared).map(|o| (o, exec)))
+            .await
+            .context("output scan task")??;
+        let (outputs, exec) = outputs;
+        self.upload(&outputs).await?;
+        let stdout = self.log(&out.stdout).await?;
+        let stderr = self.log(&out.stderr).await?;
+        let read_paths: Vec<String> = reads
+            .opened
+            .into_iter()
+            .filter(|p| exec.before.contains_key(p))
+            .collect();
+        Ok(ActionResult {
+            output_files: outputs.files,
+            stdout,
+            stderr,
+            exit_code: out.exit_code,
+            timings: Timings {
+                queued_ms: 0,
+                input_fetch_ms,
+                execution_ms,
+                output_upload_ms: ms(t2.elapsed()),
+            },
+            platform: Platform::current(),
+            segments: segments(&out),
+            failures: failures(&out),
+            lines_run: out.lines_run,
+            worker: self.name.clone(),
+            read_paths,
+            reads_complete: reads.complete,
+        })
+    }
+
+    /// The recipe of `spec` in `exec`: the spec's environment plus the worker's `PATH`, a
+    /// private `HOME` and `TMPDIR`, and `PWD`.
+    fn recipe(&self, spec: &ActionSpec, exec: &ExecRoot, scratch: &std::path::Path) -> Recipe {
+        const OURS: [&str; 4] = ["PATH", "HOME", "TMPDIR", "PWD"];
+        let mut env: Vec<(String, String)> = spec
+            .env
+            .iter()
+            .filter(|(k, _)| !OURS.contains(&k.as_str()))
+            .cloned()
+            .collect();
+        env.push(("PATH".into(), self.path_env.clone()));
+        env.push(("HOME".into(), scratch.join("home").display().to_string()));
+        env.push(("TMPDIR".into(), scratch.join("tmp").display().to_string()));
+        env.push(("PWD".into(), exec.cwd.display().to_string()));
+        Recipe {
+            lines: spec
+                .lines
+                .iter()
+                .map(|l| Line { command: l.command.clone(), ignore_errors: l.ignore_errors })
+                .collect(),
+            shell: spec.shell.clone(),
+            shell_flags: spec.shell_flags.clone(),
+            oneshell: spec.oneshell,
+            env,
+            dir: exec.cwd.clone(),
+        }
+    }
+
+    /// Uploads the output blobs the coordinator lacks.
+    async fn upload(&self, outputs: &crate::outputs::Outputs) -> anyhow::Result<()> {
+        let digests: Vec<Digest> = outputs.paths.keys().copied().collect();
+        let missing = self
+            .client
+            .find_missing(&digests)
+            .await
+            .context("asking which outputs the coordinator lacks")?;
+        let files: Vec<(Digest, PathBuf)> = missing
+            .iter()
+            .filter_map(|d| outputs.paths.get(d).map(|p| (*d, p.clone())))
+            .collect();
+        let answer = self
+            .client
+            .upload_paths(&files, UPLOAD_PARALLEL)
+            .await
+            .context("uploading outputs")?;
+        if let Some(r) = answer.rejected.first() {
+            anyhow::bail!("output blob {} was refused: {} ({})", r.digest, r.error, r.code);
+        }
+        Ok(())
+    }
+
+    /// Inline text when small UTF-8, else an uploaded blob.
+    async fn log(&self, bytes: &[u8]) -> anyhow::Result<LogOutput> {
+        if bytes.len() <= LogOutput::INLINE_MAX {
+            if let Ok(text) = std::str::from_utf8(bytes) {
+                return Ok(LogOutput::Inline { text: text.to_string() });
+            }
+        }
+        let digest = Digest::of(bytes);
+        if !self
+            .client
+            .find_missing(&[digest])
+            .await
+            .context("asking whether a log is stored")?
+            .is_empty()
+        {
+            self.client
+                .upload_blob(&digest, Bytes::copy_from_slice(bytes))
+                .await
+                .context("uploading a log")?;
+        }
+        Ok(LogOutput::Blob { digest })
+    }
+}
+
+/// A lease id made safe as one path component.
+fn safe_name(id: &str) -> String {
+    let s: String = id
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .take(100)
+        .collect();
+    if s.is_empty() {
+        "lease".into()
+    } else {
+        s
+    }
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Says on stderr why the recipe stopped (make itself would have no such message).
+fn note_timeout(out: &mut RecipeOutput, timeout: Duration) {
+    let msg = format!("rmake-worker: the recipe ran longer than {}s and was killed\n", timeout.as_secs_f64());
+    let line = out.lines_run.saturating_sub(1);
+    out.stderr.extend_from_slice(msg.as_bytes());
+    match out.segments.last_mut() {
+        Some(s) if s.line == line && s.stream == rmake_exec::StreamKind::Stderr => s.len += msg.len() as u64,
+        _ => out.segments.push(rmake_exec::Segment {
+            line,
+            stream: rmake_exec::StreamKind::Stderr,
+            len: msg.len() as u64,
+        }),
+    }
+}
+
+fn segments(out: &RecipeOutput) -> Vec<Segment> {
+    out.segments
+        .iter()
+        .map(|s| Segment {
+            line: s.line,
+            stream: match s.stream {
+                rmake_exec::StreamKind::Stdout => Stream::Stdout,
+                rmake_exec::StreamKind::Stderr => Stream::Stderr,
+            },
+            len: s.len,
+        })
+        .collect()
+}
+
+fn failures(out: &RecipeOutput) -> Vec<LineExit> {
+    out.failures
+        .iter()
+        .map(|f| LineExit {
+            line: f.line,
+            code: f.code,
+            signal: f.signal,
+            spawn_error: f.spawn_error.clone(),
+        })
+        .collect()
+}
