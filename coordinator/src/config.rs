@@ -10,6 +10,10 @@
 //! eviction_interval_secs = 10
 //! max_pin_ttl_secs = 86400
 //! fsync = true         # false: faster, but a power loss may lose recent blobs
+//! lease_ttl_ms = 10000 # a lease not renewed by a heartbeat for this long is lost
+//! max_attempts = 3     # tries of an action before its waiters get `failed`
+//! platform_wait_secs = 60  # an action no registered worker can take fails after this long
+//! build_idle_secs = 600    # a build with no request in flight for this long expires
 //!
 //! [[tokens]]
 //! role = "client"      # client | worker | reader | admin
@@ -110,6 +114,14 @@ pub struct FileConfig {
     pub max_pin_ttl_secs: Option<u64>,
     /// Whether stored blobs are fsynced before they become visible (default `true`).
     pub fsync: Option<bool>,
+    /// Lease length in milliseconds (default 10000); workers heartbeat every quarter of it.
+    pub lease_ttl_ms: Option<u64>,
+    /// Tries of one action before it fails (default 3).
+    pub max_attempts: Option<u32>,
+    /// Seconds an action may wait for a worker with its platform (default 60).
+    pub platform_wait_secs: Option<u64>,
+    /// Seconds a build with nothing in flight lives on (default 600).
+    pub build_idle_secs: Option<u64>,
 }
 
 impl FileConfig {
@@ -206,6 +218,33 @@ pub struct Config {
     /// never exposes a partial blob, but a power loss may lose (or, on a filesystem that does
     /// not order data before names, corrupt) recently stored ones.
     pub fsync: bool,
+    /// The scheduler's timing and retry settings.
+    pub sched: SchedSettings,
+}
+
+/// Settings of the remote-execution scheduler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SchedSettings {
+    /// A lease not renewed by a heartbeat within this long is lost and its action re-queued.
+    pub lease_ttl: Duration,
+    /// Tries of one action (lost leases and worker errors count) before its waiters get
+    /// `failed`.
+    pub max_attempts: u32,
+    /// An action that no registered worker can take for this long fails.
+    pub platform_wait: Duration,
+    /// A build with no execute request in flight for this long expires.
+    pub build_idle: Duration,
+}
+
+impl Default for SchedSettings {
+    fn default() -> SchedSettings {
+        SchedSettings {
+            lease_ttl: Duration::from_millis(10_000),
+            max_attempts: 3,
+            platform_wait: Duration::from_secs(60),
+            build_idle: Duration::from_secs(600),
+        }
+    }
 }
 
 impl std::fmt::Debug for Config {
@@ -220,6 +259,7 @@ impl std::fmt::Debug for Config {
             .field("eviction_interval", &self.eviction_interval)
             .field("max_pin_ttl", &self.max_pin_ttl)
             .field("fsync", &self.fsync)
+            .field("sched", &self.sched)
             .finish()
     }
 }
@@ -328,6 +368,7 @@ impl Config {
             }
         }
         let defaults = Limits::default();
+        let sched = SchedSettings::default();
         let l = &file.limits;
         let opt_size = |what, v: &Option<String>, default: u64| {
             v.as_deref().map_or(Ok(default), |t| parse_size(what, t))
@@ -358,6 +399,24 @@ impl Config {
             ),
             max_pin_ttl: Duration::from_secs(file.max_pin_ttl_secs.unwrap_or(24 * 3600).max(1)),
             fsync: file.fsync.unwrap_or(true),
+            sched: SchedSettings {
+                lease_ttl: Duration::from_millis(
+                    file.lease_ttl_ms
+                        .unwrap_or(sched.lease_ttl.as_millis() as u64)
+                        .max(100),
+                ),
+                max_attempts: file.max_attempts.unwrap_or(sched.max_attempts).max(1),
+                platform_wait: Duration::from_secs(
+                    file.platform_wait_secs
+                        .unwrap_or(sched.platform_wait.as_secs())
+                        .max(1),
+                ),
+                build_idle: Duration::from_secs(
+                    file.build_idle_secs
+                        .unwrap_or(sched.build_idle.as_secs())
+                        .max(1),
+                ),
+            },
         })
     }
 
@@ -372,6 +431,7 @@ impl Config {
             eviction_interval: Duration::from_secs(10),
             max_pin_ttl: Duration::from_secs(24 * 3600),
             fsync: true,
+            sched: SchedSettings::default(),
         }
     }
 }
@@ -524,6 +584,13 @@ mod tests {
         let c = Config::from_layers(file, EnvConfig::default(), &args(None, Some("/d"), None))
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(!c.fsync);
+        assert_eq!(c.sched, SchedSettings::default());
+        let file = FileConfig::parse("lease_ttl_ms = 2000\nmax_attempts = 5")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let c = Config::from_layers(file, EnvConfig::default(), &args(None, Some("/d"), None))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.sched.lease_ttl, Duration::from_millis(2000));
+        assert_eq!(c.sched.max_attempts, 5);
         let err = Config::from_layers(
             FileConfig::default(),
             EnvConfig::default(),

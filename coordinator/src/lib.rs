@@ -1,4 +1,5 @@
-//! The rmake coordinator: the content-addressed store and action cache behind an HTTP API.
+//! The rmake coordinator: the content-addressed store, the action cache and the
+//! remote-execution scheduler (builds, workers, leases) behind an HTTP API.
 //!
 //! `app(state)` builds the axum router; [`AppState::open`] opens the blob directory and the sled
 //! metadata (reconciling them after a crash); [`server::serve`] runs it on a listener. The
@@ -17,6 +18,7 @@ pub mod pins;
 pub mod range;
 pub mod reconcile;
 pub mod routes;
+pub mod sched;
 pub mod server;
 pub mod state;
 
@@ -26,4 +28,5 @@ pub use blobs::BlobService;
 pub use config::{Args, Config};
 pub use error::{ApiError, StoreError};
 pub use routes::app;
+pub use sched::Scheduler;
 pub use state::AppState;

@@ -8,6 +8,7 @@ use tokio::net::TcpListener;
 
 use crate::eviction::spawn_evictor;
 use crate::routes::app;
+use crate::sched::spawn_sweeper;
 use crate::state::AppState;
 
 /// Serves `state` on `listener` until `shutdown` completes, then drains open requests.
@@ -18,6 +19,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let evictor = spawn_evictor(state.blobs.clone(), eviction_interval);
+    let sweeper = spawn_sweeper(state.sched.clone());
     if state.auth.loopback_only() {
         tracing::warn!(
             "no tokens are configured: only loopback (127.0.0.0/8, ::1) connections will be accepted; \
@@ -31,6 +33,7 @@ pub async fn serve(
     .with_graceful_shutdown(shutdown)
     .await;
     evictor.abort();
+    sweeper.abort();
     let blobs = state.blobs.clone();
     // Write buffered last-use times and make sled durable before exiting.
     let _ = tokio::task::spawn_blocking(move || {

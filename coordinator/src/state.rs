@@ -14,6 +14,7 @@ use crate::error::StoreError;
 use crate::meta::Meta;
 use crate::pins::Pins;
 use crate::reconcile::{reconcile, ReconcileReport};
+use crate::sched::Scheduler;
 
 /// Shared state of the service; cheap to clone.
 #[derive(Debug, Clone)]
@@ -30,6 +31,8 @@ pub struct AppState {
     pub max_pin_ttl: Duration,
     /// When the service started.
     pub started: Instant,
+    /// Remote execution: builds, the queue, workers and leases.
+    pub sched: Arc<Scheduler>,
 }
 
 impl AppState {
@@ -53,8 +56,14 @@ impl AppState {
             Arc::new(Pins::new()),
             config.max_cache_bytes,
         ));
+        let actions = ActionCache::new(blobs.clone());
         AppState {
-            actions: ActionCache::new(blobs.clone()),
+            sched: Arc::new(Scheduler::new(
+                config.sched,
+                actions.clone(),
+                blobs.pins().clone(),
+            )),
+            actions,
             blobs,
             auth: Arc::new(Auth::new(&config.tokens)),
             limits: config.limits,

@@ -12,3 +12,4 @@ mod client;
 mod crash;
 mod full_disk;
 mod handlers;
+mod sched;

@@ -5,6 +5,7 @@ use axum::routing::{delete, get, post, put, MethodRouter};
 use axum::Router;
 use tower_http::trace::TraceLayer;
 
+use rmake_proto::exec::paths as exec_paths;
 use rmake_proto::paths;
 
 use crate::auth::{self, Guard, Permission};
@@ -14,9 +15,11 @@ use crate::state::AppState;
 mod actions;
 mod batch;
 mod blobs;
+mod builds;
 mod extract;
 mod pins;
 mod status;
+mod workers;
 
 /// Builds the service's router. Errors (including unknown routes and methods) are JSON.
 pub fn app(state: AppState) -> Router {
@@ -58,6 +61,39 @@ pub fn app(state: AppState) -> Router {
             "/v1/pins/{build}",
             guard(Permission::Submit, delete(pins::unpin)),
         )
+        .route(
+            exec_paths::BUILDS,
+            guard(Permission::Submit, post(builds::open)),
+        )
+        .route(
+            "/v1/builds/{id}",
+            guard(Permission::Submit, delete(builds::cancel)),
+        )
+        .route(
+            "/v1/builds/{id}/execute",
+            guard(Permission::Submit, post(builds::execute)),
+        )
+        .route(
+            exec_paths::WORKERS,
+            guard(Permission::Work, post(workers::register)),
+        )
+        .route(
+            "/v1/workers/{id}",
+            guard(Permission::Work, delete(workers::deregister)),
+        )
+        .route(
+            "/v1/workers/{id}/lease",
+            guard(Permission::Work, post(workers::lease)),
+        )
+        .route(
+            "/v1/workers/{id}/heartbeat",
+            guard(Permission::Work, post(workers::heartbeat)),
+        )
+        .route(
+            "/v1/leases/{id}/complete",
+            guard(Permission::Work, post(workers::complete)),
+        )
+        .route("/v1/farm", guard(Permission::Read, get(workers::farm)))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(TraceLayer::new_for_http())

@@ -1,0 +1,124 @@
+//! `POST /v1/builds`, `DELETE /v1/builds/{id}` and `POST /v1/builds/{id}/execute`: the client's
+//! side of remote execution. An execute request answers a stream of newline-delimited JSON
+//! events; dropping it withdraws the request.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use bytes::Bytes;
+use futures::Stream;
+
+use rmake_proto::exec::{
+    BuildCreated, BuildRequest, ExecuteEvent, ExecuteRequest, ExecuteResponse,
+};
+use rmake_proto::BuildId;
+
+use super::extract::{path_param, ApiJson};
+use crate::sched::{validate, SchedError, Submission};
+use crate::state::AppState;
+
+/// A blank line sent this often while an action waits, so a client that went away is
+/// noticed (the write fails) even when nothing happens; readers skip blank lines.
+const KEEPALIVE: Duration = Duration::from_secs(2);
+
+/// Opens a build.
+pub(super) async fn open(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<BuildRequest>,
+) -> Json<BuildCreated> {
+    Json(BuildCreated {
+        build: state.sched.open_build(req),
+    })
+}
+
+/// Cancels a build: its waiters get `failed`, its actions nobody else waits for are dropped.
+pub(super) async fn cancel(
+    State(state): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<StatusCode, SchedError> {
+    let id = BuildId(path_param(id)?);
+    if state.sched.cancel_build(&id) {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(SchedError::UnknownBuild(id.to_string()))
+    }
+}
+
+/// Runs one action for a build: a cache hit answers at once, otherwise the action is queued
+/// (after checking its paths and that its input blobs are stored) and its events stream back.
+pub(super) async fn execute(
+    State(state): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+    ApiJson(req): ApiJson<ExecuteRequest>,
+) -> Result<Response, SchedError> {
+    let build = BuildId(path_param(id)?);
+    validate::spec(&req.spec).map_err(SchedError::bad_request)?;
+    state.sched.touch_build(&build)?;
+    let key = req.spec.key();
+    if !req.skip_cache_lookup {
+        let cache = state.actions.clone();
+        if let Some(result) = tokio::task::spawn_blocking(move || cache.lookup(&key)).await?? {
+            tracing::info!(%key, target = %req.target, %build, "action-cache hit");
+            let ev = ExecuteEvent::Finished(Box::new(ExecuteResponse {
+                key,
+                result,
+                cached: true,
+            }));
+            return Ok(ndjson(Body::from(line(&ev))));
+        }
+    }
+    let mut wanted = vec![req.spec.input_root];
+    wanted.extend(req.spec.input_blobs());
+    let blobs = state.blobs.clone();
+    let asked = wanted.clone();
+    let present = tokio::task::spawn_blocking(move || blobs.has_many(&asked)).await??;
+    let missing: Vec<_> = wanted
+        .iter()
+        .zip(&present)
+        .filter(|(_, p)| !**p)
+        .map(|(d, _)| *d)
+        .collect();
+    if let Some(example) = missing.first() {
+        return Err(SchedError::MissingInputs {
+            count: missing.len(),
+            example: *example,
+        });
+    }
+    let sub = state.sched.submit(&build, req, key)?;
+    Ok(ndjson(Body::from_stream(events(sub))))
+}
+
+fn ndjson(body: Body) -> Response {
+    ([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response()
+}
+
+/// One event as a JSON line.
+fn line(ev: &ExecuteEvent) -> Bytes {
+    let mut v = serde_json::to_vec(ev).unwrap_or_else(|e| {
+        // Serialising these types cannot fail; say so on the stream if it ever does.
+        format!(r#"{{"event":"failed","reason":"cannot encode event: {e}"}}"#).into_bytes()
+    });
+    v.push(b'\n');
+    Bytes::from(v)
+}
+
+/// The events of a submission as JSON lines, with blank keep-alive lines while nothing
+/// happens; ends after `finished` or `failed`. Dropping it drops the guard, which withdraws
+/// the request.
+fn events(sub: Submission) -> impl Stream<Item = Result<Bytes, Infallible>> {
+    futures::stream::unfold(Some(sub), |state| async move {
+        let mut sub = state?;
+        let ev = tokio::select! {
+            ev = sub.events.recv() => ev?,
+            _ = tokio::time::sleep(KEEPALIVE) => return Some((Ok(Bytes::from_static(b"\n")), Some(sub))),
+        };
+        let last = matches!(ev, ExecuteEvent::Finished(_) | ExecuteEvent::Failed { .. });
+        Some((Ok(line(&ev)), (!last).then_some(sub)))
+    })
+}
