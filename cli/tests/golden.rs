@@ -95,7 +95,7 @@ fn hex(bytes: &[u8]) -> String {
 /// Everything a case run needs that is shared by all cases.
 struct Ctx {
     bless: bool,
-    /// The embedded farm's cache directory under `GOLDEN_MODE=farm`.
+    /// The embedded farm's cache directory in the farm pass.
     farm_cache: Option<PathBuf>,
     bin_dir: PathBuf,
     work: PathBuf,
@@ -109,7 +109,7 @@ fn base_env(ctx: &Ctx, case: &Case) -> Vec<(String, String)> {
         ),
         ("LC_ALL".to_string(), "C".to_string()),
     ];
-    // GOLDEN_MODE=farm runs every case through the embedded farm (the default mode of
+    // The farm pass runs every case through the embedded farm (the default mode of
     // rmake-remote); otherwise the cases check local mode.
     match &ctx.farm_cache {
         Some(dir) => env.push(("RMAKE_CACHE_DIR".to_string(), dir.display().to_string())),
@@ -362,18 +362,36 @@ fn check(ctx: &Ctx, case: &Case) -> Verdict {
     }
 }
 
+/// Runs the corpus in local mode (`rmake-remote --local`) and then through the embedded farm
+/// (rmake-remote's default mode); `GOLDEN_MODE=local` or `farm` runs one of them. Blessing
+/// runs make once.
 fn main() -> ExitCode {
-    match real_main() {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(e) => {
-            eprintln!("golden: error: {e}");
-            ExitCode::FAILURE
+    let bless = std::env::var("BLESS").is_ok_and(|v| !v.is_empty() && v != "0");
+    let modes: Vec<bool> = match std::env::var("GOLDEN_MODE").as_deref() {
+        _ if bless => vec![false],
+        Ok("local") => vec![false],
+        Ok("farm") => vec![true],
+        _ => vec![false, true],
+    };
+    let mut ok = true;
+    for farm in modes {
+        match real_main(farm) {
+            Ok(true) => {}
+            Ok(false) => ok = false,
+            Err(e) => {
+                eprintln!("golden: error: {e}");
+                ok = false;
+            }
         }
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 
-fn real_main() -> Res<bool> {
+fn real_main(farm: bool) -> Res<bool> {
     self_test()?;
     let bless = std::env::var("BLESS").is_ok_and(|v| !v.is_empty() && v != "0");
     let filter = std::env::var("GOLDEN").unwrap_or_default();
@@ -404,7 +422,6 @@ fn real_main() -> Res<bool> {
         PathBuf::from(env!("CARGO_BIN_EXE_rmake-remote"))
     };
     std::os::unix::fs::symlink(&target, bin_dir.join(PROGRAM)).map_err(|e| e.to_string())?;
-    let farm = std::env::var("GOLDEN_MODE").is_ok_and(|m| m == "farm") && !bless;
     let ctx = Arc::new(Ctx {
         farm_cache: farm.then(|| work.path().join("farm-cache")),
         bless,
@@ -437,8 +454,9 @@ fn real_main() -> Res<bool> {
     }
     let mut results = std::mem::take(&mut *results.lock().map_err(|_| "poisoned")?);
     results.sort_by_key(|(i, _)| *i);
-    let update_known =
-        !bless && std::env::var("GOLDEN_UPDATE_KNOWN").is_ok_and(|v| !v.is_empty() && v != "0");
+    let update_known = !bless
+        && !farm
+        && std::env::var("GOLDEN_UPDATE_KNOWN").is_ok_and(|v| !v.is_empty() && v != "0");
     let ran: BTreeSet<&str> = cases.iter().map(|c| c.name.as_str()).collect();
     let mut new_known: BTreeMap<String, String> = known
         .iter()
@@ -502,12 +520,13 @@ fn real_main() -> Res<bool> {
             new_known.len()
         );
     }
+    let label = if farm { "golden (embedded farm)" } else { "golden (local mode)" };
     if bless {
         println!("golden: {blessed} blessed, {failed} failed");
     } else if known_n > 0 {
-        println!("golden: {passed} passed, {failed} failed, {known_n} known");
+        println!("{label}: {passed} passed, {failed} failed, {known_n} known");
     } else {
-        println!("golden: {passed} passed, {failed} failed");
+        println!("{label}: {passed} passed, {failed} failed");
     }
     Ok(failed == 0)
 }
