@@ -429,6 +429,14 @@ impl Cluster {
         r.json()
     }
 
+    /// The number of entries in the coordinator's action cache (`GET /v1/status`).
+    pub fn action_cache_entries(&self) -> Result<u64> {
+        let v = self.get_json("/v1/status")?;
+        v.get("action_cache_entries")
+            .and_then(serde_json::Value::as_u64)
+            .context("no action_cache_entries in /v1/status")
+    }
+
     /// Every log of the cluster, for a failure report.
     pub fn logs(&self, lines: usize) -> String {
         let mut out = format!(

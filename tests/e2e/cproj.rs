@@ -67,6 +67,15 @@ fn cproj_on_a_two_worker_farm_matches_make() {
     })
     .unwrap_or_else(|e| panic!("starting the cluster: {e:#}"));
     build_sequence(&cproj_pair(), Farm::Cluster(&cluster));
+    // version.h, 4 objects, the library and the program ran on the farm (twice for the
+    // objects and archive the header change rebuilt) and were cached there.
+    let entries = cluster
+        .action_cache_entries()
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(
+        entries >= 7,
+        "only {entries} action-cache entries: the recipes did not run on the farm"
+    );
 
     // A fresh copy of the same tree on the same farm: served from the action cache, and still
     // exactly what make does.
