@@ -65,6 +65,18 @@ struct State {
     not_downloaded: HashMap<String, OutputFile>,
     /// The goals, as make names them.
     goals: Vec<String>,
+    /// What the farm did, for the summary line.
+    tally: Tally,
+}
+
+/// Counts for the summary line.
+#[derive(Default, Debug, Clone, Copy)]
+struct Tally {
+    actions: u64,
+    hits: u64,
+    remote: u64,
+    local: u64,
+    saved_ms: u64,
 }
 
 /// A job the farm runs.
@@ -227,7 +239,10 @@ impl Farm {
 
     /// After a local job: the tree may have changed, snapshot it again before the next action.
     pub fn after_local(&self) {
-        self.lock().dirty = true;
+        let mut st = self.lock();
+        st.dirty = true;
+        st.tally.local += 1;
+        drop(st);
         progress::step(progress::Step::LocalDone);
     }
 
@@ -274,6 +289,16 @@ impl Farm {
             Err(e) => return failed(format!("remote execution failed: {e:#}")),
         };
         let result = &resp.result;
+        {
+            let mut st = self.lock();
+            st.tally.actions += 1;
+            if resp.cached {
+                st.tally.hits += 1;
+                st.tally.saved_ms += result.timings.execution_ms;
+            } else {
+                st.tally.remote += 1;
+            }
+        }
         if result.exit_code == 0 {
             if let Err(e) = self.keep_outputs(&conn, &remote.targets, &result.output_files) {
                 return failed(format!("cannot write the outputs: {e:#}"));
@@ -335,10 +360,37 @@ impl Farm {
             }
         }
         progress::finish();
+        self.summary();
         let embedded = conn.embedded.lock().ok().and_then(|mut e| e.take());
         if let Some(e) = embedded {
             self.inner.rt.block_on(e.stop());
         }
+    }
+
+    /// One line on stderr after a build that used the farm: actions, cache hits, remote and
+    /// local runs, the time the hits saved. Printed on a terminal or with `RMAKE_SUMMARY=1`
+    /// (never otherwise: a log must read as make's).
+    fn summary(&self) {
+        use std::io::IsTerminal;
+        let t = self.lock().tally;
+        let wanted = match std::env::var("RMAKE_SUMMARY").as_deref() {
+            Ok("1") => true,
+            Ok("0") => false,
+            _ => std::io::stderr().is_terminal(),
+        };
+        if t.actions == 0 || !wanted {
+            return;
+        }
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+        eprintln!(
+            "{}: {} actions: {} cache hits, {} run remotely, {} run locally; hits saved {:.1} s",
+            self.inner.prefix.0,
+            t.actions,
+            t.hits,
+            t.remote,
+            t.local,
+            t.saved_ms as f64 / 1000.0
+        );
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
