@@ -110,11 +110,16 @@ mod tests {
     use super::*;
 
     fn env() -> Vec<(String, String)> {
-        vec![("PATH".into(), "/usr/bin:/bin".into()), ("A".into(), "1".into())]
+        vec![
+            ("PATH".into(), "/usr/bin:/bin".into()),
+            ("A".into(), "1".into()),
+        ]
     }
 
     fn args(c: &Command) -> Vec<String> {
-        c.get_args().map(|a| a.to_string_lossy().into_owned()).collect()
+        c.get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
     }
 
     #[test]
@@ -122,7 +127,11 @@ mod tests {
         let lc = line_command("echo a 'b c'", "/bin/sh", "-c", &env());
         assert!(lc.direct);
         assert_eq!(lc.program, "echo");
-        assert!(lc.command.get_program().to_string_lossy().ends_with("/echo"));
+        assert!(lc
+            .command
+            .get_program()
+            .to_string_lossy()
+            .ends_with("/echo"));
         assert_eq!(args(&lc.command), vec!["a", "b c"]);
         let envs: Vec<_> = lc.command.get_envs().collect();
         assert_eq!(envs.len(), 2);

@@ -6,9 +6,10 @@ const SH_CHARS: &str = "#;\"*?[]&|<>(){}$`^~!";
 
 /// Shell builtins and keywords make never runs without a shell.
 const SH_CMDS: &[&str] = &[
-    ".", ":", "alias", "bg", "break", "case", "cd", "command", "continue", "eval", "exec", "exit", "export", "fc",
-    "fg", "for", "getopts", "hash", "if", "jobs", "login", "logout", "read", "readonly", "return", "set", "shift",
-    "test", "trap", "type", "ulimit", "umask", "unalias", "unset", "wait", "while",
+    ".", ":", "alias", "bg", "break", "case", "cd", "command", "continue", "eval", "exec", "exit",
+    "export", "fc", "fg", "for", "getopts", "hash", "if", "jobs", "login", "logout", "read",
+    "readonly", "return", "set", "shift", "test", "trap", "type", "ulimit", "umask", "unalias",
+    "unset", "wait", "while",
 ];
 
 /// The argument words of `command` when make would exec it directly, `None` when it needs the shell.
@@ -110,8 +111,20 @@ mod tests {
 
     #[test]
     fn shell_needed() {
-        for s in ["x \"a\"", "x a$b", "x ~", "x ^", "A=b x", "x a\\\\;b", "x 'open", "cd x", "'cd' x", ":", "x\ny", ""]
-        {
+        for s in [
+            "x \"a\"",
+            "x a$b",
+            "x ~",
+            "x ^",
+            "A=b x",
+            "x a\\\\;b",
+            "x 'open",
+            "cd x",
+            "'cd' x",
+            ":",
+            "x\ny",
+            "",
+        ] {
             assert_eq!(direct_argv(s), None, "{s:?}");
         }
     }

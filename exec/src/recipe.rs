@@ -3,9 +3,9 @@
 //! line that is not ignored, with a timeout and a cancel handle that kill each line's whole
 //! process tree.
 
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
@@ -209,7 +209,12 @@ struct Run<'a> {
 impl Run<'_> {
     /// Whether the run must stop now.
     fn interruption(&self) -> Option<Interruption> {
-        if self.opts.cancel.as_ref().is_some_and(CancelHandle::is_cancelled) {
+        if self
+            .opts
+            .cancel
+            .as_ref()
+            .is_some_and(CancelHandle::is_cancelled)
+        {
             return Some(Interruption::Cancelled);
         }
         match self.deadline {
@@ -282,6 +287,10 @@ impl Run<'_> {
         let status = self.supervise(index, pgid, &rx);
         if let Some(c) = &self.opts.cancel {
             c.set_running(None);
+            // The handle's SIGTERM may have ended the line before the loop saw the flag.
+            if c.is_cancelled() && self.out.interrupted.is_none() {
+                self.out.interrupted = Some(Interruption::Cancelled);
+            }
         }
         Ok(failure_of(index, status))
     }
@@ -322,12 +331,18 @@ impl Run<'_> {
             if let Some(t) = exited_at {
                 // The line ended but something it started still holds the pipes open.
                 if !killed && now >= t + grace {
-                    tracing::warn!(line = index, "recipe line exited but its output stayed open; killing its process group");
+                    tracing::warn!(
+                        line = index,
+                        "recipe line exited but its output stayed open; killing its process group"
+                    );
                     signal_group(pgid, libc::SIGKILL);
                     killed = true;
                 }
                 if now >= t + grace * 2 {
-                    tracing::warn!(line = index, "giving up on output held open by a process outside the line's group");
+                    tracing::warn!(
+                        line = index,
+                        "giving up on output held open by a process outside the line's group"
+                    );
                     break;
                 }
             }
@@ -336,7 +351,10 @@ impl Run<'_> {
                 Ok(Event::Eof(StreamKind::Stdout)) => out_eof = true,
                 Ok(Event::Eof(StreamKind::Stderr)) => err_eof = true,
                 Ok(Event::Exited(st)) => {
-                    status = Some(st.map_err(|e| tracing::warn!(error = %e, "waiting for recipe line")).ok());
+                    status = Some(
+                        st.map_err(|e| tracing::warn!(error = %e, "waiting for recipe line"))
+                            .ok(),
+                    );
                     exited_at = Some(Instant::now());
                 }
                 Err(RecvTimeoutError::Timeout) => {}

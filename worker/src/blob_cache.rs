@@ -72,14 +72,22 @@ impl BlobCache {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, LruState> {
         // A panic while holding the lock leaves consistent-enough bookkeeping: go on with it.
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The digests among `digests` the cache lacks (duplicates kept once).
     pub fn missing(&self, digests: &[Digest]) -> anyhow::Result<Vec<Digest>> {
         let mut seen = std::collections::HashSet::new();
-        let unique: Vec<Digest> = digests.iter().copied().filter(|d| seen.insert(*d)).collect();
-        self.store.find_missing(&unique).context("looking up the blob cache")
+        let unique: Vec<Digest> = digests
+            .iter()
+            .copied()
+            .filter(|d| seen.insert(*d))
+            .collect();
+        self.store
+            .find_missing(&unique)
+            .context("looking up the blob cache")
     }
 
     /// Records that `digest` (just stored) is in the cache.

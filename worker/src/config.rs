@@ -200,10 +200,19 @@ mod tests {
         let c = Config::new("http://127.0.0.1:1", "/tmp/w");
         assert!(c.slots >= 1);
         assert!(!c.name.is_empty());
-        assert_eq!(c.platform.get("os").map(String::as_str), Some(std::env::consts::OS));
-        assert_eq!(c.platform.get("arch").map(String::as_str), Some(std::env::consts::ARCH));
+        assert_eq!(
+            c.platform.get("os").map(String::as_str),
+            Some(std::env::consts::OS)
+        );
+        assert_eq!(
+            c.platform.get("arch").map(String::as_str),
+            Some(std::env::consts::ARCH)
+        );
         assert_eq!(c.default_timeout, Duration::from_secs(3600));
-        let c = Config { token: Some("s3cret".into()), ..c };
+        let c = Config {
+            token: Some("s3cret".into()),
+            ..c
+        };
         assert!(!format!("{c:?}").contains("s3cret"));
     }
 
@@ -226,7 +235,10 @@ mod tests {
         .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(f.slots, Some(3));
         assert_eq!(f.cache_size, Some(Size(1 << 30)));
-        assert_eq!(f.platform.get("toolchain").map(String::as_str), Some("gcc-12"));
+        assert_eq!(
+            f.platform.get("toolchain").map(String::as_str),
+            Some("gcc-12")
+        );
         let f: FileConfig = toml::from_str("cache-size = 42").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(f.cache_size, Some(Size(42)));
         assert!(toml::from_str::<FileConfig>("colour = 1").is_err());

@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 
-use rmake_cas::{materialize, split_path, walk, BlobStore, Digest, Index, MaterializeOptions, Node};
+use rmake_cas::{
+    materialize, split_path, walk, BlobStore, Digest, Index, MaterializeOptions, Node,
+};
 use rmake_proto::exec::ActionSpec;
 
 /// What was at a path of the exec root before the recipe ran.
@@ -53,7 +55,12 @@ impl ExecRoot {
             .map(|(p, _)| p.clone())
             .collect();
         dirs.push(String::new());
-        dirs.sort_by_key(|p| (p.matches('/').count() + usize::from(!p.is_empty()), p.clone()));
+        dirs.sort_by_key(|p| {
+            (
+                p.matches('/').count() + usize::from(!p.is_empty()),
+                p.clone(),
+            )
+        });
         dirs
     }
 }
@@ -87,8 +94,15 @@ pub fn prepare(store: &dyn BlobStore, spec: &ActionSpec, root: &Path) -> anyhow:
         })
         .collect();
     for input in &spec.inputs {
-        overlay(store, root, &input.path, &input.digest, input.executable, &mut before)
-            .with_context(|| format!("placing input {}", input.path))?;
+        overlay(
+            store,
+            root,
+            &input.path,
+            &input.digest,
+            input.executable,
+            &mut before,
+        )
+        .with_context(|| format!("placing input {}", input.path))?;
     }
     let cwd = if spec.working_dir.is_empty() {
         root.to_path_buf()
@@ -103,7 +117,8 @@ pub fn prepare(store: &dyn BlobStore, spec: &ActionSpec, root: &Path) -> anyhow:
     for (path, b) in &before {
         if let Before::File { digest, .. } = b {
             let abs = root.join(path);
-            let meta = fs::symlink_metadata(&abs).with_context(|| format!("stat {}", abs.display()))?;
+            let meta =
+                fs::symlink_metadata(&abs).with_context(|| format!("stat {}", abs.display()))?;
             index.record(path, &meta, *digest, true);
         }
     }
@@ -164,7 +179,13 @@ fn overlay(
     io::copy(&mut src, &mut out).context("writing it")?;
     // The umask may have narrowed the mode given at creation.
     fs::set_permissions(&dest, fs::Permissions::from_mode(mode)).context("setting its mode")?;
-    before.insert(rel.to_string(), Before::File { digest: *digest, executable });
+    before.insert(
+        rel.to_string(),
+        Before::File {
+            digest: *digest,
+            executable,
+        },
+    );
     Ok(())
 }
 
@@ -183,11 +204,16 @@ pub fn remove_tree(path: &Path) {
 }
 
 fn make_writable(path: &Path) {
-    let Ok(meta) = fs::symlink_metadata(path) else { return };
+    let Ok(meta) = fs::symlink_metadata(path) else {
+        return;
+    };
     if !meta.is_dir() {
         return;
     }
-    let _ = fs::set_permissions(path, fs::Permissions::from_mode(meta.permissions().mode() | 0o700));
+    let _ = fs::set_permissions(
+        path,
+        fs::Permissions::from_mode(meta.permissions().mode() | 0o700),
+    );
     if let Ok(entries) = fs::read_dir(path) {
         for e in entries.flatten() {
             make_writable(&e.path());

@@ -61,7 +61,10 @@ pub async fn fetch_inputs(
         let nodes = tokio::task::spawn_blocking(move || {
             level
                 .iter()
-                .map(|d| read_directory(c.store(), d).with_context(|| format!("reading directory node {d}")))
+                .map(|d| {
+                    read_directory(c.store(), d)
+                        .with_context(|| format!("reading directory node {d}"))
+                })
                 .collect::<anyhow::Result<Vec<_>>>()
         })
         .await
@@ -126,8 +129,9 @@ async fn download(
             .await
             .context("cache writer task")??;
     }
-    let mut streams = futures::stream::iter(large.into_iter().map(|d| stream_one(client, cache, d)))
-        .buffer_unordered(PARALLEL_STREAMS);
+    let mut streams =
+        futures::stream::iter(large.into_iter().map(|d| stream_one(client, cache, d)))
+            .buffer_unordered(PARALLEL_STREAMS);
     while let Some(r) = streams.next().await {
         r?;
     }
@@ -184,7 +188,8 @@ async fn stream_one(
             w.write_all(&chunk)
                 .with_context(|| format!("caching blob {digest}"))?;
         }
-        w.commit().with_context(|| format!("caching blob {digest}"))?;
+        w.commit()
+            .with_context(|| format!("caching blob {digest}"))?;
         c.note_stored(&digest);
         Ok(())
     });

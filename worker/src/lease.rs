@@ -87,7 +87,8 @@ impl Executor {
             name,
             default_timeout: crate::config::DEFAULT_TIMEOUT,
             kill_grace: Duration::from_secs(2),
-            path_env: std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
+            path_env: std::env::var("PATH")
+                .unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
         })
     }
 
@@ -97,8 +98,18 @@ impl Executor {
         let root = self.work_dir.join("exec").join(&name);
         let scratch = self.work_dir.join("scratch").join(&name);
         let needed = std::sync::Mutex::new(Vec::new());
-        let run = self.run_in(lease, cancel.clone(), root.clone(), scratch.clone(), &needed).await;
-        let pinned = needed.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let run = self
+            .run_in(
+                lease,
+                cancel.clone(),
+                root.clone(),
+                scratch.clone(),
+                &needed,
+            )
+            .await;
+        let pinned = needed
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let cache = self.cache.clone();
         let cleanup = tokio::task::spawn_blocking(move || {
             exec_root::remove_tree(&root);
@@ -131,9 +142,14 @@ impl Executor {
     ) -> anyhow::Result<ActionResult> {
         let spec = &lease.spec;
         let t0 = Instant::now();
-        let needed = crate::fetch::fetch_inputs(&self.client, &self.cache, spec.input_root, &spec.input_blobs())
-            .await
-            .context("fetching inputs")?;
+        let needed = crate::fetch::fetch_inputs(
+            &self.client,
+            &self.cache,
+            spec.input_root,
+            &spec.input_blobs(),
+        )
+        .await
+        .context("fetching inputs")?;
         let all = needed.all();
         self.cache.pin(&all);
         if let Ok(mut p) = pinned.lock() {
@@ -156,7 +172,10 @@ impl Executor {
 
         let t1 = Instant::now();
         let recipe = self.recipe(spec, &exec, &scratch);
-        let opts_timeout = spec.timeout_secs.map(Duration::from_secs).unwrap_or(self.default_timeout);
+        let opts_timeout = spec
+            .timeout_secs
+            .map(Duration::from_secs)
+            .unwrap_or(self.default_timeout);
         let opts = RunOptions {
             timeout: Some(opts_timeout),
             cancel: Some(cancel),
@@ -180,9 +199,11 @@ impl Executor {
         }
 
         let t2 = Instant::now();
-        let outputs = tokio::task::spawn_blocking(move || find_outputs(&mut exec, &declared).map(|o| (o, exec)))
-            .await
-            .context("output scan task")??;
+        let outputs = tokio::task::spawn_blocking(move || {
+            find_outputs(&mut exec, &declared).map(|o| (o, exec))
+        })
+        .await
+        .context("output scan task")??;
         let (outputs, exec) = outputs;
         self.upload(&outputs).await?;
         let stdout = self.log(&out.stdout).await?;
@@ -231,7 +252,10 @@ impl Executor {
             lines: spec
                 .lines
                 .iter()
-                .map(|l| Line { command: l.command.clone(), ignore_errors: l.ignore_errors })
+                .map(|l| Line {
+                    command: l.command.clone(),
+                    ignore_errors: l.ignore_errors,
+                })
                 .collect(),
             shell: spec.shell.clone(),
             shell_flags: spec.shell_flags.clone(),
@@ -259,7 +283,12 @@ impl Executor {
             .await
             .context("uploading outputs")?;
         if let Some(r) = answer.rejected.first() {
-            anyhow::bail!("output blob {} was refused: {} ({})", r.digest, r.error, r.code);
+            anyhow::bail!(
+                "output blob {} was refused: {} ({})",
+                r.digest,
+                r.error,
+                r.code
+            );
         }
         Ok(())
     }
@@ -268,7 +297,9 @@ impl Executor {
     async fn log(&self, bytes: &[u8]) -> anyhow::Result<LogOutput> {
         if bytes.len() <= LogOutput::INLINE_MAX {
             if let Ok(text) = std::str::from_utf8(bytes) {
-                return Ok(LogOutput::Inline { text: text.to_string() });
+                return Ok(LogOutput::Inline {
+                    text: text.to_string(),
+                });
             }
         }
         let digest = Digest::of(bytes);
@@ -292,7 +323,13 @@ impl Executor {
 fn safe_name(id: &str) -> String {
     let s: String = id
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(100)
         .collect();
     if s.is_empty() {
@@ -308,11 +345,16 @@ fn ms(d: Duration) -> u64 {
 
 /// Says on stderr why the recipe stopped (make itself would have no such message).
 fn note_timeout(out: &mut RecipeOutput, timeout: Duration) {
-    let msg = format!("rmake-worker: the recipe ran longer than {}s and was killed\n", timeout.as_secs_f64());
+    let msg = format!(
+        "rmake-worker: the recipe ran longer than {}s and was killed\n",
+        timeout.as_secs_f64()
+    );
     let line = out.lines_run.saturating_sub(1);
     out.stderr.extend_from_slice(msg.as_bytes());
     match out.segments.last_mut() {
-        Some(s) if s.line == line && s.stream == rmake_exec::StreamKind::Stderr => s.len += msg.len() as u64,
+        Some(s) if s.line == line && s.stream == rmake_exec::StreamKind::Stderr => {
+            s.len += msg.len() as u64
+        }
         _ => out.segments.push(rmake_exec::Segment {
             line,
             stream: rmake_exec::StreamKind::Stderr,

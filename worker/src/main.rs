@@ -102,8 +102,9 @@ async fn signal() -> anyhow::Result<()> {
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("RMAKE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("rmake_worker=info,rmake_exec=info")),
+            tracing_subscriber::EnvFilter::try_from_env("RMAKE_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("rmake_worker=info,rmake_exec=info")
+            }),
         )
         .with_writer(std::io::stderr)
         .init();

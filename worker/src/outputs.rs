@@ -29,7 +29,8 @@ pub fn find_outputs(exec: &mut ExecRoot, declared: &[String]) -> anyhow::Result<
         .with_context(|| format!("scanning the exec root {}", exec.root.display()))?;
     let mem = MemoryStore::new();
     for (d, data) in &scanned.dirs {
-        mem.put(d, data).context("keeping a scanned directory node")?;
+        mem.put(d, data)
+            .context("keeping a scanned directory node")?;
     }
     let after = walk::flatten(&mem, &scanned.root).context("listing the scanned exec root")?;
     let mut found: BTreeMap<String, OutputFile> = BTreeMap::new();
@@ -38,11 +39,18 @@ pub fn find_outputs(exec: &mut ExecRoot, declared: &[String]) -> anyhow::Result<
         if let Node::File { digest, executable } = &e.node {
             files_after.insert(e.path.as_str(), (*digest, *executable));
             let unchanged = exec.before.get(&e.path)
-                == Some(&Before::File { digest: *digest, executable: *executable });
+                == Some(&Before::File {
+                    digest: *digest,
+                    executable: *executable,
+                });
             if !unchanged {
                 found.insert(
                     e.path.clone(),
-                    OutputFile { path: e.path.clone(), digest: *digest, executable: *executable },
+                    OutputFile {
+                        path: e.path.clone(),
+                        digest: *digest,
+                        executable: *executable,
+                    },
                 );
             }
         }
@@ -65,5 +73,8 @@ pub fn find_outputs(exec: &mut ExecRoot, declared: &[String]) -> anyhow::Result<
             .unwrap_or_else(|| exec.root.join(&f.path));
         paths.insert(f.digest, p);
     }
-    Ok(Outputs { files: found.into_values().collect(), paths })
+    Ok(Outputs {
+        files: found.into_values().collect(),
+        paths,
+    })
 }

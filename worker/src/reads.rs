@@ -56,13 +56,20 @@ impl Watcher {
             file: File::from(owned),
             root: root.to_path_buf(),
             dirs: HashMap::new(),
-            recorded: Recorded { opened: BTreeSet::new(), complete: true },
+            recorded: Recorded {
+                opened: BTreeSet::new(),
+                complete: true,
+            },
         })
     }
 
     /// Watches the directory `rel` (relative to the root).
     fn watch(&mut self, rel: &str) {
-        let abs = if rel.is_empty() { self.root.clone() } else { self.root.join(rel) };
+        let abs = if rel.is_empty() {
+            self.root.clone()
+        } else {
+            self.root.join(rel)
+        };
         let Ok(c) = CString::new(abs.as_os_str().as_bytes()) else {
             self.recorded.complete = false;
             return;
@@ -153,7 +160,9 @@ impl Watcher {
             self.dirs.remove(&wd);
             return;
         }
-        let Some(dir) = self.dirs.get(&wd) else { return };
+        let Some(dir) = self.dirs.get(&wd) else {
+            return;
+        };
         let path = match (dir.is_empty(), name.is_empty()) {
             (_, true) => dir.clone(),
             (true, false) => name.to_string(),
@@ -201,7 +210,10 @@ impl ReadRecorder {
                 watcher.recorded
             });
         match thread {
-            Ok(t) => ReadRecorder { stop, thread: Some(t) },
+            Ok(t) => ReadRecorder {
+                stop,
+                thread: Some(t),
+            },
             Err(e) => {
                 tracing::warn!(error = %e, "cannot start the read recorder; reads are not recorded");
                 ReadRecorder { stop, thread: None }

@@ -73,9 +73,16 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         while slots.join_next().await.is_some() {}
     }
     heartbeat.abort();
-    let id = agent.registration.lock().await.as_ref().map(|r| r.worker.clone());
+    let id = agent
+        .registration
+        .lock()
+        .await
+        .as_ref()
+        .map(|r| r.worker.clone());
     if let Some(id) = id {
-        match tokio::time::timeout(Duration::from_secs(5), agent.client.deregister_worker(&id)).await {
+        match tokio::time::timeout(Duration::from_secs(5), agent.client.deregister_worker(&id))
+            .await
+        {
             Ok(Ok(())) => tracing::info!(worker = %id, "deregistered"),
             Ok(Err(e)) => tracing::warn!(worker = %id, error = %e, "could not deregister"),
             Err(_) => tracing::warn!(worker = %id, "deregistering timed out"),
@@ -161,7 +168,9 @@ impl Agent {
 
     async fn heartbeat_loop(self: Arc<Self>) {
         loop {
-            let Some((id, every)) = self.current().await else { return };
+            let Some((id, every)) = self.current().await else {
+                return;
+            };
             tokio::time::sleep(every).await;
             let leases: Vec<LeaseId> = match self.running.lock() {
                 Ok(r) => r.keys().cloned().collect(),
@@ -209,7 +218,9 @@ impl Agent {
             if self.stopping() {
                 return;
             }
-            let Some((id, _)) = self.current().await else { return };
+            let Some((id, _)) = self.current().await else {
+                return;
+            };
             let got = tokio::select! {
                 r = self.client.lease(&id, wait_ms) => r,
                 _ = stop.changed() => return,
@@ -252,7 +263,10 @@ impl Agent {
         let outcome = match run {
             LeaseRun::Cancelled if by_coordinator => None,
             LeaseRun::Cancelled => Some(LeaseOutcome::Error {
-                reason: format!("worker {} stopped while running the action", self.config.name),
+                reason: format!(
+                    "worker {} stopped while running the action",
+                    self.config.name
+                ),
             }),
             other => {
                 if let LeaseRun::Completed(r) = &other {
