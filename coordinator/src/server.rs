@@ -30,7 +30,14 @@ pub async fn serve(
         listener,
         app(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown)
+    .with_graceful_shutdown({
+        // Open execute streams and lease polls end first, or the drain would wait for them.
+        let sched = state.sched.clone();
+        async move {
+            shutdown.await;
+            sched.shutdown();
+        }
+    })
     .await;
     evictor.abort();
     sweeper.abort();

@@ -59,6 +59,13 @@ impl Farm {
         CoordinatorClient::new(&self.url, Some(token.to_string())).expect("client")
     }
 
+    /// Stops the server and waits for it to drain.
+    async fn stop(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.stop().await.expect("stop");
+        }
+    }
+
     async fn farm_status(&self) -> FarmStatus {
         reqwest::get(format!("{}/v1/farm", self.url))
             .await
@@ -1120,4 +1127,77 @@ async fn idle_builds_expire() {
         .await
         .expect_err("expired");
     assert_eq!(api_error(err).0, 404);
+}
+
+#[tokio::test]
+async fn a_worker_gets_no_more_leases_than_its_slots() {
+    let farm = Farm::start().await;
+    let c = farm.client();
+    let build = open(&c, 0).await;
+    let w = c
+        .register_worker(&RegisterRequest {
+            name: "single".into(),
+            slots: 1,
+            platform: BTreeMap::new(),
+        })
+        .await
+        .expect("register")
+        .worker;
+    let root = source_tree(&c, "slots").await;
+    let (a, b) = (spec_for(root, "a"), spec_for(root, "b"));
+    let sa = c.execute(&build, &request(&a, "a")).await.expect("execute");
+    let sb = c.execute(&build, &request(&b, "b")).await.expect("execute");
+    let la = must_lease(&c, &w).await;
+    assert_eq!(lease(&c, &w, 300).await, None, "its one slot is busy");
+    let result = run(&c, &la, 0, "a").await;
+    assert!(complete(&c, &la, result).await);
+    let lb = must_lease(&c, &w).await;
+    assert_eq!(lb.key, b.key());
+    let result = run(&c, &lb, 0, "b").await;
+    assert!(complete(&c, &lb, result).await);
+    finished(last(sa).await);
+    finished(last(sb).await);
+    let zero = RegisterRequest {
+        name: "none".into(),
+        slots: 0,
+        platform: BTreeMap::new(),
+    };
+    assert_eq!(
+        api_error(c.register_worker(&zero).await.expect_err("0 slots")).0,
+        400
+    );
+}
+
+#[tokio::test]
+async fn stopping_the_coordinator_ends_streams_and_lease_polls() {
+    let mut farm = Farm::start().await;
+    let c = farm.client();
+    let build = open(&c, 0).await;
+    // No worker can take the action, so both the stream and the lease poll wait.
+    let mut spec = action(&c, "stop").await;
+    spec.platform.insert("os".into(), "nowhere".into());
+    let mut s = c
+        .execute(&build, &request(&spec, "out/stop.o"))
+        .await
+        .expect("execute");
+    next(&mut s).await;
+    let w = register(&c, "alpha", &[("os", "linux")]).await;
+    let c2 = c.clone();
+    let poll = tokio::spawn(async move { c2.lease(&w, 30_000).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = std::time::Instant::now();
+    tokio::time::timeout(STEP, farm.stop())
+        .await
+        .expect("stops in time");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(failed(last(s).await).contains("shutting down"));
+    let polled = tokio::time::timeout(STEP, poll)
+        .await
+        .expect("poll ends")
+        .expect("join");
+    // Empty, or cut off by the stopping server: never a lease.
+    assert!(
+        polled.map(|r| r.lease.is_none()).unwrap_or(true),
+        "no lease while stopping"
+    );
 }

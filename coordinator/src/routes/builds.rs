@@ -23,9 +23,10 @@ use super::extract::{path_param, ApiJson};
 use crate::sched::{validate, SchedError, Submission};
 use crate::state::AppState;
 
-/// A blank line sent this often while an action waits, so a client that went away is
-/// noticed (the write fails) even when nothing happens; readers skip blank lines.
-const KEEPALIVE: Duration = Duration::from_secs(2);
+/// A blank line sent this often while an action waits, so a connection that went away
+/// without a FIN (or an idle-closing proxy) is noticed even when nothing happens; readers skip
+/// blank lines. (A client that closes its connection is noticed at once.)
+const KEEPALIVE: Duration = Duration::from_secs(5);
 
 /// Opens a build.
 pub(super) async fn open(

@@ -62,6 +62,16 @@ impl Inner {
         ttl: Duration,
         now: Instant,
     ) -> Option<Lease> {
+        let w = self.workers.get(worker)?;
+        let live = w
+            .leases
+            .iter()
+            .filter(|l| self.leases.get(*l).is_some_and(|e| !e.cancelled))
+            .count();
+        if live >= w.slots as usize {
+            // Every slot is busy: a worker asks for more than it announced.
+            return None;
+        }
         let (key, build) = self.pick(worker)?;
         let worker_name = self.workers.get(worker)?.name.clone();
         let id = LeaseId(ids::fresh("l"));

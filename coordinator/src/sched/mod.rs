@@ -69,6 +69,8 @@ struct Inner {
     max_attempts: u32,
     platform_wait: Duration,
     build_idle: Duration,
+    /// The coordinator is stopping: no more leases.
+    closing: bool,
 }
 
 /// The scheduler: shared by every handler (in [`crate::AppState`]) and the sweeper.
@@ -150,6 +152,7 @@ impl Scheduler {
                 max_attempts: settings.max_attempts.max(1),
                 platform_wait: settings.platform_wait,
                 build_idle: settings.build_idle,
+                closing: false,
             }),
             work: Notify::new(),
             settings,
@@ -262,6 +265,9 @@ impl Scheduler {
                 if !inner.workers.contains_key(worker) {
                     return Err(SchedError::UnknownWorker(worker.to_string()));
                 }
+                if inner.closing {
+                    return Ok(None);
+                }
                 if let Some(lease) =
                     inner.grant_lease(worker, self.settings.lease_ttl, Instant::now())
                 {
@@ -344,6 +350,23 @@ impl Scheduler {
             self.work.notify_waiters();
         }
         report
+    }
+
+    /// The coordinator is stopping: every action in flight fails (so execute streams end)
+    /// and waiting lease requests return empty.
+    pub fn shutdown(&self) {
+        {
+            let mut inner = self.lock();
+            inner.closing = true;
+            let keys: Vec<ActionKey> = inner.actions.keys().copied().collect();
+            let now = Instant::now();
+            for key in keys {
+                let reason = "the coordinator is shutting down".to_string();
+                inner.finish_action(&key, ExecuteEvent::Failed { reason }, now);
+            }
+        }
+        tracing::info!("scheduler stopped");
+        self.work.notify_waiters();
     }
 
     /// Workers, builds, queued and running counts.

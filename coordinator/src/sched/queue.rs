@@ -125,13 +125,22 @@ impl Inner {
                 PIN_TTL,
                 now,
             );
+            let target = if req.target.is_empty() {
+                req.spec
+                    .outputs
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| key.to_string())
+            } else {
+                req.target
+            };
             let mut waiters = HashMap::new();
             waiters.insert(id, waiter);
             self.actions.insert(
                 key,
                 Action {
                     spec: Arc::new(req.spec),
-                    target: req.target,
+                    target,
                     cacheable: req.cacheable,
                     waiters,
                     state: ActionState::Queued,
