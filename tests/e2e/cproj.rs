@@ -2,7 +2,8 @@
 //! depfiles included back, a static library made with `ar`, a link, a generated header) built
 //! with `rmake-remote -j8` and with make, on a loopback farm and on the embedded farm: the first
 //! build, a no-op second build, a rebuild after a header changes, and a phony `check` goal that
-//! runs the downloaded program on the client.
+//! runs the downloaded program on the client. Also a recursive build (`fixtures/recursive`:
+//! `$(MAKE) -C lib`, `$(MAKE) -C app`), whose sub-makes are farm builds again.
 
 use rmake_tests::cluster::{Cluster, Options};
 use rmake_tests::fixture;
@@ -98,4 +99,30 @@ fn cproj_on_the_embedded_farm_matches_make() {
         "the embedded farm kept its data under RMAKE_CACHE_DIR ({})",
         cache.display()
     );
+}
+
+#[test]
+fn recursive_make_on_a_farm_matches_make() {
+    let _serial = serial();
+    let cluster = Cluster::start(Options::default())
+        .unwrap_or_else(|e| panic!("starting the cluster: {e:#}"));
+    let mut pair = Pair::from_dir(&fixture("recursive")).unwrap_or_else(|e| panic!("{e:#}"));
+    pair.nocontent = vec!["*.o".into(), "*.a".into(), "app/hello".into()];
+    let farm = Farm::Cluster(&cluster);
+    pair.check(&[], farm)
+        .unwrap_or_else(|e| panic!("{e:#}"))
+        .assert_same("recursive build");
+    let entries = cluster
+        .action_cache_entries()
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(
+        entries >= 4,
+        "only {entries} action-cache entries: the sub-makes' recipes did not run on the farm"
+    );
+    pair.check(&[], farm)
+        .unwrap_or_else(|e| panic!("{e:#}"))
+        .assert_same("recursive no-op build");
+    pair.check(&["-C", "app", "out.txt"], farm)
+        .unwrap_or_else(|e| panic!("{e:#}"))
+        .assert_same("make -C app out.txt (runs the program built on the farm)");
 }

@@ -1,6 +1,8 @@
 //! Two builds sharing one farm: a `-j64` build of 200 sleeping actions from one tree and a
 //! `-j1` build of the C project from another, at the same time. Both must match make, and the
 //! small build must finish while the big one is still running (fair sharing, no starvation).
+//! And two copies of the C project built at the same moment (identical actions in flight from
+//! two builds): both as make.
 
 use std::time::Duration;
 
@@ -75,4 +77,40 @@ fn small_build_is_not_starved_by_a_big_one_and_both_are_right() {
         "the small build ({:?}) only finished after the big one ({:?}): it was starved",
         small_out.elapsed, big_out.elapsed
     );
+}
+
+#[test]
+fn two_copies_of_one_tree_built_at_once_both_match_make() {
+    let _serial = serial();
+    let cluster = Cluster::start(Options::default())
+        .unwrap_or_else(|e| panic!("starting the cluster: {e:#}"));
+    let pairs: Vec<Pair> = (0..2)
+        .map(|_| {
+            let mut p = Pair::from_dir(&fixture("cproj")).unwrap_or_else(|e| panic!("{e:#}"));
+            p.nocontent = vec!["*.o".into(), "*.a".into(), "build/app".into()];
+            p.unordered_stdout = true;
+            p.unordered_stderr = true;
+            p
+        })
+        .collect();
+    let args = ["-j8"];
+    let makes: Vec<_> = pairs
+        .iter()
+        .map(|p| p.run_make(&args).unwrap_or_else(|e| panic!("{e:#}")))
+        .collect();
+    let runs: Vec<_> = pairs
+        .iter()
+        .map(|p| {
+            p.spawn_rmake(&args, Farm::Cluster(&cluster))
+                .unwrap_or_else(|e| panic!("{e:#}"))
+        })
+        .collect();
+    for ((pair, make), run) in pairs.iter().zip(makes).zip(runs) {
+        let out = run
+            .wait(Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        pair.compare(&args, make, out)
+            .unwrap_or_else(|e| panic!("{e:#}"))
+            .assert_same("one of two identical builds at once");
+    }
 }
