@@ -27,6 +27,9 @@ pub struct Options {
     /// Lease TTL of the coordinator (`lease_ttl_ms` in its config file; workers heartbeat
     /// every quarter of it), if not the default.
     pub lease_ttl_ms: Option<u64>,
+    /// Configure tokens (`RMAKE_TOKENS`: a client, a worker and an admin token): the workers
+    /// get theirs, clients must send [`Cluster::client_token`].
+    pub tokens: bool,
 }
 
 impl Default for Options {
@@ -35,6 +38,7 @@ impl Default for Options {
             workers: 2,
             slots: 4,
             lease_ttl_ms: None,
+            tokens: false,
         }
     }
 }
@@ -82,6 +86,31 @@ pub struct Cluster {
     coordinator: Option<Proc>,
     coordinator_log: PathBuf,
     workers: Vec<Worker>,
+    tokens: Option<Tokens>,
+}
+
+/// The secrets of a cluster started with [`Options::tokens`].
+#[derive(Debug, Clone)]
+struct Tokens {
+    client: String,
+    worker: String,
+    admin: String,
+}
+
+impl Tokens {
+    /// Tokens unique to this cluster (its directory's random name and the clock).
+    fn new(seed: &str) -> Tokens {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let base = format!("{seed}-{nanos}");
+        Tokens {
+            client: format!("client-{base}"),
+            worker: format!("worker-{base}"),
+            admin: format!("admin-{base}"),
+        }
+    }
 }
 
 /// A port free on 127.0.0.1 right now (bound, then released).
@@ -124,7 +153,16 @@ impl Cluster {
                 proc: None,
             })
             .collect();
+        let tokens = opts.tokens.then(|| {
+            Tokens::new(
+                &dir.path()
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+            )
+        });
         let mut cluster = Cluster {
+            tokens,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             dir,
             data_dir,
@@ -157,6 +195,20 @@ impl Cluster {
     /// The coordinator's URL, e.g. `http://127.0.0.1:40123`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The token a client must send (`RMAKE_TOKEN`), when the cluster has tokens.
+    pub fn client_token(&self) -> Option<&str> {
+        self.tokens.as_ref().map(|t| t.client.as_str())
+    }
+
+    /// `GET path` on the coordinator, with the admin token when the cluster has tokens.
+    pub fn get(&self, path: &str) -> Result<http::Response> {
+        http::get_as(
+            self.addr,
+            path,
+            self.tokens.as_ref().map(|t| t.admin.as_str()),
+        )
     }
 
     /// The coordinator's address.
@@ -202,7 +254,6 @@ impl Cluster {
             .arg(self.addr.to_string())
             .arg("--data-dir")
             .arg(&self.data_dir)
-            .env_remove("RMAKE_TOKENS")
             .env_remove("RMAKE_LISTEN")
             .env_remove("RMAKE_DATA_DIR")
             .env("RMAKE_LOG", log_filter())
@@ -210,6 +261,13 @@ impl Cluster {
             .stdout(out)
             .stderr(err)
             .process_group(0);
+        match &self.tokens {
+            Some(t) => cmd.env(
+                "RMAKE_TOKENS",
+                format!("client:{},worker:{},admin:{}", t.client, t.worker, t.admin),
+            ),
+            None => cmd.env_remove("RMAKE_TOKENS"),
+        };
         if let Some(ttl) = self.opts.lease_ttl_ms {
             let file = self.dir.path().join("coordinator.toml");
             std::fs::write(&file, format!("lease_ttl_ms = {ttl}\n"))
@@ -253,11 +311,17 @@ impl Cluster {
         let b = bins()?;
         let url = self.url();
         let slots = self.opts.slots;
+        let token = self.tokens.as_ref().map(|t| t.worker.clone());
         let w = &mut self.workers[i];
         std::fs::create_dir_all(&w.work_dir)
             .with_context(|| format!("creating {}", w.work_dir.display()))?;
         let (out, err) = log_file(&w.log)?;
-        let child = Command::new(&b.worker)
+        let mut cmd = Command::new(&b.worker);
+        match token {
+            Some(t) => cmd.env("RMAKE_TOKEN", t),
+            None => cmd.env_remove("RMAKE_TOKEN"),
+        };
+        let child = cmd
             .arg("--coordinator")
             .arg(&url)
             .arg("--slots")
@@ -267,7 +331,6 @@ impl Cluster {
             .arg("--name")
             .arg(&w.name)
             .env("RMAKE_COORDINATOR", &url)
-            .env_remove("RMAKE_TOKEN")
             .env("RMAKE_LOG", log_filter())
             .stdin(Stdio::null())
             .stdout(out)
@@ -298,7 +361,7 @@ impl Cluster {
             }
         };
         for path in ["/v1/farm", "/v1/status"] {
-            let Ok(r) = http::get(self.addr, path) else {
+            let Ok(r) = self.get(path) else {
                 continue;
             };
             if r.status != 200 {
@@ -422,7 +485,7 @@ impl Cluster {
 
     /// `GET path` on the coordinator, as JSON.
     pub fn get_json(&self, path: &str) -> Result<serde_json::Value> {
-        let r = http::get(self.addr, path)?;
+        let r = self.get(path)?;
         if r.status != 200 {
             bail!("GET {path}: HTTP {}: {:.300}", r.status, r.body);
         }

@@ -23,8 +23,14 @@ impl Response {
     }
 }
 
-/// Sends one request with an optional JSON body.
-pub fn request(addr: SocketAddr, method: &str, path: &str, json: Option<&str>) -> Result<Response> {
+/// Sends one request with an optional JSON body and an optional bearer token.
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    json: Option<&str>,
+    bearer: Option<&str>,
+) -> Result<Response> {
     let timeout = Duration::from_secs(5);
     let mut s = TcpStream::connect_timeout(&addr, timeout)
         .with_context(|| format!("connecting to {addr}"))?;
@@ -36,6 +42,9 @@ pub fn request(addr: SocketAddr, method: &str, path: &str, json: Option<&str>) -
     let mut req = format!("{method} {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n");
     if json.is_some() {
         req.push_str("Content-Type: application/json\r\n");
+    }
+    if let Some(token) = bearer {
+        req.push_str(&format!("Authorization: Bearer {token}\r\n"));
     }
     req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
     s.write_all(req.as_bytes()).context("sending request")?;
@@ -58,5 +67,10 @@ pub fn request(addr: SocketAddr, method: &str, path: &str, json: Option<&str>) -
 
 /// `GET path`.
 pub fn get(addr: SocketAddr, path: &str) -> Result<Response> {
-    request(addr, "GET", path, None)
+    request(addr, "GET", path, None, None)
+}
+
+/// `GET path` with a bearer token when one is given.
+pub fn get_as(addr: SocketAddr, path: &str, bearer: Option<&str>) -> Result<Response> {
+    request(addr, "GET", path, None, bearer)
 }

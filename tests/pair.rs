@@ -272,6 +272,9 @@ impl Pair {
             .env("RMAKE_CACHE_DIR", self.cache_dir());
         if let Some(Farm::Cluster(c)) = farm {
             cmd.env("RMAKE_COORDINATOR", c.url());
+            if let Some(token) = c.client_token() {
+                cmd.env("RMAKE_TOKEN", token);
+            }
         }
         for (k, v) in &self.env {
             cmd.env(k, v);

@@ -22,6 +22,7 @@ fn worker_killed_mid_action_build_still_succeeds() {
         workers: 2,
         slots: 1,
         lease_ttl_ms: Some(2000),
+        ..Options::default()
     });
     let makefile = "all: slow.txt fast.txt\n\
         \t@cat slow.txt fast.txt\n\
@@ -91,6 +92,7 @@ fn ctrl_c_stops_the_build_and_cancels_the_remote_action() {
         workers: 2,
         slots: 2,
         lease_ttl_ms: Some(2000),
+        ..Options::default()
     });
     let makefile = "long.txt:\n\tsleep 31 && echo done > $@\n";
     let pair = Pair::from_files(&[("Makefile", makefile)]).unwrap_or_else(|e| panic!("{e:#}"));

@@ -1,0 +1,143 @@
+//! Farm options end to end: a farm with tokens (the client's token works; without it the farm
+//! refuses and the client warns and builds locally, as make would, adding nothing to the cache), and
+//! `--download=goals|none` (what comes back into the tree, with make's output either way).
+
+use rmake_tests::cluster::{Cluster, Options};
+use rmake_tests::fixture;
+use rmake_tests::pair::{Farm, Pair};
+use rmake_tests::run;
+use rmake_tests::serial;
+use rmake_tests::snapshot::{self, Entry};
+
+fn cproj_pair() -> Pair {
+    let mut pair = Pair::from_dir(&fixture("cproj")).unwrap_or_else(|e| panic!("{e:#}"));
+    pair.nocontent = vec!["*.o".into(), "*.a".into(), "build/app".into()];
+    pair.unordered_stdout = true;
+    pair.unordered_stderr = true;
+    pair
+}
+
+fn start(opts: Options) -> Cluster {
+    Cluster::start(opts).unwrap_or_else(|e| panic!("starting the cluster: {e:#}"))
+}
+
+#[test]
+fn farm_with_tokens_needs_the_client_token() {
+    let _serial = serial();
+    let cluster = start(Options {
+        tokens: true,
+        ..Options::default()
+    });
+    let pair = cproj_pair();
+    pair.check(&["-j8"], Farm::Cluster(&cluster))
+        .unwrap_or_else(|e| panic!("{e:#}"))
+        .assert_same("build with the client token");
+
+    let entries = cluster
+        .action_cache_entries()
+        .unwrap_or_else(|e| panic!("{e:#}"));
+
+    // Without the token (or with a wrong one) the farm refuses; the client says so and builds
+    // locally, like make, and nothing reaches the farm.
+    for token in [None, Some("not-the-token")] {
+        let refused = cproj_pair();
+        let mut cmd = refused.rmake_command(&["-j8"], Farm::Cluster(&cluster));
+        match token {
+            Some(t) => cmd.env("RMAKE_TOKEN", t),
+            None => cmd.env_remove("RMAKE_TOKEN"),
+        };
+        let make = refused
+            .run_make(&["-j8"])
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        let out = run::run(cmd, refused.timeout).unwrap_or_else(|e| panic!("{e:#}"));
+        let cmp = refused
+            .compare(&["-j8"], make, out)
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        let warning = cmp
+            .rmake
+            .stderr
+            .lines()
+            .find(|l| l.starts_with("rmake-remote: warning:"))
+            .unwrap_or_else(|| panic!("no warning about the refusal:\n{}", cmp.rmake.stderr));
+        assert!(
+            warning.contains("401"),
+            "the warning names the refusal: {warning}"
+        );
+        // Apart from the warning, exactly make's build.
+        let mut without = cmp.clone();
+        without.rmake.stderr = cmp
+            .rmake
+            .stderr
+            .lines()
+            .filter(|l| *l != warning)
+            .map(|l| format!("{l}\n"))
+            .collect();
+        without.assert_same(&format!("refused build (token {token:?}), built locally"));
+        assert_eq!(
+            cluster
+                .action_cache_entries()
+                .unwrap_or_else(|e| panic!("{e:#}")),
+            entries,
+            "a refused client added nothing to the action cache"
+        );
+    }
+}
+
+#[test]
+fn download_goals_and_none() {
+    let _serial = serial();
+    let cluster = start(Options::default());
+    let farm = Farm::Cluster(&cluster);
+
+    // goals: only build/app comes back, and the output is make's.
+    let pair = cproj_pair();
+    let make = pair
+        .run_make(&["-j8", "build/app"])
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let out = pair
+        .run_rmake(&["--download=goals", "-j8", "build/app"], farm)
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let side = |o, t| pair.side(o, t).unwrap_or_else(|e| panic!("{e:#}"));
+    let (m, r) = (side(make, pair.make_tree()), side(out, pair.rmake_tree()));
+    assert_eq!(r.outcome.status, m.outcome.status, "{}", r.stderr);
+    assert_eq!(r.stdout, m.stdout);
+    assert_eq!(r.stderr, m.stderr);
+    let files: Vec<&String> = r
+        .files
+        .iter()
+        .filter(|(_, e)| !matches!(e, Entry::Dir))
+        .map(|(p, _)| p)
+        .filter(|p| p.starts_with("build/"))
+        .collect();
+    assert_eq!(
+        files,
+        vec!["build/app"],
+        "--download=goals brings back the goal only"
+    );
+    // The phony check goal runs the program on the client: it is there and runs.
+    pair.check(&["check"], farm)
+        .unwrap_or_else(|e| panic!("{e:#}"))
+        .rmake
+        .stdout
+        .contains("app 1.4.2: sum=30 dots=2")
+        .then_some(())
+        .unwrap_or_else(|| panic!("check did not run the program built under --download=goals"));
+
+    // none: the build succeeds with make's output and leaves no file in the tree.
+    let pair = cproj_pair();
+    let before = snapshot::take(pair.rmake_tree(), &[]).unwrap_or_else(|e| panic!("{e:#}"));
+    let make = pair.run_make(&["-j8"]).unwrap_or_else(|e| panic!("{e:#}"));
+    let out = pair
+        .run_rmake(&["--download=none", "-j8"], farm)
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let (m, r) = (side(make, pair.make_tree()), side(out, pair.rmake_tree()));
+    assert_eq!(r.outcome.status, m.outcome.status, "{}", r.stderr);
+    assert_eq!(r.stdout, m.stdout);
+    let after = snapshot::take(pair.rmake_tree(), &[]).unwrap_or_else(|e| panic!("{e:#}"));
+    let new_files: Vec<&String> = after
+        .iter()
+        .filter(|(p, e)| !matches!(e, Entry::Dir) && !before.contains_key(*p))
+        .map(|(p, _)| p)
+        .collect();
+    assert!(new_files.is_empty(), "--download=none wrote {new_files:?}");
+}
