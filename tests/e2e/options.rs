@@ -115,13 +115,15 @@ fn download_goals_and_none() {
         "--download=goals brings back the goal only"
     );
     // The phony check goal runs the program on the client: it is there and runs.
-    pair.check(&["check"], farm)
-        .unwrap_or_else(|e| panic!("{e:#}"))
-        .rmake
-        .stdout
-        .contains("app 1.4.2: sum=30 dots=2")
-        .then_some(())
-        .unwrap_or_else(|| panic!("check did not run the program built under --download=goals"));
+    let check = pair
+        .check(&["check"], farm)
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(
+        check.rmake.stdout.contains("app 1.4.2: sum=30 dots=2"),
+        "check did not run the program built under --download=goals:\n{}{}",
+        check.rmake.stdout,
+        check.rmake.stderr
+    );
 
     // none: the build succeeds with make's output and leaves no file in the tree.
     let pair = cproj_pair();
