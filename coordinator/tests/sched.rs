@@ -51,6 +51,10 @@ impl Farm {
         }
     }
 
+    fn state(&self) -> rmake_coordinator::AppState {
+        self.running.as_ref().expect("running").state.clone()
+    }
+
     fn client(&self) -> CoordinatorClient {
         CoordinatorClient::new(&self.url, None).expect("client")
     }
@@ -1199,5 +1203,73 @@ async fn stopping_the_coordinator_ends_streams_and_lease_polls() {
     assert!(
         polled.map(|r| r.lease.is_none()).unwrap_or(true),
         "no lease while stopping"
+    );
+}
+
+/// Uploads 5,000 bytes (over the test's cap) and runs an eviction pass.
+async fn fill_and_evict(farm: &Farm, seed: u64) -> rmake_coordinator::eviction::EvictionReport {
+    let filler = Bytes::from(rmake_cas::testdata::bytes(seed, 5_000));
+    farm.client()
+        .upload_blob(&Digest::of(&filler), filler)
+        .await
+        .expect("upload filler");
+    let blobs = farm.state().blobs.clone();
+    tokio::task::spawn_blocking(move || rmake_coordinator::eviction::evict_once(&blobs))
+        .await
+        .expect("join")
+        .expect("evict")
+}
+
+#[tokio::test]
+async fn inputs_of_an_action_in_flight_survive_eviction() {
+    // A 1,000-byte cap: the inputs fit; a 5,000-byte filler takes the store over it, and then
+    // a pass evicts every unpinned blob.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = Config::local(dir.path(), 1_000);
+    config.fsync = false;
+    config.eviction_interval = Duration::from_secs(3600);
+    let running = server::spawn(config).await.expect("start");
+    let farm = Farm {
+        url: running.url.clone(),
+        _dir: dir,
+        running: Some(running),
+    };
+    let c = farm.client();
+    let build = open(&c, 0).await;
+    let mut spec = action(&c, "pinned").await;
+    let header = Bytes::from_static(b"#define PINNED 1\n");
+    let hd = Digest::of(&header);
+    c.upload_blob(&hd, header).await.expect("upload");
+    spec.inputs.push(OutputFile {
+        path: "gen/pinned.h".into(),
+        digest: hd,
+        executable: false,
+    });
+    let s = c
+        .execute(&build, &request(&spec, "pinned"))
+        .await
+        .expect("execute");
+    let report = fill_and_evict(&farm, 1).await;
+    assert!(report.bytes_after <= 1_000, "{report:?}");
+    let wanted = [spec.input_root, hd];
+    assert!(
+        c.find_missing(&wanted).await.expect("find").is_empty(),
+        "inputs kept while queued"
+    );
+    let w = register(&c, "alpha", &[]).await;
+    let l = must_lease(&c, &w).await;
+    fill_and_evict(&farm, 2).await;
+    assert!(
+        c.find_missing(&wanted).await.expect("find").is_empty(),
+        "inputs kept while leased"
+    );
+    let result = run(&c, &l, 1, "failed, so nothing is cached").await;
+    assert!(complete(&c, &l, result).await);
+    finished(last(s).await);
+    fill_and_evict(&farm, 3).await;
+    assert_eq!(
+        c.find_missing(&wanted).await.expect("find").len(),
+        2,
+        "released once finished"
     );
 }

@@ -110,11 +110,14 @@ pub struct WaiterGuard {
 
 impl Drop for WaiterGuard {
     fn drop(&mut self) {
-        self.sched
+        let withdrawn = self
+            .sched
             .lock()
             .remove_waiter(&self.key, self.waiter, Instant::now());
-        // A cancelled lease may have freed a build slot.
-        self.sched.work.notify_waiters();
+        if withdrawn {
+            // A cancelled lease may have freed a build slot.
+            self.sched.work.notify_waiters();
+        }
     }
 }
 

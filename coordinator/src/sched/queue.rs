@@ -158,13 +158,14 @@ impl Inner {
     }
 
     /// A waiter went away (its stream was dropped). An action nobody waits for any more is
-    /// dropped from the queue, or its lease is cancelled.
-    pub(crate) fn remove_waiter(&mut self, key: &ActionKey, waiter: u64, now: Instant) {
+    /// dropped from the queue, or its lease is cancelled. Returns whether the waiter was still
+    /// there (it is not after its last event).
+    pub(crate) fn remove_waiter(&mut self, key: &ActionKey, waiter: u64, now: Instant) -> bool {
         let Some(action) = self.actions.get_mut(key) else {
-            return;
+            return false;
         };
         let Some(w) = action.waiters.remove(&waiter) else {
-            return;
+            return false;
         };
         let empty = action.waiters.is_empty();
         self.count_waiter(&w.build, false, now);
@@ -172,6 +173,7 @@ impl Inner {
             tracing::info!(%key, "no client waits for the action any more; cancelling it");
             self.drop_action(key);
         }
+        true
     }
 
     /// Drops an action nobody waits for: out of the queues (lazily), its lease cancelled, its
