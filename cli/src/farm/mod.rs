@@ -299,22 +299,25 @@ impl Farm {
                 st.tally.remote += 1;
             }
         }
-        if result.exit_code == 0 {
-            if let Err(e) = self.keep_outputs(&conn, &remote.targets, &result.output_files) {
-                return failed(format!("cannot write the outputs: {e:#}"));
-            }
+        // A failed recipe's files come back too: make leaves them (a log, a half-built target
+        // that the Plan then deletes or keeps as make would).
+        let succeeded = result.exit_code == 0;
+        if let Err(e) = self.keep_outputs(&conn, &remote.targets, &result.output_files, succeeded) {
+            return failed(format!("cannot write the outputs: {e:#}"));
         }
         progress::printing(|| replay::replay(job, result, &logs, &self.inner.prefix, first_echoed))
     }
 
-    fn keep_outputs(&self, conn: &Conn, targets: &[String], outputs: &[OutputFile]) -> anyhow::Result<()> {
+    fn keep_outputs(&self, conn: &Conn, targets: &[String], outputs: &[OutputFile], succeeded: bool) -> anyhow::Result<()> {
         let download = self.inner.settings.download == Download::All;
         if download {
             self.inner.rt.block_on(download::fetch(&conn.client, &self.inner.map, outputs))?;
         }
         let mut st = self.lock();
-        for t in targets {
-            st.made.insert(t.clone(), outputs.to_vec());
+        if succeeded {
+            for t in targets {
+                st.made.insert(t.clone(), outputs.to_vec());
+            }
         }
         if !download {
             for f in outputs {
