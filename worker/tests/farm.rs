@@ -343,6 +343,51 @@ async fn a_worker_stopped_mid_action_hands_it_back() {
     farm.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registers_again_when_the_coordinator_forgets_it() {
+    let farm = Farm::start(Duration::from_millis(800)).await;
+    let worker = farm.start_worker();
+    let first = farm.wait_worker(&[]).await;
+    farm.client
+        .deregister_worker(&rmake_proto::exec::WorkerId(first.clone()))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let second = farm.wait_worker(std::slice::from_ref(&first)).await;
+    assert_ne!(first, second);
+    let root = farm.upload_tree(&[("f", b"", false)]).await;
+    let r = farm.execute(spec(root, &["echo back"], &[])).await;
+    assert_eq!(farm.log(&r.stdout).await, "back\n");
+    worker.stop().await.unwrap_or_else(|e| panic!("{e}"));
+    farm.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_started_first_waits_for_the_coordinator() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let addr = free.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    drop(free);
+    let url = format!("http://{addr}");
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut config = rmake_worker::Config::new(url, dir.path().join("work"));
+    config.slots = 1;
+    config.lease_wait = Duration::from_secs(1);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(rmake_worker::run(config, async move {
+        let _ = rx.await;
+    }));
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let farm = Farm::start_at(Duration::from_secs(4), addr).await;
+    farm.wait_worker(&[]).await;
+    let root = farm.upload_tree(&[("f", b"", false)]).await;
+    let r = farm.execute(spec(root, &["echo late"], &[])).await;
+    assert_eq!(farm.log(&r.stdout).await, "late\n");
+    let _ = tx.send(());
+    task.await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    farm.stop().await;
+}
+
 /// Whether `pid` is a live (not zombie) process.
 fn alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {

@@ -51,8 +51,14 @@ fn must<T, E: std::fmt::Display>(r: Result<T, E>, what: &str) -> T {
 impl Farm {
     /// A coordinator whose leases last `lease_ttl` (heartbeats every quarter of it).
     pub(crate) async fn start(lease_ttl: Duration) -> Farm {
+        Farm::start_at(lease_ttl, std::net::SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    /// Like [`Farm::start`], listening on `listen`.
+    pub(crate) async fn start_at(lease_ttl: Duration, listen: std::net::SocketAddr) -> Farm {
         let dir = must(tempfile::tempdir(), "tempdir");
         let mut config = CoordinatorConfig::local(dir.path().join("coordinator"), 1 << 40);
+        config.listen = listen;
         config.fsync = false;
         config.eviction_interval = Duration::from_secs(3600);
         config.sched.lease_ttl = lease_ttl;
@@ -92,6 +98,32 @@ impl Farm {
             stop: Some(tx),
             task: Some(task),
             _dir: dir,
+        }
+    }
+
+    /// The registered workers' ids, from `GET /v1/farm`.
+    pub(crate) async fn worker_ids(&self) -> Vec<String> {
+        let Ok(resp) = reqwest::get(format!("{}/v1/farm", self.url)).await else {
+            return Vec::new();
+        };
+        let Ok(v) = resp.json::<serde_json::Value>().await else {
+            return Vec::new();
+        };
+        v["workers"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|w| w["id"].as_str().map(String::from)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Waits (up to 20 s) until the farm lists a worker other than those in `not`; returns it.
+    pub(crate) async fn wait_worker(&self, not: &[String]) -> String {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(id) = self.worker_ids().await.into_iter().find(|w| !not.contains(w)) {
+                return id;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no worker registered");
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
