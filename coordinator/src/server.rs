@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use crate::eviction::spawn_evictor;
@@ -26,6 +27,13 @@ pub async fn serve(
              set tokens in the config file or RMAKE_TOKENS to serve other hosts"
         );
     }
+    // Small writes (an execute stream's events, JSON answers) go out at once instead of
+    // waiting for the peer's delayed ACK (Nagle): 40 ms per event otherwise.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
     let result = axum::serve(
         listener,
         app(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),

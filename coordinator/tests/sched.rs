@@ -1273,3 +1273,103 @@ async fn inputs_of_an_action_in_flight_survive_eviction() {
         "released once finished"
     );
 }
+
+/// Scheduler throughput and latency over HTTP on loopback: `cargo test -p rmake-coordinator
+/// --test integration sched::throughput -- --ignored --nocapture`. Prints actions/s with 32
+/// simulated worker slots, and the round trip of one action at a time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check"]
+async fn throughput() {
+    let farm = Farm::start().await;
+    let c = farm.client();
+    let build = open(&c, 0).await;
+    let root = source_tree(&c, "bench").await;
+    let out = Bytes::from_static(b"the same object for every action");
+    let out_digest = Digest::of(&out);
+    c.upload_blob(&out_digest, out).await.expect("upload");
+    let result = ActionResult {
+        output_files: vec![OutputFile {
+            path: "out.o".into(),
+            digest: out_digest,
+            executable: false,
+        }],
+        ..ActionResult::default()
+    };
+    let workers: u32 = 4;
+    let slots: u32 = 8;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut loops = Vec::new();
+    for wi in 0..workers {
+        let w = register(&c, &format!("bench{wi}"), &[]).await;
+        for _ in 0..slots {
+            let (c, w, result, stop) = (c.clone(), w.clone(), result.clone(), stop.clone());
+            loops.push(tokio::spawn(async move {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let Ok(resp) = c.lease(&w, 200).await else {
+                        break;
+                    };
+                    if let Some(l) = resp.lease {
+                        let outcome = LeaseOutcome::Completed {
+                            result: result.clone(),
+                        };
+                        let _ = c.complete_lease(&l.id, &outcome).await;
+                    }
+                }
+            }));
+        }
+    }
+    let n = 2_000;
+    let t = std::time::Instant::now();
+    let mut streams = Vec::new();
+    for i in 0..n {
+        let (c, build) = (c.clone(), build.clone());
+        let spec = spec_for(root, &format!("t{i}"));
+        streams.push(tokio::spawn(async move {
+            let s = c
+                .execute(&build, &request(&spec, "t"))
+                .await
+                .expect("execute");
+            finished(s.finish().await.expect("finish"));
+        }));
+    }
+    for s in streams {
+        s.await.expect("join");
+    }
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "{n} actions, {} worker slots: {secs:.2} s, {:.0} actions/s",
+        workers * slots,
+        f64::from(n) / secs
+    );
+    let t = std::time::Instant::now();
+    let m = 200;
+    for i in 0..m {
+        let spec = spec_for(root, &format!("seq{i}"));
+        let s = c
+            .execute(&build, &request(&spec, "t"))
+            .await
+            .expect("execute");
+        finished(s.finish().await.expect("finish"));
+    }
+    println!(
+        "one at a time: {:.2} ms per action (submit, lease, complete, stored, delivered)",
+        t.elapsed().as_secs_f64() * 1000.0 / f64::from(m)
+    );
+    let t = std::time::Instant::now();
+    for i in 0..m {
+        let spec = spec_for(root, &format!("seq{i}"));
+        let s = c
+            .execute(&build, &request(&spec, "t"))
+            .await
+            .expect("execute");
+        assert!(finished(s.finish().await.expect("finish")).1);
+    }
+    println!(
+        "cache hits: {:.2} ms per action",
+        t.elapsed().as_secs_f64() * 1000.0 / f64::from(m)
+    );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for l in loops {
+        let _ = l.await;
+    }
+}
