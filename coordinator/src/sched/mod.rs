@@ -16,6 +16,9 @@ mod sweeper;
 pub(crate) mod validate;
 mod workers;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -71,6 +74,27 @@ struct Inner {
     build_idle: Duration,
     /// The coordinator is stopping: no more leases.
     closing: bool,
+}
+
+impl Inner {
+    fn new(settings: &SchedSettings, pins: Arc<Pins>) -> Inner {
+        Inner {
+            builds: HashMap::new(),
+            order: Vec::new(),
+            cursor: 0,
+            actions: HashMap::new(),
+            leases: HashMap::new(),
+            workers: HashMap::new(),
+            next_waiter: 0,
+            pins,
+            pins_renewed: Instant::now(),
+            lease_ttl: settings.lease_ttl,
+            max_attempts: settings.max_attempts.max(1),
+            platform_wait: settings.platform_wait,
+            build_idle: settings.build_idle,
+            closing: false,
+        }
+    }
 }
 
 /// The scheduler: shared by every handler (in [`crate::AppState`]) and the sweeper.
@@ -141,22 +165,7 @@ impl Scheduler {
     /// A scheduler storing results in `cache` and pinning blobs in `pins`.
     pub fn new(settings: SchedSettings, cache: ActionCache, pins: Arc<Pins>) -> Scheduler {
         Scheduler {
-            inner: Mutex::new(Inner {
-                builds: HashMap::new(),
-                order: Vec::new(),
-                cursor: 0,
-                actions: HashMap::new(),
-                leases: HashMap::new(),
-                workers: HashMap::new(),
-                next_waiter: 0,
-                pins,
-                pins_renewed: Instant::now(),
-                lease_ttl: settings.lease_ttl,
-                max_attempts: settings.max_attempts.max(1),
-                platform_wait: settings.platform_wait,
-                build_idle: settings.build_idle,
-                closing: false,
-            }),
+            inner: Mutex::new(Inner::new(&settings, pins)),
             work: Notify::new(),
             settings,
             cache,
