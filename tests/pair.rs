@@ -76,7 +76,63 @@ pub struct Comparison {
     pub rmake: Side,
 }
 
+/// The client's summary line (`RMAKE_SUMMARY=1`): `rmake-remote: N actions: H cache hits,
+/// R run remotely, L run locally; hits saved S s`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    /// Jobs that were actions.
+    pub actions: u64,
+    /// Of them, served from the action cache.
+    pub hits: u64,
+    /// Run on a worker.
+    pub remote: u64,
+    /// Run on the client.
+    pub local: u64,
+}
+
+impl Summary {
+    /// Parses a summary line.
+    pub fn parse(line: &str) -> Option<Summary> {
+        let rest = line.strip_prefix("rmake-remote: ")?;
+        let nums: Vec<u64> = rest
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|w| !w.is_empty())
+            .take(4)
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        let looks_right = rest.contains(" actions: ")
+            && rest.contains(" cache hits, ")
+            && rest.contains(" run remotely, ");
+        match (looks_right, nums.as_slice()) {
+            (true, [actions, hits, remote, local]) => Some(Summary {
+                actions: *actions,
+                hits: *hits,
+                remote: *remote,
+                local: *local,
+            }),
+            _ => None,
+        }
+    }
+}
+
 impl Comparison {
+    /// Removes the client's summary line from rmake's stderr and returns it parsed.
+    pub fn take_summary(&mut self) -> Option<Summary> {
+        let mut found = None;
+        let mut kept = String::new();
+        for line in self.rmake.stderr.lines() {
+            match (found, Summary::parse(line)) {
+                (None, Some(s)) => found = Some(s),
+                _ => {
+                    kept.push_str(line);
+                    kept.push('\n');
+                }
+            }
+        }
+        self.rmake.stderr = kept;
+        found
+    }
+
     /// Every difference, one paragraph each; empty when the runs agree.
     pub fn problems(&self) -> String {
         let mut out = String::new();

@@ -78,13 +78,25 @@ fn cproj_on_a_two_worker_farm_matches_make() {
         "only {entries} action-cache entries: the recipes did not run on the farm"
     );
 
-    // A fresh copy of the same tree on the same farm: served from the action cache, and still
-    // exactly what make does.
-    let again = cproj_pair();
-    again
+    // A fresh copy of the same tree on the same farm: every action served from the action
+    // cache, and still exactly what make does.
+    let mut again = cproj_pair();
+    again.env.push(("RMAKE_SUMMARY".into(), "1".into()));
+    let mut cmp = again
         .check(&["-j8"], Farm::Cluster(&cluster))
-        .unwrap_or_else(|e| panic!("{e:#}"))
-        .assert_same("fresh copy of the tree on a warm farm");
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let summary = cmp.take_summary().unwrap_or_else(|| {
+        panic!(
+            "no summary line with RMAKE_SUMMARY=1:\n{}",
+            cmp.rmake.stderr
+        )
+    });
+    cmp.assert_same("fresh copy of the tree on a warm farm");
+    assert_eq!(
+        (summary.actions, summary.hits, summary.remote),
+        (7, 7, 0),
+        "a fresh copy on a warm farm: 7 actions, all cache hits ({summary:?})"
+    );
 }
 
 #[test]
