@@ -55,7 +55,7 @@ impl From<crate::error::StoreError> for SchedError {
 impl IntoResponse for SchedError {
     fn into_response(self) -> Response {
         let (status, code) = match &self {
-            SchedError::UnknownBuild(_) => (StatusCode::NOT_FOUND, "not_found"),
+            SchedError::UnknownBuild(_) => (StatusCode::NOT_FOUND, "unknown_build"),
             SchedError::UnknownWorker(_) => (StatusCode::NOT_FOUND, "unknown_worker"),
             SchedError::MissingInputs { .. } => (StatusCode::BAD_REQUEST, "missing_inputs"),
             SchedError::Api(_) => {
