@@ -827,7 +827,8 @@ async fn cancelling_a_build_fails_its_streams_and_cancels_its_leases() {
         .execute(&build, &request(&a, "out/a.o"))
         .await
         .expect_err("gone");
-    assert_eq!(api_error(err).0, 404);
+    let (status, code, _) = api_error(err);
+    assert_eq!((status, code.as_str()), (404, "unknown_build"));
     assert_eq!(
         api_error(c.cancel_build(&build).await.expect_err("gone")).0,
         404
