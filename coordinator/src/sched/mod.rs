@@ -30,7 +30,7 @@ use rmake_proto::exec::{
     BuildRequest, ExecuteEvent, ExecuteRequest, ExecuteResponse, HeartbeatResponse, Lease, LeaseId,
     LeaseOutcome, RegisterRequest, RegisterResponse, WorkerId,
 };
-use rmake_proto::{ActionKey, BuildId};
+use rmake_proto::{ActionKey, ActionResult, BuildId};
 
 use crate::action_cache::ActionCache;
 use crate::config::SchedSettings;
@@ -301,7 +301,11 @@ impl Scheduler {
     /// Ends a lease with its outcome. `Ok(false)`: the lease was not current and the result
     /// was dropped. A successful result of a cacheable action is stored (after checking its
     /// blobs) before the waiters get it.
-    pub async fn complete(&self, id: &LeaseId, outcome: LeaseOutcome) -> Result<bool, SchedError> {
+    pub async fn complete(
+        self: &Arc<Self>,
+        id: &LeaseId,
+        outcome: LeaseOutcome,
+    ) -> Result<bool, SchedError> {
         let completion = self.lock().begin_complete(id, outcome, Instant::now());
         self.work.notify_waiters();
         let (key, result, store, target) = match completion {
@@ -318,6 +322,22 @@ impl Scheduler {
                 target,
             } => (key, result, store, target),
         };
+        // In a task of its own: if the worker's connection drops meanwhile, the action must
+        // still finish rather than stay `completing` with its waiters hanging.
+        let sched = self.clone();
+        tokio::spawn(async move { sched.deliver(key, result, store, target).await }).await?;
+        Ok(true)
+    }
+
+    /// The second half of `complete`: stores the result (if `store`), then ends the action
+    /// with `finished`, or with `failed` if the cache refused the result for missing blobs.
+    async fn deliver(
+        &self,
+        key: ActionKey,
+        result: Box<ActionResult>,
+        store: bool,
+        target: String,
+    ) {
         let mut event = None;
         if store {
             let now = Instant::now();
@@ -352,7 +372,6 @@ impl Scheduler {
             }))
         });
         self.lock().finish_action(&key, event, Instant::now());
-        Ok(true)
     }
 
     /// One sweep (the background task calls this every [`SWEEP_INTERVAL`]).
