@@ -91,7 +91,7 @@ impl Inner {
             target: action.target.clone(),
             attempt,
         };
-        tracing::info!(lease = %id, %key, target = %lease.target, worker = %worker_name, attempt, %build, "leased");
+        tracing::debug!(lease = %id, %key, target = %lease.target, worker = %worker_name, attempt, %build, "leased");
         if let Some(b) = self.builds.get_mut(&build) {
             b.running += 1;
         }

@@ -347,7 +347,7 @@ impl Scheduler {
             let cache = self.cache.clone();
             let stored = result.clone();
             match tokio::task::spawn_blocking(move || cache.insert(&key, &stored)).await {
-                Ok(Ok(())) => tracing::info!(%key, %target, "result stored in the action cache"),
+                Ok(Ok(())) => tracing::debug!(%key, %target, "result stored in the action cache"),
                 Ok(Err(StoreError::MissingOutputs { count, example })) => {
                     let reason = format!(
                         "the result of {target} refers to {count} blob(s) the coordinator does not \

@@ -170,7 +170,7 @@ impl Inner {
         let empty = action.waiters.is_empty();
         self.count_waiter(&w.build, false, now);
         if empty {
-            tracing::info!(%key, "no client waits for the action any more; cancelling it");
+            tracing::debug!(%key, "no client waits for the action any more; cancelling it");
             self.drop_action(key);
         }
         true
