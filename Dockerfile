@@ -49,10 +49,10 @@ RUN set -eu; \
         rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin; \
     fi
 COPY dist/rmake-worker /usr/local/bin/rmake-worker
-ENV RMAKE_WORK_DIR=/var/lib/rmake/worker
 # Exec roots and the blob cache: a volume, so they live on the host's filesystem, not the
 # container's copy-on-write layer.
 VOLUME ["/var/lib/rmake/worker"]
 USER rmake:rmake
 WORKDIR /var/lib/rmake
-ENTRYPOINT ["rmake-worker"]
+# Further flags (--slots N, --platform key=value, --name) come after it: `command:` in compose.
+ENTRYPOINT ["rmake-worker", "--work-dir", "/var/lib/rmake/worker"]
