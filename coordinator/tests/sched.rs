@@ -495,7 +495,7 @@ async fn a_build_never_has_more_than_jobs_leased() {
 
 #[tokio::test]
 async fn an_expired_lease_is_requeued_and_its_late_result_refused() {
-    let farm = Farm::with(short(400), Vec::new()).await;
+    let farm = Farm::with(short(1_000), Vec::new()).await;
     let c = farm.client();
     let build = open(&c, 0).await;
     let spec = action(&c, "slow").await;
@@ -542,7 +542,7 @@ async fn an_expired_lease_is_requeued_and_its_late_result_refused() {
 
 #[tokio::test]
 async fn heartbeats_keep_a_lease_alive() {
-    let farm = Farm::with(short(400), Vec::new()).await;
+    let farm = Farm::with(short(800), Vec::new()).await;
     let c = farm.client();
     let build = open(&c, 0).await;
     let spec = action(&c, "long").await;
@@ -552,7 +552,7 @@ async fn heartbeats_keep_a_lease_alive() {
         .expect("execute");
     let w = register(&c, "alpha", &[]).await;
     let l = must_lease(&c, &w).await;
-    for _ in 0..10 {
+    for _ in 0..16 {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let hb = c
             .heartbeat(&w, vec![l.id.clone()])
@@ -563,7 +563,7 @@ async fn heartbeats_keep_a_lease_alive() {
     let result = run(&c, &l, 0, "long").await;
     assert!(
         complete(&c, &l, result).await,
-        "a renewed lease is still current after 1 s"
+        "a renewed lease is still current after twice its TTL"
     );
     finished(last(s).await);
 }
