@@ -128,7 +128,7 @@ impl Inner {
         idle.len()
     }
 
-    /// One more (`+1`) or one fewer (`-1`) waiter for `build`.
+    /// One more waiter for `build` (`more`) or one fewer; either way it was active `now`.
     pub(crate) fn count_waiter(&mut self, build: &BuildId, more: bool, now: Instant) {
         if let Some(b) = self.builds.get_mut(build) {
             if more {
