@@ -201,6 +201,9 @@ pub struct ActionResult {
     /// Whether `read_paths` is the whole set.
     #[serde(default)]
     pub reads_complete: bool,
+    /// Directories the recipe created (root-relative, sorted), so an empty one comes back too.
+    #[serde(default)]
+    pub output_dirs: Vec<String>,
 }
 
 /// Which output stream.
@@ -294,6 +297,7 @@ mod tests {
             worker: "w1".into(),
             read_paths: vec!["a.c".into()],
             reads_complete: true,
+            output_dirs: vec![],
         };
         let json = serde_json::to_string(&result).unwrap_or_default();
         let back: ActionResult =

@@ -69,6 +69,27 @@ impl ActionSpec {
     /// Version of the key derivation; bump it when the meaning of a spec changes.
     pub const KEY_VERSION: &'static str = "rmake-action-v1";
 
+    /// The key of the action without its tree (`pre_key` in docs/caching.md): SHA-256 over the
+    /// recipe, shell, environment, working directory, targets, platform and the digests of the
+    /// direct prerequisites; `input_root`, `inputs` and the timeout are left out. Results are
+    /// stored under [`read_set_key`] of this and what the recipe read.
+    pub fn pre_key(&self, prereqs: &[OutputFile]) -> ActionKey {
+        use sha2::Digest as _;
+        let bare = ActionSpec {
+            input_root: Digest::of(b""),
+            inputs: Vec::new(),
+            timeout_secs: None,
+            ..self.clone()
+        };
+        let mut h = sha2::Sha256::new();
+        h.update(b"rmake-pre-v1");
+        h.update([0u8]);
+        h.update(serde_json::to_vec(&bare).unwrap_or_default());
+        h.update([0u8]);
+        h.update(serde_json::to_vec(prereqs).unwrap_or_default());
+        ActionKey(h.finalize().into())
+    }
+
     /// The action key: SHA-256 over the version and the spec's JSON (field order is fixed by the
     /// struct and every list is ordered, so the JSON is canonical).
     pub fn key(&self) -> ActionKey {
@@ -84,6 +105,64 @@ impl ActionSpec {
     pub fn input_blobs(&self) -> Vec<Digest> {
         self.inputs.iter().map(|f| f.digest).collect()
     }
+}
+
+/// One input a recipe read, with its digest in the view of the run that read it: a file
+/// (`src/a.h`), or a directory listing (a path ending in `/`; the root's listing is `./`) whose
+/// digest is [`listing_digest`] of its names. `digest: None`: absent from the view.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadEntry {
+    /// Root-relative path; listings end in `/`.
+    pub path: String,
+    /// Content digest (files) or listing digest (directories).
+    #[serde(default)]
+    pub digest: Option<Digest>,
+}
+
+/// The digest of a directory listing: the sorted names, each followed by a newline.
+pub fn listing_digest<'a>(names: impl IntoIterator<Item = &'a str>) -> Digest {
+    let mut v: Vec<&str> = names.into_iter().collect();
+    v.sort_unstable();
+    let mut text = String::new();
+    for n in v {
+        text.push_str(n);
+        text.push('\n');
+    }
+    Digest::of(text.as_bytes())
+}
+
+/// The key a result is stored under: the action's `pre_key` and the read set (sorted by path)
+/// it was computed from.
+pub fn read_set_key(pre_key: &ActionKey, reads: &[ReadEntry]) -> ActionKey {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    h.update(b"rmake-read-set-v1");
+    h.update(pre_key.0);
+    h.update(serde_json::to_vec(reads).unwrap_or_default());
+    ActionKey(h.finalize().into())
+}
+
+/// `POST /v1/explain`: why would this action miss the cache?
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExplainRequest {
+    /// The target, as make names it.
+    pub target: String,
+    /// The action.
+    pub spec: ActionSpec,
+    /// Its direct prerequisites with digests.
+    #[serde(default)]
+    pub prereqs: Vec<OutputFile>,
+}
+
+/// `POST /v1/explain` response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExplainResponse {
+    /// The action would be a cache hit now.
+    pub hit: bool,
+    /// What differs from the nearest stored entry, in words (`file it read changed: a.h`).
+    pub reasons: Vec<String>,
 }
 
 /// `POST /v1/builds`: opens a build, the unit the scheduler shares workers between.
@@ -122,6 +201,10 @@ pub struct ExecuteRequest {
     /// volatile targets).
     #[serde(default = "yes")]
     pub cacheable: bool,
+    /// The target's direct prerequisites (order-only too) with their digests, in order: part
+    /// of the `pre_key`.
+    #[serde(default)]
+    pub prereqs: Vec<OutputFile>,
 }
 
 fn yes() -> bool {
@@ -297,6 +380,8 @@ pub mod paths {
     pub const BUILDS: &str = "/v1/builds";
     /// Register a worker.
     pub const WORKERS: &str = "/v1/workers";
+    /// Why an action would miss the cache.
+    pub const EXPLAIN: &str = "/v1/explain";
 
     /// `/v1/builds/<id>`: `DELETE` cancels the build's queued and running actions.
     pub fn build(id: &BuildId) -> String {

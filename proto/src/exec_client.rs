@@ -8,7 +8,8 @@ use reqwest::Method;
 use crate::client::CoordinatorClient;
 use crate::error::ClientError;
 use crate::exec::{
-    paths, BuildCreated, BuildRequest, CompleteResponse, ExecuteEvent, ExecuteRequest,
+    paths, BuildCreated, BuildRequest, CompleteResponse, ExecuteEvent, ExecuteRequest, ExplainRequest,
+    ExplainResponse,
     HeartbeatRequest, HeartbeatResponse, LeaseId, LeaseOutcome, LeaseRequest, LeaseResponse,
     RegisterRequest, RegisterResponse, WorkerId,
 };
@@ -94,6 +95,11 @@ impl CoordinatorClient {
     ) -> Result<ExecuteStream, ClientError> {
         let resp = self.send(self.request(Method::POST, &paths::execute(build)).json(req)).await?;
         Ok(ExecuteStream { body: resp.bytes_stream().boxed(), buf: BytesMut::new(), done: false })
+    }
+
+    /// Asks why an action would miss the cache.
+    pub async fn explain(&self, req: &ExplainRequest) -> Result<ExplainResponse, ClientError> {
+        Self::json(self.send(self.request(Method::POST, paths::EXPLAIN).json(req)).await?).await
     }
 
     /// Registers a worker.

@@ -49,3 +49,12 @@ pub async fn fetch(client: &CoordinatorClient, map: &PathMap, files: &[OutputFil
     }
     Ok(())
 }
+
+/// Creates the directories a recipe made (root-relative), as make would have left them.
+pub fn make_dirs(map: &PathMap, dirs: &[String]) -> anyhow::Result<()> {
+    for d in dirs {
+        let p = map.abs(d);
+        std::fs::create_dir_all(&p).with_context(|| format!("creating {}", p.display()))?;
+    }
+    Ok(())
+}

@@ -168,9 +168,10 @@ impl Farm {
             }
         };
         let targets: Vec<String> = graph.targets.iter().filter_map(|t| self.inner.map.to_rel(t)).collect();
-        let inputs = {
+        let (inputs, prereqs) = {
             let st = self.lock();
-            tree::inputs(&closure, &st.made, &view)
+            let direct: Vec<String> = graph.prereqs.iter().filter_map(|p| self.inner.map.to_rel(&p.name)).collect();
+            (tree::inputs(&closure, &st.made, &view), tree::digests_of(&direct, &st.made, &view))
         };
         let mut platform = std::collections::BTreeMap::new();
         let p = rmake_proto::Platform::current();
@@ -199,6 +200,7 @@ impl Farm {
             target: job.target.clone(),
             skip_cache_lookup: self.inner.skip_cache,
             cacheable,
+            prereqs,
         };
         Prepared::Remote(Box::new(RemoteJob { req, targets }))
     }
@@ -302,6 +304,9 @@ impl Farm {
         // A failed recipe's files come back too: make leaves them (a log, a half-built target
         // that the Plan then deletes or keeps as make would).
         let succeeded = result.exit_code == 0;
+        if let Err(e) = download::make_dirs(&self.inner.map, &result.output_dirs) {
+            return failed(format!("cannot create the output directories: {e:#}"));
+        }
         if let Err(e) = self.keep_outputs(&conn, &remote.targets, &result.output_files, succeeded) {
             return failed(format!("cannot write the outputs: {e:#}"));
         }

@@ -208,6 +208,28 @@ pub fn inputs(
     v
 }
 
+/// The digests of `paths` (root-relative), in order: from this build's outputs, else from the
+/// snapshot; paths that are neither (phony or missing files) are left out.
+pub fn digests_of(
+    paths: &[String],
+    made: &HashMap<String, Vec<OutputFile>>,
+    view: &View,
+) -> Vec<OutputFile> {
+    paths
+        .iter()
+        .filter_map(|p| {
+            let from_made = made.get(p).and_then(|outs| outs.iter().find(|o| &o.path == p)).cloned();
+            from_made.or_else(|| {
+                view.files.get(p).map(|(digest, executable)| OutputFile {
+                    path: p.clone(),
+                    digest: *digest,
+                    executable: *executable,
+                })
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -46,6 +46,7 @@ fn req(name: &str) -> ExecuteRequest {
         target: name.into(),
         skip_cache_lookup: false,
         cacheable: true,
+        prereqs: Vec::new(),
     }
 }
 

@@ -1,0 +1,111 @@
+//! Measurements, not checks (ignored by default; run with
+//! `cargo test -p rmake-worker --test measure -- --ignored --nocapture`): the round trip of a
+//! trivial action through coordinator and worker, throughput with several in flight, and the
+//! cost of an exec root of many files.
+
+mod harness;
+
+use std::time::{Duration, Instant};
+
+use harness::{spec, Farm};
+
+fn report(what: &str, n: usize, took: Duration) {
+    let per = took.as_secs_f64() * 1000.0 / n as f64;
+    println!(
+        "{what}: {n} in {:.2}s, {per:.2} ms each",
+        took.as_secs_f64()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn action_overhead() {
+    let farm = Farm::start(Duration::from_secs(10)).await;
+    let mut config = farm.worker_config(std::path::Path::new("/nonexistent"));
+    config.slots = 4;
+    let worker = farm.start_worker_with(config);
+    let small = farm.upload_tree(&[("a.c", b"int a;\n", false)]).await;
+
+    // Warm up (registration, first fetch).
+    let _ = farm.execute(spec(small, &["true"], &[])).await;
+    let n = 100;
+    let t = Instant::now();
+    for i in 0..n {
+        let line = format!("echo {i} > out.txt");
+        let r = farm
+            .execute(spec(small, &[line.as_str()], &["out.txt"]))
+            .await;
+        assert_eq!(r.exit_code, 0);
+    }
+    report("sequential trivial actions (1 file tree)", n, t.elapsed());
+
+    let t = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    let url = farm.url.clone();
+    let build = farm.build().await;
+    for i in 0..n {
+        let s = spec(
+            small,
+            &[format!("echo {i} > out.txt").as_str()],
+            &["out.txt"],
+        );
+        let (url, build) = (url.clone(), build.clone());
+        tasks.spawn(async move {
+            let client =
+                rmake_proto::CoordinatorClient::new(&url, None).unwrap_or_else(|e| panic!("{e}"));
+            let req = rmake_proto::exec::ExecuteRequest {
+                spec: s,
+                target: "t".into(),
+                skip_cache_lookup: true,
+                cacheable: false,
+                prereqs: Vec::new(),
+            };
+            let stream = client
+                .execute(&build, &req)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            stream.finish().await.unwrap_or_else(|e| panic!("{e}"))
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+    report("concurrent trivial actions (4 slots)", n, t.elapsed());
+
+    let files: Vec<(String, Vec<u8>)> = (0..2000)
+        .map(|i| {
+            (
+                format!("d{}/f{i}.c", i % 20),
+                format!("int f{i};\n").into_bytes(),
+            )
+        })
+        .collect();
+    let refs: Vec<(&str, &[u8], bool)> = files
+        .iter()
+        .map(|(p, d)| (p.as_str(), d.as_slice(), false))
+        .collect();
+    let big = farm.upload_tree(&refs).await;
+    let t = Instant::now();
+    let r = farm.execute(spec(big, &["true"], &[])).await;
+    report(
+        "first action on a 2000-file tree (fetch + exec root)",
+        1,
+        t.elapsed(),
+    );
+    println!("  worker timings: {:?}", r.timings);
+    let n = 10;
+    let t = Instant::now();
+    let mut last = None;
+    for i in 0..n {
+        let line = format!("cat d{}/f{i}.c > o{i}", i % 20);
+        last = Some(farm.execute(spec(big, &[line.as_str()], &[])).await);
+    }
+    report(
+        "actions on the 2000-file tree (cached blobs)",
+        n,
+        t.elapsed(),
+    );
+    if let Some(r) = last {
+        println!("  worker timings: {:?}", r.timings);
+    }
+    worker.stop().await.unwrap_or_else(|e| panic!("{e}"));
+    farm.stop().await;
+}
