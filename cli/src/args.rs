@@ -91,6 +91,9 @@ pub struct RawArgs {
     /// Which outputs to download from the farm: all, goals or none.
     #[arg(long = "download")]
     download: Option<String>,
+    /// Why targets of the last farm build missed the cache.
+    #[arg(long = "explain", num_args = 0..=1, require_equals = true, default_missing_value = "")]
+    explain: Option<String>,
     /// Goals and VAR=value assignments.
     #[arg(last = true)]
     words: Vec<String>,
@@ -195,6 +198,9 @@ pub struct Config {
     pub download: Download,
     /// Whether `--download` was given (else the config files decide).
     pub download_set: bool,
+    /// `--explain[=TARGET]`: explain the last build's cache misses (those of TARGET, or of the
+    /// goals given, or all) instead of building.
+    pub explain: Option<String>,
 }
 
 /// A command line that cannot be used, with make's wording.
@@ -348,6 +354,9 @@ impl Config {
             self.jobserver_auth = raw.jobserver_auth;
         }
         self.local |= raw.local;
+        if raw.explain.is_some() {
+            self.explain = raw.explain;
+        }
         if raw.coordinator.is_some() {
             self.coordinator = raw.coordinator;
         }

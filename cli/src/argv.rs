@@ -38,7 +38,8 @@ const fn opt(
     OptSpec { short, longs, canonical, kind }
 }
 
-/// make 4.3's options, plus rmake's own (`--local`, `--coordinator`, `--token`, `--download`).
+/// make 4.3's options, plus rmake's own (`--local`, `--coordinator`, `--token`, `--download`,
+/// `--explain`).
 static OPTIONS: &[OptSpec] = &[
     opt(Some('b'), &[], "ignored-b", ArgKind::None),
     opt(Some('m'), &[], "ignored-b", ArgKind::None),
@@ -78,6 +79,7 @@ static OPTIONS: &[OptSpec] = &[
     opt(None, &["coordinator"], "coordinator", ArgKind::Required),
     opt(None, &["token"], "token", ArgKind::Required),
     opt(None, &["download"], "download", ArgKind::Required),
+    opt(None, &["explain"], "explain", ArgKind::OptionalAttached),
 ];
 
 /// A command line make would refuse, in make's words (without the program prefix).
@@ -141,7 +143,7 @@ fn check_value(spec: &OptSpec, value: Option<&str>) -> Result<(), ArgError> {
         return Ok(());
     }
     let make_string = matches!(spec.kind, ArgKind::Required | ArgKind::OptionalAttached)
-        && !matches!(spec.canonical, "coordinator" | "token" | "download" | "output-sync");
+        && !matches!(spec.canonical, "coordinator" | "token" | "download" | "output-sync" | "explain");
     if make_string && v.is_empty() {
         return Err(ArgError::EmptyString(match spec.short {
             Some(c) => format!("-{c}"),

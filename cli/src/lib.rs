@@ -126,6 +126,9 @@ fn run_on_this_thread(args: Vec<String>) -> ExitCode {
         c.jobs = args::Jobs::One;
         makeflags::render(&c, None, print_dir)
     };
+    if cfg.explain.is_some() {
+        return farm::explain::run(&cfg, &prefix);
+    }
     let farm = farm::Farm::new(&cfg, &prefix);
     let session = local::Session {
         farm,

@@ -5,6 +5,7 @@
 pub mod classify;
 pub mod download;
 pub mod embedded;
+pub mod explain;
 pub mod progress;
 pub mod replay;
 pub mod settings;
@@ -49,9 +50,35 @@ struct Inner {
 
 struct Conn {
     client: CoordinatorClient,
-    build: BuildId,
+    /// The build, replaced when the coordinator forgot it (restarted, or idle too long).
+    build: Mutex<BuildId>,
+    opened_with: BuildRequest,
     url: String,
     embedded: Mutex<Option<Embedded>>,
+}
+
+impl Conn {
+    fn build(&self) -> BuildId {
+        self.build.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Submits an action, opening the build again if the coordinator no longer knows it.
+    async fn execute(&self, req: &ExecuteRequest) -> Result<rmake_proto::ExecuteStream, rmake_proto::ClientError> {
+        let build = self.build();
+        match self.client.execute(&build, req).await {
+            Err(rmake_proto::ClientError::Api { status: 404, code, .. }) if code == "unknown_build" => {
+                let fresh = self.client.create_build(&self.opened_with).await?;
+                {
+                    let mut b = self.build.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    if *b == build {
+                        *b = fresh;
+                    }
+                }
+                self.client.execute(&self.build(), req).await
+            }
+            r => r,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -67,6 +94,8 @@ struct State {
     goals: Vec<String>,
     /// What the farm did, for the summary line.
     tally: Tally,
+    /// The actions that ran (missed the cache), for `--explain`.
+    misses: Vec<explain::Miss>,
 }
 
 /// Counts for the summary line.
@@ -262,7 +291,7 @@ impl Farm {
         let mut started = false;
         progress::step(progress::Step::Queued);
         let outcome = self.inner.rt.block_on(async {
-            let mut stream = conn.client.execute(&conn.build, &remote.req).await?;
+            let mut stream = conn.execute(&remote.req).await?;
             loop {
                 let ev = tokio::select! {
                     ev = stream.next() => ev?,
@@ -299,6 +328,7 @@ impl Farm {
                 st.tally.saved_ms += result.timings.execution_ms;
             } else {
                 st.tally.remote += 1;
+                st.misses.push(explain::Miss { target: job.target.clone(), request: remote.req.clone() });
             }
         }
         // A failed recipe's files come back too: make leaves them (a log, a half-built target
@@ -338,7 +368,7 @@ impl Farm {
         let conn = self.inner.conn.lock().ok().and_then(|c| c.as_ref().and_then(|r| r.as_ref().ok().cloned()));
         if let Some(conn) = conn {
             let _ = self.inner.rt.block_on(async {
-                tokio::time::timeout(std::time::Duration::from_secs(2), conn.client.cancel_build(&conn.build)).await
+                tokio::time::timeout(std::time::Duration::from_secs(2), conn.client.cancel_build(&conn.build())).await
             });
         }
     }
@@ -369,6 +399,10 @@ impl Farm {
         }
         progress::finish();
         self.summary();
+        let misses = std::mem::take(&mut self.lock().misses);
+        if let Err(e) = explain::save(&self.inner.settings.cache_dir, &self.inner.map.root, &misses) {
+            tracing::debug!(error = %format!("{e:#}"), "cannot record the build for --explain");
+        }
         let embedded = conn.embedded.lock().ok().and_then(|mut e| e.take());
         if let Some(e) = embedded {
             self.inner.rt.block_on(e.stop());
@@ -442,11 +476,12 @@ impl Farm {
             hostname(),
             self.inner.map.root.display()
         );
+        let opened_with = BuildRequest { label, jobs: self.inner.jobs };
         let build = client
-            .create_build(&BuildRequest { label, jobs: self.inner.jobs })
+            .create_build(&opened_with)
             .await
             .map_err(|e| anyhow::anyhow!("cannot start a build on the farm at {url}: {e}"))?;
-        Ok(Conn { client, build, url, embedded: Mutex::new(embedded) })
+        Ok(Conn { client, build: Mutex::new(build), opened_with, url, embedded: Mutex::new(embedded) })
     }
 
     /// The current snapshot, taken again when a local recipe may have changed the tree.
