@@ -39,6 +39,9 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Time between `SIGTERM` and `SIGKILL` when a recipe is stopped.
     pub kill_grace: Duration,
+    /// Exec roots kept after their run, reset to their input tree, for the next action on the
+    /// same tree (0: every exec root is removed after its run).
+    pub idle_exec_roots: u32,
 }
 
 impl std::fmt::Debug for Config {
@@ -53,6 +56,7 @@ impl std::fmt::Debug for Config {
             .field("cache_max_bytes", &self.cache_max_bytes)
             .field("platform", &self.platform)
             .field("default_timeout", &self.default_timeout)
+            .field("idle_exec_roots", &self.idle_exec_roots)
             .finish_non_exhaustive()
     }
 }
@@ -79,6 +83,7 @@ impl Config {
             lease_wait: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(30),
             kill_grace: Duration::from_secs(2),
+            idle_exec_roots: 2,
         }
     }
 }
@@ -106,6 +111,7 @@ pub fn hostname() -> String {
 /// work-dir = "/var/lib/rmake-worker"
 /// cache-size = "20GiB"
 /// timeout-secs = 3600
+/// idle-exec-roots = 2
 /// [platform]
 /// toolchain = "gcc-12"
 /// ```
@@ -126,6 +132,8 @@ pub struct FileConfig {
     pub cache_size: Option<Size>,
     /// Default recipe timeout in seconds.
     pub timeout_secs: Option<u64>,
+    /// Idle exec roots kept for reuse (0: none).
+    pub idle_exec_roots: Option<u32>,
     /// Extra platform properties (added to `os` and `arch`, which they may override).
     #[serde(default)]
     pub platform: BTreeMap<String, String>,

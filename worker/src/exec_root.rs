@@ -1,18 +1,21 @@
 //! Building an action's private exec root from the blob cache: the input tree materialized as
 //! copies (a recipe writing into an input must never change a cached blob), the `inputs`
 //! overlay written over it, the working directory created; and what was there before the run,
-//! for finding outputs and filtering reads afterwards.
+//! for finding outputs and filtering reads afterwards. An idle root of the same tree (see
+//! `restore`) is moved into place instead of materializing again.
 
 use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 
 use rmake_cas::{
-    materialize, split_path, walk, BlobStore, Digest, Index, MaterializeOptions, Node,
+    materialize, split_path, walk, BlobStore, Digest, FlatEntry, Index, MaterializeOptions, Node,
 };
 use rmake_proto::exec::ActionSpec;
 
@@ -32,6 +35,51 @@ pub enum Before {
     Symlink,
 }
 
+/// The pristine input tree of an exec root, as materialized: what a reused root is reset to.
+#[derive(Debug)]
+pub struct Baseline {
+    /// The tree's digest.
+    pub input_root: Digest,
+    /// Its entries, parents before children.
+    pub entries: Vec<FlatEntry>,
+    /// The same, by path.
+    pub map: HashMap<String, Before>,
+}
+
+impl Baseline {
+    fn of(store: &dyn BlobStore, input_root: Digest) -> anyhow::Result<Baseline> {
+        let entries = walk::flatten(store, &input_root)
+            .with_context(|| format!("listing input root {input_root}"))?;
+        let map = entries
+            .iter()
+            .map(|e| {
+                let b = match e.node {
+                    Node::File { digest, executable } => Before::File { digest, executable },
+                    Node::Directory { .. } => Before::Dir,
+                    Node::Symlink { .. } => Before::Symlink,
+                };
+                (e.path.clone(), b)
+            })
+            .collect();
+        Ok(Baseline {
+            input_root,
+            entries,
+            map,
+        })
+    }
+}
+
+/// An idle exec root reset to its baseline, ready for the next action on the same tree.
+#[derive(Debug)]
+pub struct Pooled {
+    /// Where it is now.
+    pub path: PathBuf,
+    /// What is in it.
+    pub baseline: Arc<Baseline>,
+    /// Stamps of its files.
+    pub index: Index,
+}
+
 /// A prepared exec root.
 #[derive(Debug)]
 pub struct ExecRoot {
@@ -43,6 +91,8 @@ pub struct ExecRoot {
     pub before: HashMap<String, Before>,
     /// Stamps of the files written, so the scan afterwards hashes only what changed.
     pub index: Index,
+    /// The input tree alone (without the overlay).
+    pub baseline: Arc<Baseline>,
 }
 
 impl ExecRoot {
@@ -65,35 +115,51 @@ impl ExecRoot {
     }
 }
 
-/// Builds the exec root for `spec` at `root` from blobs already in `store`.
-pub fn prepare(store: &dyn BlobStore, spec: &ActionSpec, root: &Path) -> anyhow::Result<ExecRoot> {
+/// Fresh trees with at most this many files are not stamped: the scan after the run hashes them.
+const STAMP_MIN_FILES: usize = 64;
+/// Longer than one tick of the kernel's coarse file-time clock.
+const TIME_TICK: Duration = Duration::from_millis(20);
+
+/// Builds the exec root for `spec` at `root` from blobs already in `store`: from `pooled`
+/// (an idle root of the same tree, moved there) when given, else materialized afresh.
+pub fn prepare(
+    store: &dyn BlobStore,
+    spec: &ActionSpec,
+    root: &Path,
+    pooled: Option<Pooled>,
+) -> anyhow::Result<ExecRoot> {
     if fs::symlink_metadata(root).is_ok() {
         // Left over by a crash: never reuse it.
         remove_tree(root);
     }
-    materialize(
-        store,
-        &spec.input_root,
-        root,
-        MaterializeOptions {
-            hard_links: false,
-            replace_existing: false,
-        },
-    )
-    .with_context(|| format!("materializing input root {}", spec.input_root))?;
-    let mut before: HashMap<String, Before> = walk::flatten(store, &spec.input_root)
-        .with_context(|| format!("listing input root {}", spec.input_root))?
-        .into_iter()
-        .map(|e| {
-            let b = match e.node {
-                Node::File { digest, executable } => Before::File { digest, executable },
-                Node::Directory { .. } => Before::Dir,
-                Node::Symlink { .. } => Before::Symlink,
-            };
-            (e.path, b)
-        })
-        .collect();
+    let (baseline, index) = match pooled {
+        Some(p) if p.baseline.input_root == spec.input_root => {
+            fs::rename(&p.path, root)
+                .with_context(|| format!("moving idle exec root {}", p.path.display()))?;
+            (p.baseline, p.index)
+        }
+        other => {
+            if let Some(p) = other {
+                remove_tree(&p.path);
+            }
+            materialize(
+                store,
+                &spec.input_root,
+                root,
+                MaterializeOptions {
+                    hard_links: false,
+                    replace_existing: false,
+                },
+            )
+            .with_context(|| format!("materializing input root {}", spec.input_root))?;
+            let baseline = Arc::new(Baseline::of(store, spec.input_root)?);
+            let index = stamp_fresh(root, &baseline)?;
+            (baseline, index)
+        }
+    };
+    let mut before = baseline.map.clone();
     for input in &spec.inputs {
+        // Not stamped: the scan after the run hashes these few files again.
         overlay(
             store,
             root,
@@ -113,21 +179,39 @@ pub fn prepare(store: &dyn BlobStore, spec: &ActionSpec, root: &Path) -> anyhow:
             .with_context(|| format!("creating working directory {}", spec.working_dir))?;
         cwd
     };
-    let mut index = Index::in_memory();
-    for (path, b) in &before {
-        if let Before::File { digest, .. } = b {
-            let abs = root.join(path);
-            let meta =
-                fs::symlink_metadata(&abs).with_context(|| format!("stat {}", abs.display()))?;
-            index.record(path, &meta, *digest, true);
-        }
-    }
     Ok(ExecRoot {
         root: root.to_path_buf(),
         cwd,
         before,
         index,
+        baseline,
     })
+}
+
+/// Stamps the files of a freshly materialized tree (when there are many), then waits until
+/// the file clock moved on, so that a change the recipe makes can never carry the stamp taken
+/// here (same size, same times).
+fn stamp_fresh(root: &Path, baseline: &Baseline) -> anyhow::Result<Index> {
+    let mut index = Index::in_memory();
+    let files: Vec<(&String, &Digest)> = baseline
+        .map
+        .iter()
+        .filter_map(|(p, b)| match b {
+            Before::File { digest, .. } => Some((p, digest)),
+            _ => None,
+        })
+        .collect();
+    if files.len() <= STAMP_MIN_FILES {
+        return Ok(index);
+    }
+    for (path, digest) in files {
+        let abs = root.join(path);
+        let meta = fs::symlink_metadata(&abs).with_context(|| format!("stat {}", abs.display()))?;
+        index.record(path, &meta, *digest, true);
+    }
+    // Every file was written before this point; a tick later, any write has a later ctime.
+    std::thread::sleep(TIME_TICK);
+    Ok(index)
 }
 
 /// Writes the blob `digest` at `rel` over the tree: parents created (refusing to go through a
@@ -165,6 +249,24 @@ fn overlay(
         Ok(_) => fs::remove_file(&dest).context("replacing the file there")?,
         Err(_) => {}
     }
+    write_blob(store, &dest, digest, executable)?;
+    before.insert(
+        rel.to_string(),
+        Before::File {
+            digest: *digest,
+            executable,
+        },
+    );
+    Ok(())
+}
+
+/// Writes the blob `digest` as a new file at `dest` (mode 0755 or 0644 whatever the umask).
+pub(crate) fn write_blob(
+    store: &dyn BlobStore,
+    dest: &Path,
+    digest: &Digest,
+    executable: bool,
+) -> anyhow::Result<()> {
     let mut src = store
         .open_read(digest)
         .context("reading the cache")?
@@ -174,18 +276,12 @@ fn overlay(
         .write(true)
         .create_new(true)
         .mode(mode)
-        .open(&dest)
-        .context("creating it")?;
-    io::copy(&mut src, &mut out).context("writing it")?;
+        .open(dest)
+        .with_context(|| format!("creating {}", dest.display()))?;
+    io::copy(&mut src, &mut out).with_context(|| format!("writing {}", dest.display()))?;
     // The umask may have narrowed the mode given at creation.
-    fs::set_permissions(&dest, fs::Permissions::from_mode(mode)).context("setting its mode")?;
-    before.insert(
-        rel.to_string(),
-        Before::File {
-            digest: *digest,
-            executable,
-        },
-    );
+    fs::set_permissions(dest, fs::Permissions::from_mode(mode))
+        .with_context(|| format!("setting the mode of {}", dest.display()))?;
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 //! [`ActionResult`]. The exec root and the lease's scratch directory are removed afterwards.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,7 +20,11 @@ use rmake_proto::{
 use crate::blob_cache::BlobCache;
 use crate::exec_root::{self, ExecRoot};
 use crate::outputs::find_outputs;
+use crate::pool::RootPool;
 use crate::reads::ReadRecorder;
+
+/// Idle exec roots kept unless [`Executor::with_idle_roots`] says otherwise.
+const DEFAULT_IDLE_ROOTS: usize = 2;
 
 /// Requests in flight while uploading outputs.
 const UPLOAD_PARALLEL: usize = 4;
@@ -63,6 +68,10 @@ pub struct Executor {
     pub kill_grace: Duration,
     /// The worker's own `PATH`, given to recipes.
     pub path_env: String,
+    /// Idle exec roots kept for reuse.
+    pool: Arc<RootPool>,
+    /// Clean-ups still running.
+    cleanups: Arc<AtomicUsize>,
 }
 
 impl Executor {
@@ -80,6 +89,7 @@ impl Executor {
             std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
         }
         let cache = Arc::new(BlobCache::open(&work_dir.join("cache"), cache_max_bytes)?);
+        let work_dir_exec = work_dir.join("exec");
         Ok(Executor {
             client,
             cache,
@@ -89,38 +99,32 @@ impl Executor {
             kill_grace: Duration::from_secs(2),
             path_env: std::env::var("PATH")
                 .unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
+            pool: Arc::new(RootPool::new(work_dir_exec, DEFAULT_IDLE_ROOTS)),
+            cleanups: Arc::new(AtomicUsize::new(0)),
         })
     }
 
+    /// Keeps up to `max` idle exec roots for reuse (0: every root is removed after its run).
+    pub fn with_idle_roots(mut self, max: usize) -> Executor {
+        self.pool = Arc::new(RootPool::new(self.work_dir.join("exec"), max));
+        self
+    }
+
     /// Runs `lease` to its end. `cancel` stops the recipe (the run then ends `Cancelled`).
+    /// The exec root is reset for reuse (or removed) afterwards, in the background: see
+    /// [`Executor::settle`].
     pub async fn run(&self, lease: &Lease, cancel: CancelHandle) -> LeaseRun {
         let name = safe_name(&lease.id.0);
         let root = self.work_dir.join("exec").join(&name);
         let scratch = self.work_dir.join("scratch").join(&name);
-        let needed = std::sync::Mutex::new(Vec::new());
+        let left = std::sync::Mutex::new(Leftovers::default());
         let run = self
-            .run_in(
-                lease,
-                cancel.clone(),
-                root.clone(),
-                scratch.clone(),
-                &needed,
-            )
+            .run_in(lease, cancel.clone(), root.clone(), scratch.clone(), &left)
             .await;
-        let pinned = needed
+        let left = left
             .into_inner()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let cache = self.cache.clone();
-        let cleanup = tokio::task::spawn_blocking(move || {
-            exec_root::remove_tree(&root);
-            exec_root::remove_tree(&scratch);
-            cache.unpin(&pinned);
-            cache.evict();
-        })
-        .await;
-        if let Err(e) = cleanup {
-            tracing::warn!(error = %e, "cleanup task failed");
-        }
+        self.clean_up(left, root, scratch);
         match run {
             Ok(_) if cancel.is_cancelled() => LeaseRun::Cancelled,
             Ok(result) => LeaseRun::Completed(Box::new(result)),
@@ -132,13 +136,52 @@ impl Executor {
         }
     }
 
+    /// Waits until the clean-ups of finished leases are done.
+    pub async fn settle(&self) {
+        while self.cleanups.load(Ordering::SeqCst) > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Idle exec roots kept for reuse.
+    pub fn idle_roots(&self) -> usize {
+        self.pool.len()
+    }
+
+    /// Resets the exec root into the pool (or removes it), removes the scratch directory,
+    /// releases the cache pins and evicts: on a blocking thread, not waited for.
+    fn clean_up(&self, left: Leftovers, root: PathBuf, scratch: PathBuf) {
+        let cache = self.cache.clone();
+        let pool = self.pool.clone();
+        let counter = self.cleanups.clone();
+        counter.fetch_add(1, Ordering::SeqCst);
+        tokio::task::spawn_blocking(move || {
+            exec_root::remove_tree(&scratch);
+            match (left.exec, left.scan) {
+                (Some(exec), Some((after, skipped))) if pool_enabled(&pool) => {
+                    match crate::restore::restore(cache.store(), &exec, &after, &skipped) {
+                        Ok(()) => pool.put(exec),
+                        Err(e) => {
+                            tracing::debug!(root = %root.display(), error = %format!("{e:#}"), "exec root not reusable");
+                            exec_root::remove_tree(&root);
+                        }
+                    }
+                }
+                _ => exec_root::remove_tree(&root),
+            }
+            cache.unpin(&left.pinned);
+            cache.evict();
+            counter.fetch_sub(1, Ordering::SeqCst);
+        });
+    }
+
     async fn run_in(
         &self,
         lease: &Lease,
         cancel: CancelHandle,
         root: PathBuf,
         scratch: PathBuf,
-        pinned: &std::sync::Mutex<Vec<Digest>>,
+        left: &std::sync::Mutex<Leftovers>,
     ) -> anyhow::Result<ActionResult> {
         let spec = &lease.spec;
         let t0 = Instant::now();
@@ -152,18 +195,19 @@ impl Executor {
         .context("fetching inputs")?;
         let all = needed.all();
         self.cache.pin(&all);
-        if let Ok(mut p) = pinned.lock() {
-            *p = all;
+        if let Ok(mut l) = left.lock() {
+            l.pinned = all;
         }
         let cache = self.cache.clone();
         let spec2 = spec.clone();
         let (root2, scratch2) = (root.clone(), scratch.clone());
+        let pooled = self.pool.take(&spec.input_root);
         let exec = tokio::task::spawn_blocking(move || -> anyhow::Result<ExecRoot> {
             for d in ["home", "tmp"] {
                 std::fs::create_dir_all(scratch2.join(d))
                     .with_context(|| format!("creating {}", scratch2.join(d).display()))?;
             }
-            exec_root::prepare(cache.store(), &spec2, &root2)
+            exec_root::prepare(cache.store(), &spec2, &root2, pooled)
         })
         .await
         .context("exec root task")?
@@ -204,15 +248,22 @@ impl Executor {
         })
         .await
         .context("output scan task")??;
-        let (outputs, exec) = outputs;
-        self.upload(&outputs).await?;
-        let stdout = self.log(&out.stdout).await?;
-        let stderr = self.log(&out.stderr).await?;
+        let (mut outputs, exec) = outputs;
         let read_paths: Vec<String> = reads
             .opened
             .into_iter()
             .filter(|p| exec.before.contains_key(p))
             .collect();
+        if let Ok(mut l) = left.lock() {
+            l.scan = Some((
+                std::mem::take(&mut outputs.after),
+                std::mem::take(&mut outputs.skipped),
+            ));
+            l.exec = Some(exec);
+        }
+        self.upload(&outputs).await?;
+        let stdout = self.log(&out.stdout).await?;
+        let stderr = self.log(&out.stderr).await?;
         Ok(ActionResult {
             output_files: outputs.files,
             stdout,
@@ -231,6 +282,7 @@ impl Executor {
             worker: self.name.clone(),
             read_paths,
             reads_complete: reads.complete,
+            output_dirs: Vec::new(),
         })
     }
 
@@ -317,6 +369,21 @@ impl Executor {
         }
         Ok(LogOutput::Blob { digest })
     }
+}
+
+/// What a lease leaves to clean up.
+#[derive(Default)]
+struct Leftovers {
+    /// Cache blobs pinned for it.
+    pinned: Vec<Digest>,
+    /// Its exec root, once the run got that far.
+    exec: Option<ExecRoot>,
+    /// The scan of the root after the run (entries, skipped paths).
+    scan: Option<(Vec<rmake_cas::FlatEntry>, Vec<String>)>,
+}
+
+fn pool_enabled(pool: &RootPool) -> bool {
+    pool.max() > 0
 }
 
 /// A lease id made safe as one path component.

@@ -10,7 +10,9 @@ pub mod exec_root;
 pub mod fetch;
 pub mod lease;
 pub mod outputs;
+pub mod pool;
 pub mod reads;
+pub mod restore;
 mod service;
 
 pub use config::Config;

@@ -40,8 +40,11 @@ struct Args {
     /// Default recipe timeout in seconds.
     #[arg(long)]
     timeout_secs: Option<u64>,
+    /// Exec roots kept after their run for the next action on the same tree (0: none).
+    #[arg(long)]
+    idle_exec_roots: Option<u32>,
     /// TOML config file with the same keys (coordinator, token, slots, work-dir, name,
-    /// cache-size, timeout-secs, [platform]).
+    /// cache-size, timeout-secs, idle-exec-roots, [platform]).
     #[arg(long, env = "RMAKE_WORKER_CONFIG")]
     config: Option<PathBuf>,
 }
@@ -78,6 +81,9 @@ fn resolve(args: Args) -> anyhow::Result<Config> {
     }
     if let Some(secs) = args.timeout_secs.or(file.timeout_secs) {
         config.default_timeout = Duration::from_secs(secs);
+    }
+    if let Some(n) = args.idle_exec_roots.or(file.idle_exec_roots) {
+        config.idle_exec_roots = n;
     }
     config.platform.extend(file.platform);
     for p in &args.platform {

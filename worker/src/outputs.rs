@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use rmake_cas::{scan, walk, BlobStore, Digest, Ignore, MemoryStore, Node};
+use rmake_cas::{scan, walk, BlobStore, Digest, FlatEntry, Ignore, MemoryStore, Node};
 use rmake_proto::OutputFile;
 
 use crate::exec_root::{Before, ExecRoot};
@@ -19,6 +19,10 @@ pub struct Outputs {
     pub files: Vec<OutputFile>,
     /// One file holding each output blob.
     pub paths: HashMap<Digest, PathBuf>,
+    /// Everything the scan found in the root, parents first.
+    pub after: Vec<FlatEntry>,
+    /// Paths the scan left out (special files, escaping symlinks).
+    pub skipped: Vec<String>,
 }
 
 /// Scans the exec root and lists the files the recipe created or changed, and the `declared`
@@ -76,5 +80,7 @@ pub fn find_outputs(exec: &mut ExecRoot, declared: &[String]) -> anyhow::Result<
     Ok(Outputs {
         files: found.into_values().collect(),
         paths,
+        after,
+        skipped: scanned.skipped,
     })
 }

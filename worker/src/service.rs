@@ -35,6 +35,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         config.cache_max_bytes,
         config.name.clone(),
     )?;
+    executor = executor.with_idle_roots(config.idle_exec_roots as usize);
     executor.default_timeout = config.default_timeout;
     executor.kill_grace = config.kill_grace;
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -73,6 +74,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         while slots.join_next().await.is_some() {}
     }
     heartbeat.abort();
+    agent.executor.settle().await;
     let id = agent
         .registration
         .lock()

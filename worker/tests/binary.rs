@@ -10,13 +10,22 @@ use harness::Farm;
 
 /// The workers the coordinator lists: (name, platform) pairs.
 async fn workers(url: &str) -> Vec<(String, serde_json::Value)> {
-    let Ok(resp) = reqwest::get(format!("{url}/v1/farm")).await else { return Vec::new() };
-    let Ok(v) = resp.json::<serde_json::Value>().await else { return Vec::new() };
+    let Ok(resp) = reqwest::get(format!("{url}/v1/farm")).await else {
+        return Vec::new();
+    };
+    let Ok(v) = resp.json::<serde_json::Value>().await else {
+        return Vec::new();
+    };
     v["workers"]
         .as_array()
         .map(|a| {
             a.iter()
-                .map(|w| (w["name"].as_str().unwrap_or_default().to_string(), w["platform"].clone()))
+                .map(|w| {
+                    (
+                        w["name"].as_str().unwrap_or_default().to_string(),
+                        w["platform"].clone(),
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default()
@@ -53,12 +62,18 @@ async fn registers_with_layered_config_and_stops_on_sigterm() {
         if !w.is_empty() {
             break w;
         }
-        assert!(tokio::time::Instant::now() < deadline, "the worker never registered");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the worker never registered"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(listed.len(), 1);
     let (name, platform) = &listed[0];
-    assert_eq!(name, "from-file", "the file's name is kept (no flag or env overrides it)");
+    assert_eq!(
+        name, "from-file",
+        "the file's name is kept (no flag or env overrides it)"
+    );
     assert_eq!(platform["toolchain"], "gcc-12");
     assert_eq!(platform["level"], "flag", "flags win over the file");
     assert_eq!(platform["os"], std::env::consts::OS);
@@ -96,7 +111,12 @@ fn refuses_a_missing_coordinator_and_bad_flags() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no coordinator"));
     let out = Command::new(env!("CARGO_BIN_EXE_rmake-worker"))
-        .args(["--coordinator", "http://127.0.0.1:1", "--platform", "novalue"])
+        .args([
+            "--coordinator",
+            "http://127.0.0.1:1",
+            "--platform",
+            "novalue",
+        ])
         .output()
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(out.status.code(), Some(2));

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use rmake_proto::exec::{CommandLine, ExecuteEvent};
 use rmake_proto::{LineExit, OutputFile, Segment, Stream};
 
-use harness::{entries, eventually, spec, Farm};
+use harness::{entries, eventually, lease_roots, spec, Farm};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outputs_logs_segments_and_reads() {
@@ -81,10 +81,11 @@ async fn outputs_logs_segments_and_reads() {
     assert!(!r.read_paths.contains(&"src/other.h".to_string()));
     assert!(r.reads_complete);
     assert_eq!(r.worker, "test-worker");
-    assert!(
-        entries(&worker.work_dir.join("exec")).is_empty(),
-        "the exec root is removed"
-    );
+    let exec = worker.work_dir.join("exec");
+    eventually("the lease's exec root to go", || {
+        lease_roots(&exec).is_empty()
+    })
+    .await;
     worker.stop().await.unwrap_or_else(|e| panic!("{e}"));
     farm.stop().await;
 }
@@ -230,7 +231,11 @@ async fn a_timeout_kills_the_recipe() {
     assert_eq!(r.failures.len(), 1);
     assert_eq!(r.failures[0].signal, Some(libc::SIGTERM));
     assert!(farm.log(&r.stderr).await.contains("was killed"));
-    assert!(entries(&worker.work_dir.join("exec")).is_empty());
+    let exec = worker.work_dir.join("exec");
+    eventually("the lease's exec root to go", || {
+        lease_roots(&exec).is_empty()
+    })
+    .await;
     worker.stop().await.unwrap_or_else(|e| panic!("{e}"));
     farm.stop().await;
 }
@@ -250,6 +255,7 @@ async fn cancelling_the_build_kills_the_recipe() {
         target: "slow".into(),
         skip_cache_lookup: true,
         cacheable: false,
+        prereqs: Vec::new(),
     };
     let mut stream = farm
         .client
@@ -274,10 +280,8 @@ async fn cancelling_the_build_kills_the_recipe() {
     if let Ok(Ok(Some(ev))) = tokio::time::timeout(Duration::from_secs(5), stream.next()).await {
         assert!(!matches!(ev, ExecuteEvent::Finished(_)), "{ev:?}");
     }
-    eventually("the exec root to go", || {
-        entries(&worker.work_dir.join("exec")).is_empty()
-    })
-    .await;
+    let exec = worker.work_dir.join("exec");
+    eventually("the exec root to go", || entries(&exec).is_empty()).await;
     worker.stop().await.unwrap_or_else(|e| panic!("{e}"));
     farm.stop().await;
 }
@@ -309,6 +313,7 @@ async fn a_worker_stopped_mid_action_hands_it_back() {
                 target: "t".into(),
                 skip_cache_lookup: true,
                 cacheable: false,
+                prereqs: Vec::new(),
             };
             let stream = client
                 .execute(&build, &req)

@@ -10,7 +10,7 @@ use rmake_proto::exec::{Lease, LeaseId};
 use rmake_proto::{ActionKey, CoordinatorClient, OutputFile};
 use rmake_worker::{Executor, LeaseRun};
 
-use harness::{entries, spec, Farm};
+use harness::{entries, lease_roots, spec, Farm};
 
 fn executor(farm: &Farm, dir: &std::path::Path) -> Executor {
     let client = CoordinatorClient::new(&farm.url, None).unwrap_or_else(|e| panic!("{e}"));
@@ -88,8 +88,14 @@ async fn compiles_reads_writes_and_cleans_up() {
         .await
         .unwrap_or_else(|e| panic!("{e}"))
         .is_empty());
-    assert!(entries(&dir.path().join("exec")).is_empty());
+    ex.settle().await;
+    assert!(lease_roots(&dir.path().join("exec")).is_empty());
     assert!(entries(&dir.path().join("scratch")).is_empty());
+    assert_eq!(
+        ex.idle_roots(),
+        1,
+        "the root is kept for the next action on the tree"
+    );
     farm.stop().await;
 }
 
@@ -128,6 +134,7 @@ async fn missing_inputs_are_an_error_and_leave_nothing_behind() {
         ),
         other => panic!("expected an error, got {other:?}"),
     }
+    ex.settle().await;
     assert!(entries(&dir.path().join("exec")).is_empty());
     farm.stop().await;
 }
@@ -150,6 +157,138 @@ async fn a_cancelled_lease_reports_nothing() {
         .await;
     assert_eq!(run, LeaseRun::Cancelled);
     assert!(t.elapsed() < Duration::from_secs(10));
-    assert!(entries(&dir.path().join("exec")).is_empty());
+    ex.settle().await;
+    assert!(
+        entries(&dir.path().join("exec")).is_empty(),
+        "a cancelled root is not reused"
+    );
     farm.stop().await;
+}
+
+/// Lists the tree under the working directory: files with mode and size, directories with
+/// mode, symlinks with target, anything else by name; then two contents.
+const INSPECT: &str =
+    "find . -path ./.rmake-x -prune -o -type f -exec stat -c 'f %n %a %s' {} + | LC_ALL=C sort; \
+    find . -type d -exec stat -c 'd %n %a' {} + | LC_ALL=C sort; \
+    find . -type l -exec stat -c 'l %N' {} + | LC_ALL=C sort; \
+    find . ! -type f ! -type d ! -type l | LC_ALL=C sort; cat a.txt sub/deep/c.txt";
+
+/// Changes every kind of thing a recipe can change in its tree.
+const MUTATE: &str = "printf 'bbbb\\n' > a.txt; rm dir/b.txt; mkdir dir/b.txt; \
+    chmod 600 sub/deep/c.txt; chmod -x exe.sh; rm link; ln -s dir link2; ln -sf exe.sh link2b; \
+    ln -sfn dir/x link; mkdir -p new/x && echo n > new/x/f; mkfifo fifo; chmod 700 sub; \
+    rm -r many; touch dir/extra; chmod 555 dir; ln -s ../../etc up";
+
+async fn reuse_case(extra_files: usize) {
+    let farm = Farm::start(Duration::from_secs(10)).await;
+    let many: Vec<(String, Vec<u8>)> = (0..extra_files)
+        .map(|i| (format!("many/m{i}"), format!("{i}\n").into_bytes()))
+        .collect();
+    let mut files: Vec<(&str, &[u8], bool)> = vec![
+        ("a.txt", b"aaaa\n", false),
+        ("dir/b.txt", b"b\n", false),
+        ("exe.sh", b"#!/bin/sh\n", true),
+        ("sub/deep/c.txt", b"c\n", false),
+    ];
+    files.extend(many.iter().map(|(p, d)| (p.as_str(), d.as_slice(), false)));
+    // The tree, with a symlink too.
+    let root = {
+        let mem = rmake_cas::MemoryStore::new();
+        let client = &farm.client;
+        let mut dirs = Vec::new();
+        let mut b = rmake_cas::TreeBuilder::new();
+        for (p, d, x) in &files {
+            let digest = rmake_cas::BlobStore::put_bytes(&mem, d).unwrap_or_else(|e| panic!("{e}"));
+            b.insert(
+                &mem,
+                p,
+                rmake_cas::Node::File {
+                    digest,
+                    executable: *x,
+                },
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        }
+        b.insert(
+            &mem,
+            "link",
+            rmake_cas::Node::Symlink {
+                target: "a.txt".into(),
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let root = b.write(&mem).unwrap_or_else(|e| panic!("{e}"));
+        for info in rmake_cas::BlobStore::list(&mem).unwrap_or_else(|e| panic!("{e}")) {
+            let data = rmake_cas::BlobStore::get(&mem, &info.digest)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .unwrap_or_default();
+            dirs.push((info.digest, bytes::Bytes::from(data)));
+        }
+        client
+            .upload_many(&dirs, 4)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        root
+    };
+    let fresh_dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let fresh = executor(&farm, fresh_dir.path());
+    let LeaseRun::Completed(want) = fresh
+        .run(
+            &lease("f1", spec(root, &[INSPECT], &[])),
+            CancelHandle::new(),
+        )
+        .await
+    else {
+        panic!("inspect failed");
+    };
+    assert_eq!(want.exit_code, 0, "{:?}", farm.log(&want.stderr).await);
+    let want = farm.log(&want.stdout).await;
+    assert!(want.contains("l './link' -> 'a.txt'"), "{want}");
+
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let ex = executor(&farm, dir.path());
+    let LeaseRun::Completed(m) = ex
+        .run(
+            &lease("m1", spec(root, &[MUTATE], &[])),
+            CancelHandle::new(),
+        )
+        .await
+    else {
+        panic!("mutate failed");
+    };
+    assert_eq!(m.exit_code, 0, "{:?}", farm.log(&m.stderr).await);
+    assert!(
+        m.output_files.iter().any(|f| f.path == "a.txt"),
+        "a same-size rewrite is seen: {:?}",
+        m.output_files
+    );
+    ex.settle().await;
+    assert_eq!(ex.idle_roots(), 1, "the mutated root was reset and kept");
+    for id in ["i1", "i2"] {
+        let LeaseRun::Completed(got) = ex
+            .run(&lease(id, spec(root, &[INSPECT], &[])), CancelHandle::new())
+            .await
+        else {
+            panic!("inspect failed");
+        };
+        assert_eq!(
+            farm.log(&got.stdout).await,
+            want,
+            "a reused root looks fresh"
+        );
+        assert!(got.output_files.is_empty(), "{:?}", got.output_files);
+        ex.settle().await;
+        assert_eq!(ex.idle_roots(), 1);
+    }
+    farm.stop().await;
+}
+
+#[tokio::test]
+async fn a_reused_exec_root_is_reset_to_its_tree() {
+    reuse_case(3).await;
+}
+
+#[tokio::test]
+async fn a_reused_exec_root_of_a_stamped_tree_is_reset_too() {
+    reuse_case(100).await;
 }

@@ -111,7 +111,11 @@ impl Farm {
         };
         v["workers"]
             .as_array()
-            .map(|a| a.iter().filter_map(|w| w["id"].as_str().map(String::from)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|w| w["id"].as_str().map(String::from))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -119,10 +123,18 @@ impl Farm {
     pub(crate) async fn wait_worker(&self, not: &[String]) -> String {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         loop {
-            if let Some(id) = self.worker_ids().await.into_iter().find(|w| !not.contains(w)) {
+            if let Some(id) = self
+                .worker_ids()
+                .await
+                .into_iter()
+                .find(|w| !not.contains(w))
+            {
                 return id;
             }
-            assert!(tokio::time::Instant::now() < deadline, "no worker registered");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no worker registered"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -202,6 +214,7 @@ impl Farm {
             target: "t".into(),
             skip_cache_lookup: true,
             cacheable: false,
+            prereqs: Vec::new(),
         };
         let stream = must(self.client.execute(build, &req).await, "execute");
         must(
@@ -270,6 +283,14 @@ pub(crate) fn entries(dir: &Path) -> Vec<String> {
             .collect(),
         Err(_) => Vec::new(),
     }
+}
+
+/// The exec roots of leases under `exec` (idle roots kept for reuse left out).
+pub(crate) fn lease_roots(exec: &Path) -> Vec<String> {
+    entries(exec)
+        .into_iter()
+        .filter(|e| !e.starts_with("idle-"))
+        .collect()
 }
 
 /// Waits until `cond` holds (up to 10 s).
