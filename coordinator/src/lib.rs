@@ -1,4 +1,5 @@
-//! The rmake coordinator: the content-addressed store, the action cache and the
+//! The rmake coordinator: the content-addressed store, the action cache (keyed by what recipes
+//! read: [`readsets`]) and the
 //! remote-execution scheduler (builds, workers, leases) behind an HTTP API.
 //!
 //! `app(state)` builds the axum router; [`AppState::open`] opens the blob directory and the sled
@@ -16,6 +17,7 @@ pub mod eviction;
 pub mod meta;
 pub mod pins;
 pub mod range;
+pub mod readsets;
 pub mod reconcile;
 pub mod routes;
 pub mod sched;
@@ -27,6 +29,7 @@ pub use auth::{Permission, Role};
 pub use blobs::BlobService;
 pub use config::{Args, Config};
 pub use error::{ApiError, StoreError};
+pub use readsets::ReadSetCache;
 pub use routes::app;
 pub use sched::Scheduler;
 pub use state::AppState;

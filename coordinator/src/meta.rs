@@ -2,7 +2,10 @@
 //!
 //! Trees:
 //! - `blobs`: key `hash[32] ++ size u64 BE` → value last use (unix ms, u64 BE);
-//! - `actions`: key action key `[32]` → value the `ActionResult` as JSON.
+//! - `actions`: key action key `[32]` → value the `ActionResult` as JSON;
+//! - `read_sets`: key an action's `pre_key` `[32]` → the read sets seen under it (JSON, see
+//!   `crate::readsets::lists`);
+//! - `targets`: key a first output path → the last stored actions that made it (JSON).
 //!
 //! Last-use updates on reads are buffered in memory and written in one batch by
 //! [`Meta::flush_touches`] (the eviction task calls it), so a read costs no sled write.
@@ -59,6 +62,8 @@ pub struct Meta {
     db: sled::Db,
     blobs: sled::Tree,
     actions: sled::Tree,
+    read_sets: sled::Tree,
+    targets: sled::Tree,
     touches: Mutex<HashMap<Digest, u64>>,
     count: AtomicU64,
     bytes: AtomicU64,
@@ -85,10 +90,14 @@ impl Meta {
             .open()?;
         let blobs = db.open_tree("blobs")?;
         let actions = db.open_tree("actions")?;
+        let read_sets = db.open_tree("read_sets")?;
+        let targets = db.open_tree("targets")?;
         let meta = Meta {
             db,
             blobs,
             actions,
+            read_sets,
+            targets,
             touches: Mutex::new(HashMap::new()),
             count: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
@@ -239,6 +248,16 @@ impl Meta {
     /// Entries in the action cache (kept in memory; no I/O).
     pub fn action_count(&self) -> u64 {
         self.actions_count.load(Ordering::Relaxed)
+    }
+
+    /// The read sets seen under each `pre_key`.
+    pub fn read_sets(&self) -> &sled::Tree {
+        &self.read_sets
+    }
+
+    /// The last stored actions of each target (by first output path), for explanations.
+    pub fn targets(&self) -> &sled::Tree {
+        &self.targets
     }
 
     /// Forces everything written so far to disk.

@@ -13,6 +13,8 @@ use crate::config::{Config, Limits};
 use crate::error::StoreError;
 use crate::meta::Meta;
 use crate::pins::Pins;
+use crate::readsets::trees::{TreeViews, CAPACITY};
+use crate::readsets::ReadSetCache;
 use crate::reconcile::{reconcile, ReconcileReport};
 use crate::sched::Scheduler;
 
@@ -21,8 +23,10 @@ use crate::sched::Scheduler;
 pub struct AppState {
     /// Blobs, their metadata and pins.
     pub blobs: Arc<BlobService>,
-    /// The action cache.
+    /// The action cache (results by key).
     pub actions: ActionCache,
+    /// The action cache as execute requests use it: by `pre_key` and read sets.
+    pub readsets: ReadSetCache,
     /// The token table.
     pub auth: Arc<Auth>,
     /// Request size limits.
@@ -57,13 +61,19 @@ impl AppState {
             config.max_cache_bytes,
         ));
         let actions = ActionCache::new(blobs.clone());
+        let readsets = ReadSetCache::new(
+            actions.clone(),
+            blobs.meta().clone(),
+            Arc::new(TreeViews::new(blobs.store().clone(), CAPACITY)),
+        );
         AppState {
             sched: Arc::new(Scheduler::new(
                 config.sched,
-                actions.clone(),
+                readsets.clone(),
                 blobs.pins().clone(),
             )),
             actions,
+            readsets,
             blobs,
             auth: Arc::new(Auth::new(&config.tokens)),
             limits: config.limits,

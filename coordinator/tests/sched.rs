@@ -155,6 +155,7 @@ fn request(spec: &ActionSpec, target: &str) -> ExecuteRequest {
         target: target.into(),
         skip_cache_lookup: false,
         cacheable: true,
+        prereqs: Vec::new(),
     }
 }
 
@@ -233,6 +234,8 @@ async fn run(c: &CoordinatorClient, lease: &Lease, exit_code: i32, note: &str) -
         exit_code,
         lines_run: 1,
         worker: "whatever the worker claims".into(),
+        read_paths: vec!["src/".into()],
+        reads_complete: true,
         ..ActionResult::default()
     }
 }
@@ -244,8 +247,14 @@ async fn complete(c: &CoordinatorClient, lease: &Lease, result: ActionResult) ->
 }
 
 fn finished(ev: ExecuteEvent) -> (ActionResult, bool) {
+    let (_, result, cached) = finished_key(ev);
+    (result, cached)
+}
+
+/// The key a finished result is stored under, the result, and whether it was a hit.
+fn finished_key(ev: ExecuteEvent) -> (rmake_proto::ActionKey, ActionResult, bool) {
     match ev {
-        ExecuteEvent::Finished(r) => (r.result, r.cached),
+        ExecuteEvent::Finished(r) => (r.key, r.result, r.cached),
         other => panic!("expected finished, got {other:?}"),
     }
 }
@@ -296,14 +305,19 @@ async fn runs_on_a_worker_then_hits_the_cache() {
     );
     let result = run(&c, &l, 0, "first run").await;
     assert!(complete(&c, &l, result.clone()).await);
-    let (got, cached) = finished(last(s).await);
+    let (stored_key, got, cached) = finished_key(last(s).await);
     assert!(!cached);
+    assert_ne!(
+        stored_key,
+        spec.key(),
+        "stored under the key of what it read"
+    );
     assert_eq!(got.worker, "alpha", "the coordinator names the worker");
     assert_eq!(got.output_files, result.output_files);
 
     // Stored under the key; a second submit is a hit with nothing queued.
     let stored = c
-        .lookup_action(&spec.key())
+        .lookup_action(&stored_key)
         .await
         .expect("lookup")
         .expect("stored");
@@ -347,11 +361,11 @@ async fn skip_cache_lookup_runs_again_and_stores_the_new_result() {
     let second = run(&c, &l, 0, "second").await;
     assert_ne!(first.output_files, second.output_files);
     assert!(complete(&c, &l, second.clone()).await);
-    let (got, cached) = finished(last(s).await);
+    let (stored_key, got, cached) = finished_key(last(s).await);
     assert!(!cached);
     assert_eq!(got.output_files, second.output_files);
     let stored = c
-        .lookup_action(&spec.key())
+        .lookup_action(&stored_key)
         .await
         .expect("lookup")
         .expect("stored");
@@ -588,7 +602,7 @@ async fn three_lost_tries_fail_naming_the_target() {
         reason.contains("lost by crashy3 while running out/doomed.o") && reason.contains("3 tries"),
         "{reason}"
     );
-    assert_eq!(c.lookup_action(&spec.key()).await.expect("lookup"), None);
+    assert_eq!(farm.state().actions.len(), 0, "nothing cached");
 }
 
 #[tokio::test]
@@ -656,7 +670,7 @@ async fn a_failed_result_is_delivered_but_never_cached() {
     assert!(complete(&c, &l, result).await);
     let (got, cached) = finished(last(s).await);
     assert_eq!((got.exit_code, cached), (1, false));
-    assert_eq!(c.lookup_action(&spec.key()).await.expect("lookup"), None);
+    assert_eq!(farm.state().actions.len(), 0, "nothing cached");
     let mut again = c
         .execute(&build, &request(&spec, "out/broken.o"))
         .await
@@ -689,7 +703,7 @@ async fn a_result_whose_outputs_were_not_uploaded_fails_and_is_not_cached() {
         reason.contains("out/ghost.o") && reason.contains("does not hold"),
         "{reason}"
     );
-    assert_eq!(c.lookup_action(&spec.key()).await.expect("lookup"), None);
+    assert_eq!(farm.state().actions.len(), 0, "nothing cached");
 }
 
 #[tokio::test]
@@ -748,7 +762,7 @@ async fn dropping_the_stream_cancels_the_action() {
     assert!(cancelled, "the heartbeat never cancelled the lease");
     let result = run(&c, &l, 0, "too late").await;
     assert!(!complete(&c, &l, result).await);
-    assert_eq!(c.lookup_action(&spec.key()).await.expect("lookup"), None);
+    assert_eq!(farm.state().actions.len(), 0, "nothing cached");
 
     // Queued: dropped from the queue, never leased.
     let spec = action(&c, "never").await;
@@ -1294,6 +1308,8 @@ async fn throughput() {
             digest: out_digest,
             executable: false,
         }],
+        read_paths: vec!["src/".into()],
+        reads_complete: true,
         ..ActionResult::default()
     };
     let workers: u32 = 4;

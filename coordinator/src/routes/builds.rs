@@ -63,12 +63,14 @@ pub(super) async fn execute(
     state.sched.touch_build(&build)?;
     let key = req.spec.key();
     if !req.skip_cache_lookup {
-        let cache = state.actions.clone();
-        if let Some(result) = tokio::task::spawn_blocking(move || cache.lookup(&key)).await?? {
-            tracing::info!(%key, target = %req.target, %build, "action-cache hit");
+        let cache = state.readsets.clone();
+        let (spec, prereqs) = (req.spec.clone(), req.prereqs.clone());
+        let hit = tokio::task::spawn_blocking(move || cache.lookup(&spec, &prereqs)).await??;
+        if let Some(hit) = hit {
+            tracing::info!(key = %hit.key, target = %req.target, %build, "action-cache hit");
             let ev = ExecuteEvent::Finished(Box::new(ExecuteResponse {
-                key,
-                result,
+                key: hit.key,
+                result: hit.result,
                 cached: true,
             }));
             return Ok(ndjson(Body::from(line(&ev))));

@@ -16,6 +16,7 @@ mod actions;
 mod batch;
 mod blobs;
 mod builds;
+mod explain;
 mod extract;
 mod pins;
 mod status;
@@ -72,6 +73,10 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/v1/builds/{id}/execute",
             guard(Permission::Submit, post(builds::execute)),
+        )
+        .route(
+            exec_paths::EXPLAIN,
+            guard(Permission::Submit, post(explain::explain)),
         )
         .route(
             exec_paths::WORKERS,

@@ -1,10 +1,13 @@
 //! Leases: one try of one action on one worker. Granting, renewing by heartbeat, losing on
 //! expiry or worker loss, cancelling, and the first half of completing.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rmake_proto::exec::{ExecuteEvent, HeartbeatResponse, Lease, LeaseId, LeaseOutcome, WorkerId};
-use rmake_proto::{ActionKey, ActionResult, BuildId};
+use rmake_proto::exec::{
+    ActionSpec, ExecuteEvent, HeartbeatResponse, Lease, LeaseId, LeaseOutcome, WorkerId,
+};
+use rmake_proto::{ActionKey, ActionResult, BuildId, OutputFile};
 
 use super::queue::ActionState;
 use super::{ids, validate, Inner};
@@ -46,6 +49,10 @@ pub(crate) enum Completion {
         key: ActionKey,
         /// The result, with `worker` set.
         result: Box<ActionResult>,
+        /// The action (for the key its result is stored under).
+        spec: Arc<ActionSpec>,
+        /// Its direct prerequisites.
+        prereqs: Arc<Vec<OutputFile>>,
         /// Whether to store it in the action cache.
         store: bool,
         /// The target, for messages.
@@ -283,6 +290,8 @@ impl Inner {
                 Completion::Deliver {
                     key: entry.key,
                     result: Box::new(result),
+                    spec: action.spec.clone(),
+                    prereqs: action.prereqs.clone(),
                     store,
                     target,
                 }

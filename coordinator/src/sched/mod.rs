@@ -26,16 +26,17 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 use tokio::sync::Notify;
 
+use rmake_proto::exec::ActionSpec;
 use rmake_proto::exec::{
     BuildRequest, ExecuteEvent, ExecuteRequest, ExecuteResponse, HeartbeatResponse, Lease, LeaseId,
     LeaseOutcome, RegisterRequest, RegisterResponse, WorkerId,
 };
-use rmake_proto::{ActionKey, ActionResult, BuildId};
+use rmake_proto::{ActionKey, ActionResult, BuildId, OutputFile};
 
-use crate::action_cache::ActionCache;
 use crate::config::SchedSettings;
 use crate::error::StoreError;
 use crate::pins::Pins;
+use crate::readsets::{NotStored, ReadSetCache};
 
 pub use error::SchedError;
 pub use status::{BuildStatus, FarmStatus, WorkerStatus};
@@ -103,7 +104,7 @@ pub struct Scheduler {
     /// Woken when an action is queued or a build gets room.
     work: Notify,
     settings: SchedSettings,
-    cache: ActionCache,
+    cache: ReadSetCache,
 }
 
 impl std::fmt::Debug for Scheduler {
@@ -163,7 +164,7 @@ impl Drop for Polling<'_> {
 
 impl Scheduler {
     /// A scheduler storing results in `cache` and pinning blobs in `pins`.
-    pub fn new(settings: SchedSettings, cache: ActionCache, pins: Arc<Pins>) -> Scheduler {
+    pub fn new(settings: SchedSettings, cache: ReadSetCache, pins: Arc<Pins>) -> Scheduler {
         Scheduler {
             inner: Mutex::new(Inner::new(&settings, pins)),
             work: Notify::new(),
@@ -308,7 +309,7 @@ impl Scheduler {
     ) -> Result<bool, SchedError> {
         let completion = self.lock().begin_complete(id, outcome, Instant::now());
         self.work.notify_waiters();
-        let (key, result, store, target) = match completion {
+        let (key, result, action, store, target) = match completion {
             Completion::Refused => {
                 tracing::info!(lease = %id, "result of a lease that is no longer current dropped");
                 return Ok(false);
@@ -318,27 +319,33 @@ impl Scheduler {
             Completion::Deliver {
                 key,
                 result,
+                spec,
+                prereqs,
                 store,
                 target,
-            } => (key, result, store, target),
+            } => (key, result, (spec, prereqs), store, target),
         };
         // In a task of its own: if the worker's connection drops meanwhile, the action must
         // still finish rather than stay `completing` with its waiters hanging.
         let sched = self.clone();
-        tokio::spawn(async move { sched.deliver(key, result, store, target).await }).await?;
+        tokio::spawn(async move { sched.deliver(key, result, action, store, target).await })
+            .await?;
         Ok(true)
     }
 
-    /// The second half of `complete`: stores the result (if `store`), then ends the action
-    /// with `finished`, or with `failed` if the cache refused the result for missing blobs.
+    /// The second half of `complete`: stores the result (if `store` and the worker recorded
+    /// every read) under the key of what it read, then ends the action with `finished`, or
+    /// with `failed` if the cache refused the result for missing blobs.
     async fn deliver(
         &self,
         key: ActionKey,
         result: Box<ActionResult>,
+        (spec, prereqs): (Arc<ActionSpec>, Arc<Vec<OutputFile>>),
         store: bool,
         target: String,
     ) {
         let mut event = None;
+        let mut stored_key = key;
         if store {
             let now = Instant::now();
             self.lock()
@@ -346,8 +353,19 @@ impl Scheduler {
                 .pin(&pin_id(&key), result.referenced_blobs(), PIN_TTL, now);
             let cache = self.cache.clone();
             let stored = result.clone();
-            match tokio::task::spawn_blocking(move || cache.insert(&key, &stored)).await {
-                Ok(Ok(())) => tracing::debug!(%key, %target, "result stored in the action cache"),
+            let task =
+                tokio::task::spawn_blocking(move || cache.store(&spec, &prereqs, &stored)).await;
+            match task {
+                Ok(Ok(Ok(full))) => {
+                    stored_key = full;
+                    tracing::debug!(%key, stored = %full, %target, "result stored in the action cache")
+                }
+                Ok(Ok(Err(NotStored::ReadsIncomplete))) => tracing::info!(
+                    %key, %target, "result not cached: the worker could not record every file it read"
+                ),
+                Ok(Ok(Err(NotStored::TooManyReads(n)))) => tracing::info!(
+                    %key, %target, reads = n, "result not cached: it read too many files"
+                ),
                 Ok(Err(StoreError::MissingOutputs { count, example })) => {
                     let reason = format!(
                         "the result of {target} refers to {count} blob(s) the coordinator does not \
@@ -366,7 +384,7 @@ impl Scheduler {
         }
         let event = event.unwrap_or_else(|| {
             ExecuteEvent::Finished(Box::new(ExecuteResponse {
-                key,
+                key: stored_key,
                 result: *result,
                 cached: false,
             }))

@@ -9,7 +9,7 @@ use std::time::Instant;
 use tokio::sync::mpsc::UnboundedSender;
 
 use rmake_proto::exec::{ActionSpec, ExecuteEvent, ExecuteRequest, LeaseId, WorkerId};
-use rmake_proto::{ActionKey, BuildId};
+use rmake_proto::{ActionKey, BuildId, OutputFile};
 
 use super::{pin_id, Inner, PIN_TTL};
 
@@ -38,6 +38,9 @@ pub(crate) struct Waiter {
 pub(crate) struct Action {
     /// What to run.
     pub(crate) spec: Arc<ActionSpec>,
+    /// Its direct prerequisites with digests (of the first request: the spec's key fixes them
+    /// but for their order), for the `pre_key` its result is stored under.
+    pub(crate) prereqs: Arc<Vec<OutputFile>>,
     /// The target, for logs and messages.
     pub(crate) target: String,
     /// Whether a successful result is stored (if any waiter asked for it).
@@ -140,6 +143,7 @@ impl Inner {
                 key,
                 Action {
                     spec: Arc::new(req.spec),
+                    prereqs: Arc::new(req.prereqs),
                     target,
                     cacheable: req.cacheable,
                     waiters,
