@@ -60,20 +60,8 @@ const KNOWN: &[(&str, &str)] = &[
          and the last download wins (make leaves all three lines)",
     ),
     (
-        "err_intermediate_failed_step_precious",
-        "what a failed recipe wrote is not downloaded: make keeps the half-built precious target",
-    ),
-    (
-        "err_intermediate_failed_step_secondary",
-        "what a failed recipe wrote is not downloaded, so no `*** Deleting file` as make says",
-    ),
-    (
         "intermediate_phony_pattern",
         "a directory made by a recipe (`mkdir -p $@`) is no output: not downloaded, not removed",
-    ),
-    (
-        "nonrecursive_kj_test",
-        "what a failed recipe wrote (madns/madns_t.fail) is not downloaded",
     ),
 ];
 
