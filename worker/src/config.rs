@@ -39,8 +39,9 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Time between `SIGTERM` and `SIGKILL` when a recipe is stopped.
     pub kill_grace: Duration,
-    /// Exec roots kept after their run, reset to their input tree, for the next action on the
-    /// same tree (0: every exec root is removed after its run).
+    /// Exec roots kept after their run, reset to their input tree, for the next action (on the
+    /// same tree, or reshaped to another); 0: every exec root is removed after its run.
+    /// Default: one per slot.
     pub idle_exec_roots: u32,
 }
 
@@ -69,13 +70,14 @@ impl Config {
         let mut platform = BTreeMap::new();
         platform.insert("os".to_string(), current.os);
         platform.insert("arch".to_string(), current.arch);
+        let slots = std::thread::available_parallelism()
+            .map(|n| u32::try_from(n.get()).unwrap_or(1))
+            .unwrap_or(1);
         Config {
             coordinator: coordinator.into(),
             token: None,
             name: hostname(),
-            slots: std::thread::available_parallelism()
-                .map(|n| u32::try_from(n.get()).unwrap_or(1))
-                .unwrap_or(1),
+            slots,
             work_dir: work_dir.into(),
             cache_max_bytes: DEFAULT_CACHE_BYTES,
             platform,
@@ -83,7 +85,7 @@ impl Config {
             lease_wait: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(30),
             kill_grace: Duration::from_secs(2),
-            idle_exec_roots: 2,
+            idle_exec_roots: slots,
         }
     }
 }

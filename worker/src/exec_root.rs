@@ -80,9 +80,22 @@ pub struct Pooled {
     pub index: Index,
 }
 
+/// Where a prepared exec root came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// An idle root of the same tree.
+    Reused,
+    /// An idle root of another tree, changed where the trees differ.
+    Reshaped,
+    /// Materialized afresh.
+    Fresh,
+}
+
 /// A prepared exec root.
 #[derive(Debug)]
 pub struct ExecRoot {
+    /// Where it came from.
+    pub origin: Origin,
     /// The root directory (`work_dir/exec/<lease>`).
     pub root: PathBuf,
     /// Where the recipe runs (`root/working_dir`).
@@ -132,30 +145,33 @@ pub fn prepare(
         // Left over by a crash: never reuse it.
         remove_tree(root);
     }
+    let mut origin = Origin::Fresh;
     let (baseline, index) = match pooled {
         Some(p) if p.baseline.input_root == spec.input_root => {
             fs::rename(&p.path, root)
                 .with_context(|| format!("moving idle exec root {}", p.path.display()))?;
+            origin = Origin::Reused;
             (p.baseline, p.index)
         }
-        other => {
-            if let Some(p) = other {
-                remove_tree(&p.path);
-            }
-            materialize(
-                store,
-                &spec.input_root,
-                root,
-                MaterializeOptions {
-                    hard_links: false,
-                    replace_existing: false,
-                },
-            )
-            .with_context(|| format!("materializing input root {}", spec.input_root))?;
+        Some(p) => {
+            // An idle root of another tree (an earlier snapshot, mostly): change what differs.
+            fs::rename(&p.path, root)
+                .with_context(|| format!("moving idle exec root {}", p.path.display()))?;
             let baseline = Arc::new(Baseline::of(store, spec.input_root)?);
-            let index = stamp_fresh(root, &baseline)?;
-            (baseline, index)
+            match crate::restore::reshape(store, root, &baseline.entries, &p.baseline.entries, &[])
+            {
+                Ok(()) => {
+                    origin = Origin::Reshaped;
+                    (baseline, p.index)
+                }
+                Err(e) => {
+                    tracing::debug!(error = %format!("{e:#}"), "idle exec root not reusable for another tree");
+                    remove_tree(root);
+                    fresh(store, spec, root)?
+                }
+            }
         }
+        None => fresh(store, spec, root)?,
     };
     let mut before = baseline.map.clone();
     for input in &spec.inputs {
@@ -180,12 +196,34 @@ pub fn prepare(
         cwd
     };
     Ok(ExecRoot {
+        origin,
         root: root.to_path_buf(),
         cwd,
         before,
         index,
         baseline,
     })
+}
+
+/// Materializes the input tree of `spec` at `root` and stamps it.
+fn fresh(
+    store: &dyn BlobStore,
+    spec: &ActionSpec,
+    root: &Path,
+) -> anyhow::Result<(Arc<Baseline>, Index)> {
+    materialize(
+        store,
+        &spec.input_root,
+        root,
+        MaterializeOptions {
+            hard_links: false,
+            replace_existing: false,
+        },
+    )
+    .with_context(|| format!("materializing input root {}", spec.input_root))?;
+    let baseline = Arc::new(Baseline::of(store, spec.input_root)?);
+    let index = stamp_fresh(root, &baseline)?;
+    Ok((baseline, index))
 }
 
 /// Stamps the files of a freshly materialized tree (when there are many), then waits until

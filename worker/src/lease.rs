@@ -18,7 +18,7 @@ use rmake_proto::{
 };
 
 use crate::blob_cache::BlobCache;
-use crate::exec_root::{self, ExecRoot};
+use crate::exec_root::{self, ExecRoot, Origin};
 use crate::outputs::find_outputs;
 use crate::pool::RootPool;
 use crate::reads::ReadRecorder;
@@ -72,6 +72,8 @@ pub struct Executor {
     pool: Arc<RootPool>,
     /// Clean-ups still running.
     cleanups: Arc<AtomicUsize>,
+    /// Exec roots prepared so far: reused, reshaped, fresh.
+    origins: Arc<[AtomicUsize; 3]>,
 }
 
 impl Executor {
@@ -101,6 +103,7 @@ impl Executor {
                 .unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
             pool: Arc::new(RootPool::new(work_dir_exec, DEFAULT_IDLE_ROOTS)),
             cleanups: Arc::new(AtomicUsize::new(0)),
+            origins: Arc::new(Default::default()),
         })
     }
 
@@ -146,6 +149,13 @@ impl Executor {
     /// Idle exec roots kept for reuse.
     pub fn idle_roots(&self) -> usize {
         self.pool.len()
+    }
+
+    /// How many exec roots were prepared from an idle root of the same tree, from one of
+    /// another tree, and afresh.
+    pub fn root_origins(&self) -> (usize, usize, usize) {
+        let n = |i: usize| self.origins[i].load(Ordering::Relaxed);
+        (n(0), n(1), n(2))
     }
 
     /// Resets the exec root into the pool (or removes it), removes the scratch directory,
@@ -213,6 +223,13 @@ impl Executor {
         .context("exec root task")?
         .context("building the exec root")?;
         let input_fetch_ms = ms(t0.elapsed());
+        let slot = match exec.origin {
+            Origin::Reused => 0,
+            Origin::Reshaped => 1,
+            Origin::Fresh => 2,
+        };
+        self.origins[slot].fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(lease = %lease.id, origin = ?exec.origin, input_fetch_ms, "exec root ready");
 
         let t1 = Instant::now();
         let recipe = self.recipe(spec, &exec, &scratch);

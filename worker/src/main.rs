@@ -72,6 +72,7 @@ fn resolve(args: Args) -> anyhow::Result<Config> {
             bail!("--slots must be at least 1");
         }
         config.slots = slots;
+        config.idle_exec_roots = slots;
     }
     if let Some(size) = file.cache_size {
         config.cache_max_bytes = size.0;

@@ -30,7 +30,8 @@ impl RootPool {
         }
     }
 
-    /// Takes an idle root of the tree `input_root`, if there is one.
+    /// Takes an idle root of the tree `input_root` if there is one, else the most recently
+    /// used idle root of another tree (to be reshaped), if any.
     pub fn take(&self, input_root: &Digest) -> Option<Pooled> {
         let mut idle = self
             .idle
@@ -38,7 +39,8 @@ impl RootPool {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let pos = idle
             .iter()
-            .position(|p| p.baseline.input_root == *input_root)?;
+            .position(|p| p.baseline.input_root == *input_root)
+            .unwrap_or(0);
         idle.remove(pos)
     }
 

@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 
 use anyhow::{bail, Context};
 
@@ -25,8 +26,18 @@ pub fn restore(
     after: &[FlatEntry],
     skipped: &[String],
 ) -> anyhow::Result<()> {
-    let root = &exec.root;
-    let base = &exec.baseline.entries;
+    reshape(store, &exec.root, &exec.baseline.entries, after, skipped)
+}
+
+/// Makes the tree at `root`, which holds `after` (and the left-out `skipped` paths), hold
+/// exactly `base`: also how an idle root of one tree becomes a root of another.
+pub fn reshape(
+    store: &dyn BlobStore,
+    root: &Path,
+    base: &[FlatEntry],
+    after: &[FlatEntry],
+    skipped: &[String],
+) -> anyhow::Result<()> {
     let base_paths: HashMap<&str, &Node> =
         base.iter().map(|e| (e.path.as_str(), &e.node)).collect();
     let after_map: HashMap<&str, &Node> =

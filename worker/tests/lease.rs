@@ -264,6 +264,7 @@ async fn reuse_case(extra_files: usize) {
     );
     ex.settle().await;
     assert_eq!(ex.idle_roots(), 1, "the mutated root was reset and kept");
+    assert_eq!(ex.root_origins(), (0, 0, 1));
     for id in ["i1", "i2"] {
         let LeaseRun::Completed(got) = ex
             .run(&lease(id, spec(root, &[INSPECT], &[])), CancelHandle::new())
@@ -280,6 +281,11 @@ async fn reuse_case(extra_files: usize) {
         ex.settle().await;
         assert_eq!(ex.idle_roots(), 1);
     }
+    assert_eq!(
+        ex.root_origins(),
+        (2, 0, 1),
+        "both inspections reused the root"
+    );
     farm.stop().await;
 }
 
@@ -291,4 +297,63 @@ async fn a_reused_exec_root_is_reset_to_its_tree() {
 #[tokio::test]
 async fn a_reused_exec_root_of_a_stamped_tree_is_reset_too() {
     reuse_case(100).await;
+}
+
+#[tokio::test]
+async fn an_idle_root_of_another_tree_is_reshaped() {
+    let farm = Farm::start(Duration::from_secs(10)).await;
+    let one = farm
+        .upload_tree(&[
+            ("a.txt", b"aaaa\n", false),
+            ("dir/b.txt", b"b\n", false),
+            ("gone.txt", b"gone\n", false),
+            ("sub/deep/c.txt", b"c\n", false),
+            ("becomes/dir", b"file\n", false),
+        ])
+        .await;
+    let two = farm
+        .upload_tree(&[
+            ("a.txt", b"AAAA\n", false),
+            ("dir/b.txt", b"b\n", true),
+            ("new.txt", b"new\n", false),
+            ("sub/deep/c.txt", b"c\n", false),
+            ("becomes/dir/x", b"x\n", false),
+        ])
+        .await;
+    let fresh_dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let fresh = executor(&farm, fresh_dir.path());
+    let LeaseRun::Completed(want) = fresh
+        .run(&lease("f", spec(two, &[INSPECT], &[])), CancelHandle::new())
+        .await
+    else {
+        panic!("inspect failed");
+    };
+    let want = farm.log(&want.stdout).await;
+
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let ex = executor(&farm, dir.path());
+    let LeaseRun::Completed(_) = ex
+        .run(
+            &lease("o", spec(one, &["echo x > out"], &[])),
+            CancelHandle::new(),
+        )
+        .await
+    else {
+        panic!("first action failed");
+    };
+    ex.settle().await;
+    let LeaseRun::Completed(got) = ex
+        .run(&lease("t", spec(two, &[INSPECT], &[])), CancelHandle::new())
+        .await
+    else {
+        panic!("inspect failed");
+    };
+    assert_eq!(farm.log(&got.stdout).await, want);
+    assert!(got.output_files.is_empty(), "{:?}", got.output_files);
+    assert_eq!(
+        ex.root_origins(),
+        (0, 1, 1),
+        "the second root was reshaped, not materialized"
+    );
+    farm.stop().await;
 }
