@@ -338,7 +338,7 @@ impl Run<'_> {
                     signal_group(pgid, libc::SIGKILL);
                     killed = true;
                 }
-                if now >= t + grace * 2 {
+                if now >= t + grace.saturating_mul(2) {
                     tracing::warn!(
                         line = index,
                         "giving up on output held open by a process outside the line's group"
