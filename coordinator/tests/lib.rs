@@ -12,4 +12,5 @@ mod client;
 mod crash;
 mod full_disk;
 mod handlers;
+mod readsets;
 mod sched;

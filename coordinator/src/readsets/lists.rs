@@ -41,17 +41,21 @@ fn read<T: DeserializeOwned>(tree: &sled::Tree, key: &[u8]) -> Result<Vec<T>, St
 }
 
 /// Puts `item` first in the list under `key` (dropping an equal one further down) and keeps
-/// at most `max`. Atomic against concurrent pushes to the same key.
-fn push_front<T>(tree: &sled::Tree, key: &[u8], item: &T, max: usize) -> Result<(), StoreError>
+/// at most `max`; returns the items that fell off the end. Atomic against concurrent pushes to
+/// the same key.
+fn push_front<T>(tree: &sled::Tree, key: &[u8], item: &T, max: usize) -> Result<Vec<T>, StoreError>
 where
     T: Serialize + DeserializeOwned + PartialEq,
 {
     let mut fail = None;
+    let mut dropped = Vec::new();
     tree.update_and_fetch(key, |old| {
         let mut list: Vec<T> = old
             .and_then(|v| serde_json::from_slice(v).ok())
             .unwrap_or_default();
         list.retain(|x| x != item);
+        // The closure may run again if another push raced it: only the last run counts.
+        dropped = list.split_off(list.len().min(max.saturating_sub(1)));
         let mut out = Vec::with_capacity(list.len() + 1);
         // Encode by reference: the new item first, then the survivors.
         let mut encoded = match serde_json::to_vec(item) {
@@ -63,7 +67,7 @@ where
         };
         out.push(b'[');
         out.append(&mut encoded);
-        for x in list.iter().take(max.saturating_sub(1)) {
+        for x in &list {
             out.push(b',');
             match serde_json::to_vec(x) {
                 Ok(mut v) => out.append(&mut v),
@@ -80,7 +84,7 @@ where
         Some(e) => Err(StoreError::Corrupt(format!(
             "cannot encode a list item: {e}"
         ))),
-        None => Ok(()),
+        None => Ok(dropped),
     }
 }
 
@@ -89,12 +93,12 @@ pub fn read_sets(tree: &sled::Tree, pre_key: &ActionKey) -> Result<Vec<ReadSet>,
     read(tree, &pre_key.0)
 }
 
-/// Records a read set under `pre_key`.
+/// Records a read set under `pre_key`; returns the sets pushed out.
 pub fn add_read_set(
     tree: &sled::Tree,
     pre_key: &ActionKey,
     set: &ReadSet,
-) -> Result<(), StoreError> {
+) -> Result<Vec<ReadSet>, StoreError> {
     push_front(tree, &pre_key.0, set, MAX_READ_SETS)
 }
 
@@ -109,7 +113,7 @@ pub fn add_target_record(
     path: &str,
     rec: &TargetRecord,
 ) -> Result<(), StoreError> {
-    push_front(tree, path.as_bytes(), rec, MAX_TARGET_RECORDS)
+    push_front(tree, path.as_bytes(), rec, MAX_TARGET_RECORDS).map(drop)
 }
 
 #[cfg(test)]
@@ -132,7 +136,9 @@ mod tests {
         let k = ActionKey([1; 32]);
         assert_eq!(read_sets(&tree, &k).ok(), Some(vec![]));
         for n in 0..20 {
-            assert!(add_read_set(&tree, &k, &set(n)).is_ok());
+            let dropped = add_read_set(&tree, &k, &set(n)).unwrap_or_default();
+            let expect = if n >= 16 { vec![set(n - 16)] } else { vec![] };
+            assert_eq!(dropped, expect);
         }
         let got = read_sets(&tree, &k).unwrap_or_default();
         assert_eq!(got.len(), MAX_READ_SETS);

@@ -131,8 +131,11 @@ impl ReadSetCache {
         let set: ReadSet = self.view(spec)?.entries(&result.read_paths);
         let key = read_set_key(&pre_key, &set);
         self.actions.insert(&key, result)?;
-        // After the result, so a lookup that finds the set finds the result too.
-        lists::add_read_set(self.meta.read_sets(), &pre_key, &set)?;
+        // After the result, so a lookup that finds the set finds the result too. The result of
+        // a set pushed out can no longer be found: it goes too.
+        for old in lists::add_read_set(self.meta.read_sets(), &pre_key, &set)? {
+            self.actions.remove(&read_set_key(&pre_key, &old))?;
+        }
         if let Some(first) = spec.outputs.first() {
             let rec = TargetRecord {
                 pre_key,
