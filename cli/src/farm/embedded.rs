@@ -28,9 +28,10 @@ const MAX_CACHE_BYTES: u64 = 10 << 30;
 const SLOTS: usize = 8;
 
 impl Embedded {
-    /// Starts a coordinator on 127.0.0.1 with its data under `cache_dir`, and a worker with one
-    /// slot per core.
-    pub async fn start(cache_dir: &Path) -> anyhow::Result<Embedded> {
+    /// Starts a coordinator on 127.0.0.1 with its data under `cache_dir`, and a worker with
+    /// `slots` slots (at least one per core): on the user's own machine a `-j64` build runs 64
+    /// recipes at once, as make would.
+    pub async fn start(cache_dir: &Path, slots: u32) -> anyhow::Result<Embedded> {
         std::fs::create_dir_all(cache_dir)
             .with_context(|| format!("creating the cache directory {}", cache_dir.display()))?;
         let mut first_error = None;
@@ -45,6 +46,7 @@ impl Embedded {
                     let url = server.url.clone();
                     let mut wc = rmake_worker::Config::new(url.clone(), dir.join("worker"));
                     wc.name = format!("embedded-{}", std::process::id());
+                    wc.slots = wc.slots.max(slots);
                     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
                     let worker = tokio::spawn(async move {
                         if let Err(e) = rmake_worker::run(wc, async move {

@@ -94,7 +94,7 @@ fn explain(cfg: &Config) -> anyhow::Result<Vec<String>> {
         let (url, embedded) = match &s.coordinator {
             Some(u) => (u.clone(), None),
             None => {
-                let e = Embedded::start(&s.cache_dir).await?;
+                let e = Embedded::start(&s.cache_dir, 1).await?;
                 (e.url.clone(), Some(e))
             }
         };

@@ -465,7 +465,9 @@ impl Farm {
         let (url, embedded) = match &s.coordinator {
             Some(u) => (u.clone(), None),
             None => {
-                let e = Embedded::start(&s.cache_dir).await?;
+                // -j without a number: as many slots as make would have jobs in practice.
+                let slots = if self.inner.jobs == 0 { 64 } else { self.inner.jobs };
+                let e = Embedded::start(&s.cache_dir, slots).await?;
                 (e.url.clone(), Some(e))
             }
         };
