@@ -97,6 +97,31 @@ fn cproj_on_a_two_worker_farm_matches_make() {
         (7, 7, 0),
         "a fresh copy on a warm farm: 7 actions, all cache hits ({summary:?})"
     );
+
+    // -n prints what make would run and runs nothing; -B runs every recipe again on the
+    // farm, past the cache, and prints what make -B prints.
+    again
+        .setup("touch src/core/list.c")
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    again
+        .check(&["-n"], Farm::Cluster(&cluster))
+        .unwrap_or_else(|e| panic!("{e:#}"))
+        .assert_same("-n after touching a source");
+    let mut cmp = again
+        .check(&["-B", "-j8"], Farm::Cluster(&cluster))
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let summary = cmp.take_summary().unwrap_or_else(|| {
+        panic!(
+            "no summary line with RMAKE_SUMMARY=1:\n{}",
+            cmp.rmake.stderr
+        )
+    });
+    cmp.assert_same("-B on a warm farm");
+    assert_eq!(
+        (summary.actions, summary.hits, summary.remote),
+        (7, 0, 7),
+        "-B skips the cache: every action runs on a worker ({summary:?})"
+    );
 }
 
 #[test]
