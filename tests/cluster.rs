@@ -434,6 +434,22 @@ impl Cluster {
         }
     }
 
+    /// Stops worker `i` gracefully (SIGTERM) and waits up to `timeout` for it to exit; returns
+    /// how it ended (`None` if it had to be SIGKILLed).
+    pub fn stop_worker(&mut self, i: usize, timeout: Duration) -> Option<crate::run::Status> {
+        let mut p = self.workers[i].proc.take()?;
+        let _ = procs::signal(p.child.id(), "TERM", false);
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = p.child.try_wait() {
+                return Some(status.into());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        p.kill_hard();
+        None
+    }
+
     /// Starts worker `i` again (after [`Cluster::kill_worker`]).
     pub fn restart_worker(&mut self, i: usize) -> Result<()> {
         self.kill_worker(i);

@@ -1,5 +1,6 @@
 //! Builds that meet trouble: a worker SIGKILLed in the middle of an action (its lease expires
-//! and the action runs again elsewhere), a failing recipe under `-k`, Ctrl-C during a long
+//! and the action runs again elsewhere), a worker stopped with SIGTERM mid-action (it finishes
+//! the action, deregisters and exits 0), a failing recipe under `-k`, Ctrl-C during a long
 //! remote action (rmake-remote dies like make and the worker's recipe is cancelled), and a
 //! coordinator restart between two builds.
 
@@ -49,6 +50,51 @@ fn worker_killed_mid_action_build_still_succeeds() {
     pair.compare(&args, make, out)
         .unwrap_or_else(|e| panic!("{e:#}"))
         .assert_same("build with a worker killed mid-action");
+}
+
+#[test]
+fn worker_stopped_gracefully_finishes_its_action_and_leaves() {
+    let _serial = serial();
+    let mut cluster = start(Options {
+        workers: 2,
+        slots: 1,
+        ..Options::default()
+    });
+    let makefile = "all: slow.txt fast.txt\n\
+        \t@cat slow.txt fast.txt\n\
+        slow.txt:\n\tsleep 3 && echo slow > $@\n\
+        fast.txt:\n\techo fast > $@\n";
+    let mut pair = Pair::from_files(&[("Makefile", makefile)]).unwrap_or_else(|e| panic!("{e:#}"));
+    pair.unordered_stdout = true;
+    let args = ["-j2"];
+    let make = pair.run_make(&args).unwrap_or_else(|e| panic!("{e:#}"));
+    let run = pair
+        .spawn_rmake(&args, Farm::Cluster(&cluster))
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let mut busy = None;
+    procs::wait_until(Duration::from_secs(20), || {
+        busy = cluster.worker_running("sleep 3");
+        busy.is_some()
+    });
+    let busy = busy.unwrap_or_else(|| panic!("no worker ever ran `sleep 3`\n{}", cluster.logs(30)));
+    let ended = cluster.stop_worker(busy, Duration::from_secs(20));
+    assert_eq!(
+        ended,
+        Some(Status::Code(0)),
+        "a worker stopped with SIGTERM finishes its action, deregisters and exits 0\n{}",
+        cluster.logs(30)
+    );
+    let out = run
+        .wait(Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    pair.compare(&args, make, out)
+        .unwrap_or_else(|e| panic!("{e:#}"))
+        .assert_same("build with a worker stopped gracefully mid-action");
+    assert_eq!(
+        cluster.registered_workers(),
+        Some(1),
+        "the stopped worker deregistered"
+    );
 }
 
 #[test]
