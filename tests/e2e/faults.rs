@@ -1,6 +1,7 @@
 //! Builds that meet trouble: a worker SIGKILLed in the middle of an action (its lease expires
 //! and the action runs again elsewhere), a worker stopped with SIGTERM mid-action (it finishes
-//! the action, deregisters and exits 0), a failing recipe under `-k`, Ctrl-C during a long
+//! the action, deregisters and exits 0), the coordinator SIGKILLed and restarted mid-build (no
+//! hang; a rerun ends as make), a failing recipe under `-k`, Ctrl-C during a long
 //! remote action (rmake-remote dies like make and the worker's recipe is cancelled), and a
 //! coordinator restart between two builds.
 
@@ -208,4 +209,72 @@ fn coordinator_restart_between_builds_keeps_the_farm_working() {
         .check(&[], Farm::Cluster(&cluster))
         .unwrap_or_else(|e| panic!("{e:#}"))
         .assert_same("after the restart");
+}
+
+/// The coordinator SIGKILLed and restarted while an action runs: the client must not hang. It
+/// may carry on or fail the target (`remote execution failed: ...`, status 2, as make reports
+/// a failed recipe); either way the next run on the restarted farm ends as make's build did.
+#[test]
+fn coordinator_killed_mid_build_no_hang_and_the_rerun_is_right() {
+    let _serial = serial();
+    let mut cluster = start(Options {
+        workers: 2,
+        slots: 1,
+        lease_ttl_ms: Some(2000),
+        ..Options::default()
+    });
+    let makefile = "all: slow.txt fast.txt\n\
+        \t@cat slow.txt fast.txt\n\
+        slow.txt:\n\tsleep 3 && echo slow > $@\n\
+        fast.txt:\n\techo fast > $@\n";
+    let mut pair = Pair::from_files(&[("Makefile", makefile)]).unwrap_or_else(|e| panic!("{e:#}"));
+    pair.unordered_stdout = true;
+    pair.unordered_stderr = true;
+    let args = ["-j2"];
+    let make = pair.run_make(&args).unwrap_or_else(|e| panic!("{e:#}"));
+    let run = pair
+        .spawn_rmake(&args, Farm::Cluster(&cluster))
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(
+        procs::wait_until(Duration::from_secs(20), || cluster
+            .worker_running("sleep 3")
+            .is_some()),
+        "no worker ever ran `sleep 3`\n{}",
+        cluster.logs(30)
+    );
+    cluster
+        .restart_coordinator(false)
+        .unwrap_or_else(|e| panic!("restarting the coordinator: {e:#}"));
+    let out = run
+        .wait(Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(
+        !out.timed_out,
+        "rmake-remote hung after the coordinator restarted"
+    );
+    if out.status != Status::Code(0) {
+        assert_eq!(out.status, Status::Code(2), "{}", out.stderr);
+        assert!(
+            out.stderr.contains("[Makefile:4: slow.txt] Error"),
+            "the lost target is reported as make reports a failed recipe:\n{}",
+            out.stderr
+        );
+    }
+    let rerun = pair
+        .run_rmake(&args, Farm::Cluster(&cluster))
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let cmp = pair
+        .compare(&args, make, rerun)
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    // The rerun only has what the first run left to do; compare the tree and the status.
+    assert_eq!(
+        cmp.rmake.outcome.status, cmp.make.outcome.status,
+        "{}",
+        cmp.rmake.stderr
+    );
+    let files = rmake_tests::snapshot::diff(&cmp.make.files, &cmp.rmake.files);
+    assert!(
+        files.is_empty(),
+        "after the rerun the tree differs from make's:\n{files}"
+    );
 }
