@@ -123,9 +123,9 @@ run() {
   t0=$(now)
   case "$mode" in
     make) (cd "$dir" && make "$@") > "$log" 2>&1 || status=$? ;;
-    embedded) (cd "$dir" && env -u RMAKE_COORDINATOR RMAKE_CACHE_DIR="$WORK/cache-$(basename "$src")" \
+    embedded) (cd "$dir" && env -u RMAKE_COORDINATOR RMAKE_SUMMARY=1 RMAKE_CACHE_DIR="$WORK/cache-$(basename "$src")" \
                 "$BIN/rmake-remote" "$@") > "$log" 2>&1 || status=$? ;;
-    farm*) (cd "$dir" && RMAKE_COORDINATOR="$URL" "$BIN/rmake-remote" "$@") > "$log" 2>&1 || status=$? ;;
+    farm*) (cd "$dir" && RMAKE_SUMMARY=1 RMAKE_COORDINATOR="$URL" "$BIN/rmake-remote" "$@") > "$log" 2>&1 || status=$? ;;
   esac
   t1=$(now)
   if [ "$status" != 0 ]; then
@@ -156,3 +156,10 @@ for w in fanout-1000 sleep-640x0.1 chain-200 cproj-200; do
     "$(r "$e" "$m")" "$(r "$f" "$m")" "$(r "$fw" "$m")"
 done
 echo "(seconds of wall time; farm: $WORKERS workers x $SLOTS slots on 127.0.0.1; $(nproc) CPUs)"
+echo
+echo "rmake-remote's own summaries (RMAKE_SUMMARY=1):"
+for log in "$WORK"/run/*.log; do
+  case "$log" in */make-*) continue ;; esac
+  line=$(grep -E '^rmake-remote: [0-9]+ actions:' "$log" | tail -1 || true)
+  printf '  %-24s %s\n' "$(basename "$log" .log)" "${line#rmake-remote: }"
+done
