@@ -30,6 +30,10 @@ pub struct Options {
     /// Configure tokens (`RMAKE_TOKENS`: a client, a worker and an admin token): the workers
     /// get theirs, clients must send [`Cluster::client_token`].
     pub tokens: bool,
+    /// Extra lines of the coordinator's config file (TOML), e.g. `platform_wait_secs = 2`.
+    pub coordinator_config: String,
+    /// Extra flags per worker, by index (e.g. `--platform toolchain=special` for worker 1).
+    pub worker_args: Vec<(usize, Vec<String>)>,
 }
 
 impl Default for Options {
@@ -39,6 +43,8 @@ impl Default for Options {
             slots: 4,
             lease_ttl_ms: None,
             tokens: false,
+            coordinator_config: String::new(),
+            worker_args: Vec::new(),
         }
     }
 }
@@ -268,10 +274,13 @@ impl Cluster {
             ),
             None => cmd.env_remove("RMAKE_TOKENS"),
         };
+        let mut toml = self.opts.coordinator_config.clone();
         if let Some(ttl) = self.opts.lease_ttl_ms {
+            toml.push_str(&format!("\nlease_ttl_ms = {ttl}\n"));
+        }
+        if !toml.trim().is_empty() {
             let file = self.dir.path().join("coordinator.toml");
-            std::fs::write(&file, format!("lease_ttl_ms = {ttl}\n"))
-                .with_context(|| format!("writing {}", file.display()))?;
+            std::fs::write(&file, toml).with_context(|| format!("writing {}", file.display()))?;
             cmd.arg("--config").arg(file);
         }
         let child = cmd
@@ -312,6 +321,13 @@ impl Cluster {
         let url = self.url();
         let slots = self.opts.slots;
         let token = self.tokens.as_ref().map(|t| t.worker.clone());
+        let extra: Vec<String> = self
+            .opts
+            .worker_args
+            .iter()
+            .filter(|(w, _)| *w == i)
+            .flat_map(|(_, a)| a.iter().cloned())
+            .collect();
         let w = &mut self.workers[i];
         std::fs::create_dir_all(&w.work_dir)
             .with_context(|| format!("creating {}", w.work_dir.display()))?;
@@ -330,6 +346,7 @@ impl Cluster {
             .arg(&w.work_dir)
             .arg("--name")
             .arg(&w.name)
+            .args(&extra)
             .env("RMAKE_COORDINATOR", &url)
             .env("RMAKE_LOG", log_filter())
             .stdin(Stdio::null())

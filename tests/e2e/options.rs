@@ -143,3 +143,67 @@ fn download_goals_and_none() {
         .collect();
     assert!(new_files.is_empty(), "--download=none wrote {new_files:?}");
 }
+
+/// `[platform]` in `.rmake.toml` is asked of every action: only a worker with the same
+/// property takes it; with no such worker the target fails once the coordinator's platform
+/// wait is over, reported as make reports a failed recipe.
+#[test]
+fn platform_properties_route_actions() {
+    let _serial = serial();
+    let cluster = start(Options {
+        workers: 2,
+        slots: 2,
+        coordinator_config: "platform_wait_secs = 2\n".into(),
+        worker_args: vec![(1, vec!["--platform".into(), "toolchain=special".into()])],
+        ..Options::default()
+    });
+    let makefile = "all: a.txt b.txt c.txt\n%.txt:\n\tsleep 1 && echo $@ > $@\n";
+    let mut pair = Pair::from_files(&[
+        ("Makefile", makefile),
+        (".rmake.toml", "[platform]\ntoolchain = \"special\"\n"),
+    ])
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    pair.unordered_stdout = true;
+    let args = ["-j3"];
+    let make = pair.run_make(&args).unwrap_or_else(|e| panic!("{e:#}"));
+    let mut run = pair
+        .spawn_rmake(&args, Farm::Cluster(&cluster))
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let mut seen = std::collections::BTreeSet::new();
+    rmake_tests::procs::wait_until(std::time::Duration::from_secs(40), || {
+        seen.extend(cluster.workers_running("sleep 1"));
+        run.has_exited()
+    });
+    let out = run
+        .wait(std::time::Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    pair.compare(&args, make, out)
+        .unwrap_or_else(|e| panic!("{e:#}"))
+        .assert_same("build asking for toolchain=special");
+    assert_eq!(
+        seen.into_iter().collect::<Vec<_>>(),
+        vec![1],
+        "only worker 1 has toolchain=special"
+    );
+
+    let nowhere = Pair::from_files(&[
+        ("Makefile", makefile),
+        (".rmake.toml", "[platform]\ntoolchain = \"nowhere\"\n"),
+    ])
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    let out = nowhere
+        .run_rmake(&["a.txt"], Farm::Cluster(&cluster))
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(
+        out.status,
+        rmake_tests::run::Status::Code(2),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("[Makefile:3: a.txt] Error"),
+        "the target fails as a failed recipe does:\n{}",
+        out.stderr
+    );
+    assert!(!nowhere.rmake_tree().join("a.txt").exists());
+}
