@@ -163,3 +163,41 @@ fn recursive_make_on_a_farm_matches_make() {
         .unwrap_or_else(|e| panic!("{e:#}"))
         .assert_same("make -C app out.txt (runs the program built on the farm)");
 }
+
+/// The action cache is right across branches: a fresh clone whose only change is a header
+/// (not yet named by any depfile) gets no object compiled against the old header, while the
+/// objects that do not include it still come from the cache.
+#[test]
+fn a_header_changed_on_another_branch_never_gets_a_stale_object() {
+    let _serial = serial();
+    let cluster = Cluster::start(Options::default())
+        .unwrap_or_else(|e| panic!("starting the cluster: {e:#}"));
+    let farm = Farm::Cluster(&cluster);
+    cproj_pair()
+        .check(&["-j8"], farm)
+        .unwrap_or_else(|e| panic!("{e:#}"))
+        .assert_same("the first branch");
+
+    let mut branch = cproj_pair();
+    branch
+        .setup("sed -i 's/SCALE 3/SCALE 5/' include/mathutil.h")
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    branch.env.push(("RMAKE_SUMMARY".into(), "1".into()));
+    let mut cmp = branch
+        .check(&["-j8", "all", "check"], farm)
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let summary = cmp
+        .take_summary()
+        .unwrap_or_else(|| panic!("no summary line:\n{}", cmp.rmake.stderr));
+    cmp.assert_same("the branch with SCALE 5");
+    assert!(
+        cmp.rmake.stdout.contains("sum=50"),
+        "the program uses the branch's header:\n{}",
+        cmp.rmake.stdout
+    );
+    assert!(
+        summary.hits >= 3 && summary.remote >= 4,
+        "version.h, list.o and strutil.o come from the cache; mathutil.o, main.o, the library \
+         and the program are built again ({summary:?})"
+    );
+}

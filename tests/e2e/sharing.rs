@@ -114,3 +114,50 @@ fn two_copies_of_one_tree_built_at_once_both_match_make() {
             .assert_same("one of two identical builds at once");
     }
 }
+
+/// The paper pipeline of `seeds/summary_paper.case` runs `python3 stats.py`, a script no rule
+/// names as a prerequisite. A second tree on the same farm whose only change is that script
+/// must get summaries made by the new script, never the first tree's cached ones.
+#[test]
+fn an_undeclared_script_changed_in_another_tree_is_not_served_from_cache() {
+    let _serial = serial();
+    let cluster = Cluster::start(Options::default())
+        .unwrap_or_else(|e| panic!("starting the cluster: {e:#}"));
+    let case = rmake_tests::case::Case::load(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("golden/seeds/summary_paper.case"),
+    )
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    let first = Pair::from_case(&case).unwrap_or_else(|e| panic!("{e:#}"));
+    first
+        .check(
+            &case.args.iter().map(String::as_str).collect::<Vec<_>>(),
+            Farm::Cluster(&cluster),
+        )
+        .unwrap_or_else(|e| panic!("{e:#}"))
+        .assert_same("the first tree");
+
+    let second = Pair::from_case(&case).unwrap_or_else(|e| panic!("{e:#}"));
+    second
+        .setup("sed -i 's/summary of/digest of/' stats.py")
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let cmp = second
+        .check(
+            &case.args.iter().map(String::as_str).collect::<Vec<_>>(),
+            Farm::Cluster(&cluster),
+        )
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    cmp.assert_same("the tree with a changed stats.py");
+    let summary = cmp
+        .rmake
+        .files
+        .get("summary-1.dat")
+        .cloned()
+        .unwrap_or_else(|| panic!("no summary-1.dat"));
+    assert_eq!(
+        summary,
+        rmake_tests::snapshot::Entry::File {
+            content: b"digest of 2 files\n".to_vec(),
+            executable: false
+        }
+    );
+}
