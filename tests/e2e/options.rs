@@ -207,3 +207,68 @@ fn platform_properties_route_actions() {
     );
     assert!(!nowhere.rmake_tree().join("a.txt").exists());
 }
+
+/// `.RMAKE_LOCAL`, `.RMAKE_REMOTE` and `.RMAKE_NOCACHE` (GNU make ignores them): a recipe that
+/// writes `pwd` shows where it ran (the client's tree, or a worker's exec root), one that writes
+/// the clock shows whether a second tree got it from the cache.
+#[test]
+fn special_targets_choose_where_and_whether_to_cache() {
+    let _serial = serial();
+    let cluster = start(Options::default());
+    let makefile = ".PHONY: all\n\
+        all: local.txt remote.txt forced.txt stamp.txt nocache.txt\n\
+        .RMAKE_LOCAL: local.txt\n\
+        .RMAKE_REMOTE: forced.txt\n\
+        .RMAKE_NOCACHE: nocache.txt\n\
+        local.txt remote.txt forced.txt:\n\tpwd > $@\n\
+        stamp.txt nocache.txt:\n\tdate +%s%N > $@\n\
+        forced.txt: FORCE\n\
+        FORCE:\n";
+    let fresh = || {
+        let mut p = Pair::from_files(&[("Makefile", makefile)]).unwrap_or_else(|e| panic!("{e:#}"));
+        p.nocontent = ["remote.txt", "forced.txt", "stamp.txt", "nocache.txt"]
+            .map(String::from)
+            .to_vec();
+        p
+    };
+    let read = |p: &Pair, f: &str| {
+        std::fs::read_to_string(p.rmake_tree().join(f)).unwrap_or_else(|e| panic!("{f}: {e}"))
+    };
+    let first = fresh();
+    first
+        .check(&[], Farm::Cluster(&cluster))
+        .unwrap_or_else(|e| panic!("{e:#}"))
+        .assert_same("special targets");
+    let tree = format!("{}\n", first.rmake_tree().display());
+    assert_eq!(
+        read(&first, "local.txt"),
+        tree,
+        ".RMAKE_LOCAL runs on the client"
+    );
+    assert_ne!(
+        read(&first, "remote.txt"),
+        tree,
+        "a pure target runs on a worker"
+    );
+    assert_ne!(
+        read(&first, "forced.txt"),
+        tree,
+        ".RMAKE_REMOTE sends a FORCE-d target to a worker"
+    );
+
+    let second = fresh();
+    second
+        .check(&[], Farm::Cluster(&cluster))
+        .unwrap_or_else(|e| panic!("{e:#}"))
+        .assert_same("special targets, second tree");
+    assert_eq!(
+        read(&second, "stamp.txt"),
+        read(&first, "stamp.txt"),
+        "a pure target comes from the cache in a second tree"
+    );
+    assert_ne!(
+        read(&second, "nocache.txt"),
+        read(&first, "nocache.txt"),
+        ".RMAKE_NOCACHE runs again"
+    );
+}
