@@ -202,7 +202,8 @@ impl ReadRecorder {
             .spawn(move || {
                 while !flag.load(Ordering::SeqCst) {
                     if !watcher.drain() {
-                        std::thread::sleep(DRAIN_EVERY);
+                        // `finish` unparks it, so the end is not a whole period late.
+                        std::thread::park_timeout(DRAIN_EVERY);
                     }
                 }
                 // Everything the recipe did is queued by now.
@@ -224,6 +225,9 @@ impl ReadRecorder {
     /// Stops recording (call it after the recipe's processes exited) and returns the reads.
     pub fn finish(mut self) -> Recorded {
         self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = &self.thread {
+            t.thread().unpark();
+        }
         match self.thread.take().map(std::thread::JoinHandle::join) {
             Some(Ok(r)) => r,
             _ => Recorded::default(),

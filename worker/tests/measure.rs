@@ -109,3 +109,46 @@ async fn action_overhead() {
     worker.stop().await.unwrap_or_else(|e| panic!("{e}"));
     farm.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn lease_runner_overhead() {
+    use rmake_exec::CancelHandle;
+    use rmake_proto::exec::{Lease, LeaseId};
+    let farm = Farm::start(Duration::from_secs(10)).await;
+    let small = farm.upload_tree(&[("a.c", b"int a;\n", false)]).await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let client =
+        rmake_proto::CoordinatorClient::new(&farm.url, None).unwrap_or_else(|e| panic!("{e}"));
+    let ex = rmake_worker::Executor::new(client, dir.path().to_path_buf(), 1 << 30, "m".into())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let n = 50;
+    let mut sums = [0u64; 3];
+    let t = Instant::now();
+    for i in 0..n {
+        let line = format!("echo {i} > out.txt");
+        let lease = Lease {
+            id: LeaseId(format!("l{i}")),
+            key: rmake_proto::ActionKey([1; 32]),
+            spec: spec(small, &[line.as_str()], &["out.txt"]),
+            target: "t".into(),
+            attempt: 1,
+        };
+        match ex.run(&lease, CancelHandle::new()).await {
+            rmake_worker::LeaseRun::Completed(r) => {
+                sums[0] += r.timings.input_fetch_ms;
+                sums[1] += r.timings.execution_ms;
+                sums[2] += r.timings.output_upload_ms;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    report("lease runner alone, trivial actions", n, t.elapsed());
+    println!(
+        "  mean fetch+root {} ms, run {} ms, outputs {} ms",
+        sums[0] / n as u64,
+        sums[1] / n as u64,
+        sums[2] / n as u64
+    );
+    farm.stop().await;
+}
