@@ -560,3 +560,89 @@ async fn explain_is_for_clients() {
         other => panic!("a bad path is refused: {other:?}"),
     }
 }
+
+/// Uploads the directory nodes of a tree of `dirs` × `per_dir` files (the file blobs are not
+/// needed to flatten it) whose `seed` changes one file no recipe reads; returns the root.
+async fn big_tree(c: &CoordinatorClient, dirs: usize, per_dir: usize, seed: &str) -> Digest {
+    let local = MemoryStore::new();
+    let mut tb = TreeBuilder::new();
+    for d in 0..dirs {
+        for f in 0..per_dir {
+            let text = format!("file {f} of dir {d}");
+            tb.insert(
+                &local,
+                &format!("src/d{d}/f{f}.c"),
+                Node::File {
+                    digest: Digest::of(text.as_bytes()),
+                    executable: false,
+                },
+            )
+            .expect("insert");
+        }
+    }
+    tb.insert(
+        &local,
+        "docs/seed",
+        Node::File {
+            digest: Digest::of(seed.as_bytes()),
+            executable: false,
+        },
+    )
+    .expect("insert");
+    let root = tb.write(&local).expect("write");
+    for info in local.list().expect("list") {
+        let data = local.get(&info.digest).expect("get").expect("present");
+        c.upload_blob(&info.digest, Bytes::from(data))
+            .await
+            .expect("upload");
+    }
+    root
+}
+
+/// Measures lookups on a 20,000-file tree: a hit on a root seen for the first time (which
+/// flattens it) and hits on a root already in the LRU. Run with `--ignored --nocapture`.
+#[tokio::test]
+#[ignore]
+async fn lookup_cost_on_a_big_tree() {
+    let b = Bench::start().await;
+    let reads: Vec<String> = (0..200)
+        .map(|i| format!("src/d{}/f{}.c", i % 200, i % 100))
+        .chain(["src/".to_string(), "src/d0/".to_string()])
+        .collect();
+    let reads: Vec<&str> = reads.iter().map(String::as_str).collect();
+    let first = big_tree(&b.c, 200, 100, "one").await;
+    b.run(&compile(first, "-O2"), &reads).await;
+    let mut fresh_ms = Vec::new();
+    for i in 0..5 {
+        let root = big_tree(&b.c, 200, 100, &format!("other {i}")).await;
+        let t = std::time::Instant::now();
+        assert!(b.run(&compile(root, "-O2"), &reads).await.cached);
+        fresh_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    let root = big_tree(&b.c, 200, 100, "other 4").await;
+    let n = 200;
+    let t = std::time::Instant::now();
+    for _ in 0..n {
+        assert!(b.run(&compile(root, "-O2"), &reads).await.cached);
+    }
+    let warm = t.elapsed().as_secs_f64() * 1000.0 / f64::from(n);
+    let cache = b.server.state.readsets.clone();
+    let spec = compile(root, "-O2").spec;
+    let direct = tokio::task::spawn_blocking(move || {
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            assert!(cache.lookup(&spec, &[]).expect("lookup").is_some());
+        }
+        t.elapsed().as_secs_f64() * 1000.0 / f64::from(n)
+    })
+    .await
+    .expect("join");
+    println!("lookup alone (no HTTP): {direct:.2} ms");
+    println!(
+        "20,000 files, read set of {} entries: hit on a new root {:.1} ms (flatten included; runs {:?}), hit on a root in the LRU {warm:.2} ms, flattens {}",
+        reads.len(),
+        fresh_ms.iter().sum::<f64>() / fresh_ms.len() as f64,
+        fresh_ms.iter().map(|m| m.round()).collect::<Vec<_>>(),
+        b.server.state.readsets.trees().flattens()
+    );
+}

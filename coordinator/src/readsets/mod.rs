@@ -5,6 +5,7 @@
 //!
 //! Methods block (sled, the blob store, flattening trees): async callers use `spawn_blocking`.
 
+mod codec;
 pub mod explain;
 pub mod lists;
 pub mod trees;
@@ -20,7 +21,7 @@ use crate::action_cache::ActionCache;
 use crate::error::StoreError;
 use crate::meta::Meta;
 
-use lists::{ReadSet, TargetRecord};
+use lists::{ReadSet, StoredSet, TargetRecord};
 use trees::TreeViews;
 use view::View;
 
@@ -104,10 +105,12 @@ impl ReadSetCache {
                 return Ok(None);
             }
         };
-        for set in sets.iter().filter(|s| view.matches(s)) {
-            let key = read_set_key(&pre_key, set);
-            if let Some(result) = self.actions.lookup(&key)? {
-                return Ok(Some(Hit { key, result }));
+        for set in sets.iter().filter(|s| view.matches(&s.entries)) {
+            if let Some(result) = self.actions.lookup(&set.key)? {
+                return Ok(Some(Hit {
+                    key: set.key,
+                    result,
+                }));
             }
         }
         Ok(None)
@@ -133,8 +136,8 @@ impl ReadSetCache {
         self.actions.insert(&key, result)?;
         // After the result, so a lookup that finds the set finds the result too. The result of
         // a set pushed out can no longer be found: it goes too.
-        for old in lists::add_read_set(self.meta.read_sets(), &pre_key, &set)? {
-            self.actions.remove(&read_set_key(&pre_key, &old))?;
+        for old in lists::add_read_set(self.meta.read_sets(), &pre_key, set)? {
+            self.actions.remove(&old.key)?;
         }
         if let Some(first) = spec.outputs.first() {
             let rec = TargetRecord {
@@ -142,7 +145,7 @@ impl ReadSetCache {
                 spec: bare(spec),
                 prereqs: prereqs.to_vec(),
             };
-            lists::add_target_record(self.meta.targets(), first, &rec)?;
+            lists::add_target_record(self.meta.targets(), first, rec)?;
         }
         Ok(Ok(key))
     }
@@ -156,7 +159,7 @@ impl ReadSetCache {
         let pre_key = spec.pre_key(prereqs);
         let sets = lists::read_sets(self.meta.read_sets(), &pre_key)?;
         if !sets.is_empty() {
-            return self.explain_read_sets(spec, &pre_key, &sets);
+            return self.explain_read_sets(spec, &sets);
         }
         let records = match spec.outputs.first() {
             Some(first) => lists::target_records(self.meta.targets(), first)?,
@@ -187,8 +190,7 @@ impl ReadSetCache {
     fn explain_read_sets(
         &self,
         spec: &ActionSpec,
-        pre_key: &ActionKey,
-        sets: &[ReadSet],
+        sets: &[StoredSet],
     ) -> Result<ExplainResponse, StoreError> {
         let view = match self.view(spec) {
             Ok(v) => v,
@@ -203,8 +205,8 @@ impl ReadSetCache {
             }
         };
         let mut evicted = false;
-        for set in sets.iter().filter(|s| view.matches(s)) {
-            if self.actions.lookup(&read_set_key(pre_key, set))?.is_some() {
+        for set in sets.iter().filter(|s| view.matches(&s.entries)) {
+            if self.actions.lookup(&set.key)?.is_some() {
                 return Ok(ExplainResponse {
                     hit: true,
                     reasons: Vec::new(),
@@ -220,7 +222,7 @@ impl ReadSetCache {
         }
         let nearest = sets
             .iter()
-            .map(|s| view.mismatches(s))
+            .map(|s| view.mismatches(&s.entries))
             .min_by_key(Vec::len)
             .unwrap_or_default();
         let reasons = nearest
