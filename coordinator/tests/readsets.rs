@@ -54,7 +54,11 @@ struct Outcome {
 
 impl Bench {
     async fn start() -> Bench {
-        let server = TestServer::start().await;
+        Bench::on(TestServer::start().await).await
+    }
+
+    /// A bench on an already-started server.
+    async fn on(server: TestServer) -> Bench {
         let c = server.client();
         let build = c
             .create_build(&BuildRequest {
@@ -645,4 +649,21 @@ async fn lookup_cost_on_a_big_tree() {
         fresh_ms.iter().map(|m| m.round()).collect::<Vec<_>>(),
         b.server.state.readsets.trees().flattens()
     );
+}
+
+#[tokio::test]
+async fn read_sets_survive_a_restart() {
+    let b = Bench::start().await;
+    let req = compile(b.tree(&[]).await, "-O2");
+    let first = b.run(&req, READS).await;
+    let dir = b.server.stop().await;
+    let b = Bench::on(TestServer::in_dir(dir, crate::harness::Options::default()).await).await;
+    let again = b.run(&req, READS).await;
+    assert!(again.cached, "a hit after the restart");
+    assert_eq!(again.key, first.key);
+    let mut changed = req.clone();
+    changed.spec.lines[0].command.push_str(" -g");
+    let e = b.explain(&changed).await;
+    assert_eq!(e.reasons.len(), 1, "{e:?}");
+    assert!(e.reasons[0].starts_with("recipe line 1 changed: "), "{e:?}");
 }
