@@ -53,17 +53,11 @@ fn start(workers: usize, slots: u32) -> Cluster {
 /// Seed cases that differ from make on a farm today, and why. Their differences are printed
 /// on every run but do not fail the test (`RMAKE_TESTS_STRICT=1` makes them fail); a known case
 /// that agrees again is printed as `FIXED` so it can be taken off the list.
-const KNOWN: &[(&str, &str)] = &[
-    (
-        "ml_named_runs",
-        "three actions append to one runs.log that none declares: each appends to its own copy \
+const KNOWN: &[(&str, &str)] = &[(
+    "ml_named_runs",
+    "three actions append to one runs.log that none declares: each appends to its own copy \
          and the last download wins (make leaves all three lines)",
-    ),
-    (
-        "intermediate_phony_pattern",
-        "a directory made by a recipe (`mkdir -p $@`) is no output: not downloaded, not removed",
-    ),
-];
+)];
 
 /// Prints to the process's stderr directly: the test harness captures `eprintln!` of passing
 /// tests, and a known difference must show in every run.
