@@ -50,6 +50,9 @@ pub struct Pair {
     pub unordered_stderr: bool,
     /// Longest a run may take.
     pub timeout: Duration,
+    /// Send stderr into stdout's file (one stream, as on a terminal): compares how the two
+    /// interleave.
+    pub merge_output: bool,
 }
 
 /// One side of a comparison.
@@ -148,14 +151,14 @@ impl Comparison {
         }
         if m.stdout != r.stdout {
             out.push_str(&format!(
-                "stdout differs:\n--- make\n{}--- rmake\n{}",
-                m.stdout, r.stdout
+                "stdout differs:\n{}",
+                text_diff(&m.stdout, &r.stdout)
             ));
         }
         if m.stderr != r.stderr {
             out.push_str(&format!(
-                "stderr differs:\n--- make\n{}--- rmake\n{}",
-                m.stderr, r.stderr
+                "stderr differs:\n{}",
+                text_diff(&m.stderr, &r.stderr)
             ));
         }
         let files = snapshot::diff(&m.files, &r.files);
@@ -174,6 +177,40 @@ impl Comparison {
             self.args
         );
     }
+}
+
+/// Both texts when short; else the lines around the first difference, with line counts.
+fn text_diff(make: &str, rmake: &str) -> String {
+    let (a, b): (Vec<&str>, Vec<&str>) = (
+        make.split_inclusive('\n').collect(),
+        rmake.split_inclusive('\n').collect(),
+    );
+    if a.len().max(b.len()) <= 40 {
+        return format!("--- make\n{make}--- rmake\n{rmake}");
+    }
+    let first = a
+        .iter()
+        .zip(&b)
+        .position(|(x, y)| x != y)
+        .unwrap_or(a.len().min(b.len()));
+    let from = first.saturating_sub(3);
+    let show = |v: &[&str]| -> String {
+        v.iter()
+            .skip(from)
+            .take(10)
+            .map(|l| format!("{l:?}\n"))
+            .collect()
+    };
+    format!(
+        "(make {} lines, rmake {} lines; first difference at line {}; lines {}.. as Rust strings)\n\
+         --- make\n{}--- rmake\n{}",
+        a.len(),
+        b.len(),
+        first + 1,
+        from + 1,
+        show(&a),
+        show(&b)
+    )
 }
 
 fn sorted_lines(s: &str) -> String {
@@ -220,6 +257,7 @@ impl Pair {
             unordered_stdout: false,
             unordered_stderr: false,
             timeout: Duration::from_secs(60),
+            merge_output: false,
         })
     }
 
@@ -350,22 +388,26 @@ impl Pair {
 
     /// Starts GNU make (its own process group).
     pub fn spawn_make(&self, args: &[&str]) -> Result<Running> {
-        run::spawn(self.make_command(args))
+        run::spawn_with(self.make_command(args), self.merge_output)
     }
 
     /// Starts `rmake-remote` (its own process group).
     pub fn spawn_rmake(&self, args: &[&str], farm: Farm<'_>) -> Result<Running> {
-        run::spawn(self.rmake_command(args, farm))
+        run::spawn_with(self.rmake_command(args, farm), self.merge_output)
     }
 
     /// Runs GNU make to completion.
     pub fn run_make(&self, args: &[&str]) -> Result<Outcome> {
-        run::run(self.make_command(args), self.timeout)
+        run::run_with(self.make_command(args), self.timeout, self.merge_output)
     }
 
     /// Runs `rmake-remote` to completion.
     pub fn run_rmake(&self, args: &[&str], farm: Farm<'_>) -> Result<Outcome> {
-        run::run(self.rmake_command(args, farm), self.timeout)
+        run::run_with(
+            self.rmake_command(args, farm),
+            self.timeout,
+            self.merge_output,
+        )
     }
 
     /// Normalises an outcome of the run in `tree` into a comparable side.

@@ -64,12 +64,20 @@ pub struct Running {
 
 /// Starts `cmd` with stdin closed and stdout/stderr going to anonymous files, as the leader of a
 /// new process group (so the whole job can be signalled like a terminal does).
-pub fn spawn(mut cmd: Command) -> Result<Running> {
+pub fn spawn(cmd: Command) -> Result<Running> {
+    spawn_with(cmd, false)
+}
+
+/// Like [`spawn`]; with `merged`, stderr goes to the same open file as stdout (one shared
+/// offset, like a terminal), so the outcome's `stdout` shows how the two interleave and its
+/// `stderr` is empty.
+pub fn spawn_with(mut cmd: Command, merged: bool) -> Result<Running> {
     let stdout = tempfile::tempfile().context("creating a file for stdout")?;
     let stderr = tempfile::tempfile().context("creating a file for stderr")?;
+    let err_target = if merged { &stdout } else { &stderr };
     cmd.stdin(Stdio::null())
         .stdout(stdout.try_clone().context("cloning stdout file")?)
-        .stderr(stderr.try_clone().context("cloning stderr file")?)
+        .stderr(err_target.try_clone().context("cloning stderr file")?)
         .process_group(0);
     let child = cmd
         .spawn()
@@ -151,4 +159,9 @@ impl Drop for Running {
 /// Runs `cmd` to completion, killing it after `timeout`.
 pub fn run(cmd: Command, timeout: Duration) -> Result<Outcome> {
     spawn(cmd)?.wait(timeout)
+}
+
+/// [`run`] with stderr merged into stdout (see [`spawn_with`]).
+pub fn run_with(cmd: Command, timeout: Duration, merged: bool) -> Result<Outcome> {
+    spawn_with(cmd, merged)?.wait(timeout)
 }

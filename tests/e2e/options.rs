@@ -272,3 +272,49 @@ fn special_targets_choose_where_and_whether_to_cache() {
         ".RMAKE_NOCACHE runs again"
     );
 }
+
+/// What remote recipes print comes back as make prints it: stdout and stderr of successive
+/// recipe lines interleaved in one stream as on a terminal, echoes and make's `(ignored)`
+/// included, a large output in full. Within one command that writes to both streams, the
+/// order between the streams is not kept (the worker reads two pipes), so that target is
+/// compared with the streams apart.
+#[test]
+fn recipe_output_is_replayed_interleaved_and_in_full() {
+    let _serial = serial();
+    let cluster = start(Options::default());
+    let makefile = "all: mixed.txt big.txt\n\
+        mixed.txt:\n\
+        \techo one\n\
+        \techo two >&2\n\
+        \t@echo three; echo four\n\
+        \t@echo five >&2\n\
+        \t-@false\n\
+        \t@printf 'no newline' >&2\n\
+        \ttouch $@\n\
+        big.txt:\n\
+        \t@seq 1 30000 | tee $@\n\
+        within.txt:\n\
+        \t@echo a; echo b >&2; echo c; echo d >&2; touch $@\n";
+    let mut pair = Pair::from_files(&[("Makefile", makefile)]).unwrap_or_else(|e| panic!("{e:#}"));
+    pair.merge_output = true;
+    let cmp = pair
+        .check(&[], Farm::Cluster(&cluster))
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    cmp.assert_same("interleaved and large output");
+    assert!(
+        cmp.rmake.stdout.len() > 150_000,
+        "the whole of seq 1 30000 came back"
+    );
+    assert!(
+        cmp.rmake
+            .stdout
+            .starts_with("echo one\none\necho two >&2\ntwo\nthree\nfour\nfive\n"),
+        "{:.300}",
+        cmp.rmake.stdout
+    );
+
+    pair.merge_output = false;
+    pair.check(&["within.txt"], Farm::Cluster(&cluster))
+        .unwrap_or_else(|e| panic!("{e:#}"))
+        .assert_same("one command writing to both streams, streams apart");
+}
