@@ -248,7 +248,7 @@ impl Run<'_> {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
-        let mut child = match lc.command.spawn() {
+        let mut child = match spawn(&mut lc.command) {
             Ok(c) => c,
             Err(e) => {
                 tracing::debug!(line = index, program = %lc.program, error = %e, "could not start");
@@ -363,6 +363,24 @@ impl Run<'_> {
         }
         status.flatten()
     }
+}
+
+/// Spawns `command`, retrying a few times when the program is "text file busy": an executable
+/// just written by this process can be held open for writing for an instant by a child another
+/// thread is forking, and exec refuses it until that child has exec'd in turn.
+fn spawn(command: &mut std::process::Command) -> std::io::Result<std::process::Child> {
+    let mut delay = Duration::from_millis(5);
+    for _ in 0..6 {
+        match command.spawn() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {
+                tracing::debug!(?delay, "program busy; retrying");
+                std::thread::sleep(delay);
+                delay *= 2;
+            }
+            other => return other,
+        }
+    }
+    command.spawn()
 }
 
 /// The failure record of a line that ended with `status` (`None`: unknown, counted as 1).

@@ -4,7 +4,7 @@
 //! for finding outputs and filtering reads afterwards. An idle root of the same tree (see
 //! `restore`) is moved into place instead of materializing again.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -106,6 +106,8 @@ pub struct ExecRoot {
     pub index: Index,
     /// The input tree alone (without the overlay).
     pub baseline: Arc<Baseline>,
+    /// Directories the worker created for the working directory (not outputs).
+    pub worker_dirs: HashSet<String>,
 }
 
 impl ExecRoot {
@@ -186,16 +188,28 @@ pub fn prepare(
         )
         .with_context(|| format!("placing input {}", input.path))?;
     }
+    let mut worker_dirs = HashSet::new();
     let cwd = if spec.working_dir.is_empty() {
         root.to_path_buf()
     } else {
-        split_path(&spec.working_dir).context("working directory")?;
+        let comps = split_path(&spec.working_dir).context("working directory")?;
+        let mut rel = String::new();
+        for c in comps {
+            if !rel.is_empty() {
+                rel.push('/');
+            }
+            rel.push_str(c);
+            if fs::symlink_metadata(root.join(&rel)).is_err() {
+                worker_dirs.insert(rel.clone());
+            }
+        }
         let cwd = root.join(&spec.working_dir);
         fs::create_dir_all(&cwd)
             .with_context(|| format!("creating working directory {}", spec.working_dir))?;
         cwd
     };
     Ok(ExecRoot {
+        worker_dirs,
         origin,
         root: root.to_path_buf(),
         cwd,

@@ -269,7 +269,7 @@ impl Executor {
         let read_paths: Vec<String> = reads
             .opened
             .into_iter()
-            .filter(|p| exec.before.contains_key(p))
+            .filter(|p| existed_before(&exec, p))
             .collect();
         if let Ok(mut l) = left.lock() {
             l.scan = Some((
@@ -299,7 +299,7 @@ impl Executor {
             worker: self.name.clone(),
             read_paths,
             reads_complete: reads.complete,
-            output_dirs: Vec::new(),
+            output_dirs: outputs.dirs,
         })
     }
 
@@ -385,6 +385,18 @@ impl Executor {
                 .context("uploading a log")?;
         }
         Ok(LogOutput::Blob { digest })
+    }
+}
+
+/// Whether a recorded read names something of the input view: a file (or a directory opened
+/// as one), or a listing (`dir/`, `./`) of a directory that was there.
+fn existed_before(exec: &ExecRoot, read: &str) -> bool {
+    if read == "./" {
+        return true;
+    }
+    match read.strip_suffix('/') {
+        Some(dir) => matches!(exec.before.get(dir), Some(exec_root::Before::Dir)),
+        None => exec.before.contains_key(read),
     }
 }
 

@@ -17,6 +17,9 @@ use crate::exec_root::{Before, ExecRoot};
 pub struct Outputs {
     /// Sorted by path.
     pub files: Vec<OutputFile>,
+    /// Directories the recipe created, sorted (not those the worker made for the working
+    /// directory).
+    pub dirs: Vec<String>,
     /// One file holding each output blob.
     pub paths: HashMap<Digest, PathBuf>,
     /// Everything the scan found in the root, parents first.
@@ -59,6 +62,13 @@ pub fn find_outputs(exec: &mut ExecRoot, declared: &[String]) -> anyhow::Result<
             }
         }
     }
+    let mut dirs: Vec<String> = after
+        .iter()
+        .filter(|e| matches!(e.node, Node::Directory { .. }))
+        .filter(|e| !exec.before.contains_key(&e.path) && !exec.worker_dirs.contains(&e.path))
+        .map(|e| e.path.clone())
+        .collect();
+    dirs.sort();
     for path in declared {
         if let Some((digest, executable)) = files_after.get(path.as_str()) {
             found.entry(path.clone()).or_insert_with(|| OutputFile {
@@ -79,6 +89,7 @@ pub fn find_outputs(exec: &mut ExecRoot, declared: &[String]) -> anyhow::Result<
     }
     Ok(Outputs {
         files: found.into_values().collect(),
+        dirs,
         paths,
         after,
         skipped: scanned.skipped,

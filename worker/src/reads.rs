@@ -17,7 +17,8 @@ use std::time::Duration;
 /// What was recorded.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Recorded {
-    /// Paths opened or listed, relative to the root (the root's own listing is left out).
+    /// Files opened (`src/a.h`) and directories listed (`src/`, the root `./`), relative to
+    /// the root.
     pub opened: BTreeSet<String>,
     /// False when events were lost (queue overflow) or a watch could not be set.
     pub complete: bool,
@@ -169,8 +170,16 @@ impl Watcher {
             (false, false) => format!("{dir}/{name}"),
         };
         if mask & libc::IN_OPEN != 0 {
-            if !path.is_empty() {
-                self.recorded.opened.insert(path);
+            // A directory opened is a listing: `dir/`, the root's `./` (see docs/caching.md).
+            let read = if mask & libc::IN_ISDIR == 0 {
+                path
+            } else if path.is_empty() {
+                "./".to_string()
+            } else {
+                format!("{path}/")
+            };
+            if !read.is_empty() {
+                self.recorded.opened.insert(read);
             }
         } else if mask & (libc::IN_CREATE | libc::IN_MOVED_TO) != 0
             && mask & libc::IN_ISDIR != 0
@@ -262,9 +271,17 @@ mod tests {
         let got = rec.finish();
         assert!(got.complete);
         assert!(got.opened.contains("inc/a.h"), "{got:?}");
-        assert!(got.opened.contains("inc/sub"), "{got:?}");
+        assert!(got.opened.contains("inc/sub/"), "{got:?}");
+        assert!(!got.opened.contains("inc/sub"), "{got:?}");
         assert!(got.opened.contains("new/deep/f"), "{got:?}");
         assert!(!got.opened.contains("b.c"), "{got:?}");
         assert!(!got.opened.contains(""), "{got:?}");
+        assert!(
+            !got.opened.contains("./"),
+            "the root was not listed: {got:?}"
+        );
+        let rec = ReadRecorder::start(root, &["".into()]);
+        let _ = std::fs::read_dir(root).map(|d| d.count());
+        assert!(rec.finish().opened.contains("./"));
     }
 }

@@ -182,7 +182,13 @@ async fn inputs_overlay_env_and_big_logs() {
         ("HOME".into(), "/home/client".into()),
     ];
     let r = farm.execute(s).await;
-    assert_eq!(r.exit_code, 0, "{:?}", farm.log(&r.stderr).await);
+    assert_eq!(
+        r.exit_code,
+        0,
+        "{:?} {:?}",
+        farm.log(&r.stderr).await,
+        r.failures
+    );
     let out = farm.log(&r.stdout).await;
     assert!(out.starts_with("generated tool\n#define GEN 1\n"), "{out}");
     assert_eq!(out.len(), "generated tool\n#define GEN 1\n".len() + 10000);

@@ -100,6 +100,51 @@ async fn compiles_reads_writes_and_cleans_up() {
 }
 
 #[tokio::test]
+async fn listings_and_created_directories() {
+    let farm = Farm::start(Duration::from_secs(10)).await;
+    let root = farm
+        .upload_tree(&[("inc/a.h", b"a", false), ("src/x.c", b"x", false)])
+        .await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let ex = executor(&farm, dir.path());
+    let mut s = spec(
+        root,
+        &["ls ../../inc > /dev/null; ls ../.. > /dev/null; mkdir -p out/empty ../../gen"],
+        &[],
+    );
+    s.working_dir = "work/here".into();
+    let LeaseRun::Completed(r) = ex.run(&lease("d1", s), CancelHandle::new()).await else {
+        panic!("expected a completed run");
+    };
+    assert_eq!(r.exit_code, 0, "{:?}", farm.log(&r.stderr).await);
+    assert!(
+        r.read_paths.contains(&"inc/".to_string()),
+        "{:?}",
+        r.read_paths
+    );
+    assert!(
+        r.read_paths.contains(&"./".to_string()),
+        "{:?}",
+        r.read_paths
+    );
+    assert!(
+        !r.read_paths.iter().any(|p| p.starts_with("work")),
+        "the worker made work/here: {:?}",
+        r.read_paths
+    );
+    assert_eq!(
+        r.output_dirs,
+        vec![
+            "gen".to_string(),
+            "work/here/out".into(),
+            "work/here/out/empty".into()
+        ],
+        "created directories, not the working directory the worker made"
+    );
+    farm.stop().await;
+}
+
+#[tokio::test]
 async fn writing_into_an_input_never_changes_the_cache() {
     let farm = Farm::start(Duration::from_secs(10)).await;
     let root = farm.upload_tree(&[("v.txt", b"one\n", false)]).await;
