@@ -1,4 +1,5 @@
-//! Builds that meet trouble: a worker SIGKILLed in the middle of an action (its lease expires
+//! Builds that meet trouble: a remote recipe failing after writing its target (with and
+//! without `.DELETE_ON_ERROR`), a worker SIGKILLed in the middle of an action (its lease expires
 //! and the action runs again elsewhere), a worker stopped with SIGTERM mid-action (it finishes
 //! the action, deregisters and exits 0), the coordinator SIGKILLed and restarted mid-build (no
 //! hang; a rerun ends as make), a failing recipe under `-k`, Ctrl-C during a long
@@ -129,6 +130,29 @@ fn failing_recipe_under_k_builds_the_rest() {
                 "{f} built despite the failure"
             );
         }
+    }
+}
+
+/// A remote recipe that writes its target and then fails: with `.DELETE_ON_ERROR` make deletes
+/// the half-written target (and says so), without it the file stays; rmake-remote does the same.
+#[test]
+fn failed_remote_target_and_delete_on_error() {
+    let _serial = serial();
+    let cluster = start(Options::default());
+    for header in ["", ".DELETE_ON_ERROR:\n"] {
+        let makefile = format!("{header}partial.txt:\n\techo half > $@; exit 3\n");
+        let pair = Pair::from_files(&[("Makefile", makefile.as_str())])
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        let cmp = pair
+            .check(&[], Farm::Cluster(&cluster))
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        cmp.assert_same(&format!("failing recipe, Makefile {makefile:?}"));
+        assert_eq!(cmp.rmake.outcome.status, Status::Code(2));
+        assert_eq!(
+            cmp.rmake.files.contains_key("partial.txt"),
+            header.is_empty(),
+            "the half-written target is kept only without .DELETE_ON_ERROR"
+        );
     }
 }
 
