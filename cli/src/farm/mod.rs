@@ -289,6 +289,7 @@ impl Farm {
         let Some(conn) = self.connect() else { return failed("the farm is not available".into()) };
         let mut cancelled = self.inner.cancelled.subscribe();
         let mut started = false;
+        let t0 = std::time::Instant::now();
         progress::step(progress::Step::Queued);
         let outcome = self.inner.rt.block_on(async {
             let mut stream = conn.execute(&remote.req).await?;
@@ -320,6 +321,7 @@ impl Farm {
             Err(e) => return failed(format!("remote execution failed: {e:#}")),
         };
         let result = &resp.result;
+        let t1 = std::time::Instant::now();
         {
             let mut st = self.lock();
             st.tally.actions += 1;
@@ -340,6 +342,18 @@ impl Farm {
         if let Err(e) = self.keep_outputs(&conn, &remote.targets, &result.output_files, succeeded) {
             return failed(format!("cannot write the outputs: {e:#}"));
         }
+        let t = &result.timings;
+        tracing::debug!(
+            target = %job.target,
+            cached = resp.cached,
+            roundtrip_ms = (t1 - t0).as_secs_f64() * 1000.0,
+            download_ms = t1.elapsed().as_secs_f64() * 1000.0,
+            queued_ms = t.queued_ms,
+            fetch_ms = t.input_fetch_ms,
+            exec_ms = t.execution_ms,
+            upload_ms = t.output_upload_ms,
+            "action done"
+        );
         progress::printing(|| replay::replay(job, result, &logs, &self.inner.prefix, first_echoed))
     }
 
