@@ -46,6 +46,18 @@ fn worker_killed_mid_action_build_still_succeeds() {
     let victim =
         victim.unwrap_or_else(|| panic!("no worker ever ran `sleep 3`\n{}", cluster.logs(30)));
     cluster.kill_worker(victim);
+    // Once the lease expires the action runs again, on the other worker.
+    let mut rerun_on = None;
+    procs::wait_until(Duration::from_secs(20), || {
+        rerun_on = cluster.worker_running("sleep 3");
+        rerun_on.is_some()
+    });
+    assert_eq!(
+        rerun_on,
+        Some(1 - victim),
+        "the lost action ran again on the surviving worker\n{}",
+        cluster.logs(30)
+    );
     let out = run
         .wait(Duration::from_secs(60))
         .unwrap_or_else(|e| panic!("{e:#}"));
@@ -212,6 +224,16 @@ fn ctrl_c_stops_the_build_and_cancels_the_remote_action() {
             .is_none()),
         "the worker still runs the cancelled recipe 10 s after Ctrl-C\n{}",
         cluster.logs(30)
+    );
+    let idle = procs::wait_until(Duration::from_secs(10), || {
+        cluster
+            .get_json("/v1/farm")
+            .is_ok_and(|v| v["running"].as_u64() == Some(0) && v["queued"].as_u64() == Some(0))
+    });
+    assert!(
+        idle,
+        "the coordinator still counts the cancelled action: {:?}",
+        cluster.get_json("/v1/farm")
     );
 }
 
