@@ -451,3 +451,44 @@ impl Pair {
 }
 
 use std::os::unix::process::CommandExt as _;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_lines_parse() {
+        let s = Summary::parse(
+            "rmake-remote: 7 actions: 5 cache hits, 2 run remotely, 0 run locally; hits saved 1.5 s",
+        );
+        assert_eq!(
+            s,
+            Some(Summary {
+                actions: 7,
+                hits: 5,
+                remote: 2,
+                local: 0
+            })
+        );
+        assert_eq!(
+            Summary::parse("rmake-remote: *** [Makefile:1: a] Error 1"),
+            None
+        );
+        assert_eq!(
+            Summary::parse("make: 7 actions: 5 cache hits, 2 run remotely, 0"),
+            None
+        );
+    }
+
+    #[test]
+    fn long_diffs_show_the_first_difference() {
+        let a: String = (0..100).map(|i| format!("{i}\n")).collect();
+        let b = a.replace("50\n", "fifty\n");
+        let d = text_diff(&a, &b);
+        assert!(d.contains("first difference at line 51"), "{d}");
+        assert!(d.contains("\"fifty\\n\""), "{d}");
+        assert!(!d.contains("\"10\\n\""), "{d}");
+        assert_eq!(text_diff("x\n", "y\n"), "--- make\nx\n--- rmake\ny\n");
+        assert_eq!(sorted_lines("b\na\n"), "a\nb\n");
+    }
+}
