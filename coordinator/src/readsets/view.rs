@@ -278,6 +278,20 @@ mod tests {
     }
 
     #[test]
+    fn an_input_over_a_tree_file_wins() {
+        let v = View::new(
+            base(),
+            &[OutputFile {
+                path: "src/a.c".into(),
+                digest: Digest::of(b"generated"),
+                executable: false,
+            }],
+        );
+        assert_eq!(v.digest("src/a.c"), Some(Digest::of(b"generated")));
+        assert_eq!(v.digest("src/"), Some(listing_digest(["a.c"])), "no new name");
+    }
+
+    #[test]
     fn links_that_leave_the_root_stand_for_their_text() {
         assert_eq!(resolve("a/b", "../c"), Some("a/c".into()));
         assert_eq!(resolve("", "../c"), None);
