@@ -1,6 +1,7 @@
-//! `--explain`: why the actions of the last farm build missed the cache. Each build records the
-//! actions that ran (under the cache dir, per tree); `--explain` asks the coordinator to compare
-//! each with the nearest entry it holds and prints what differs.
+//! `--explain`: why the actions of the last farm build missed the cache. When an action misses,
+//! the client asks the coordinator at once (before the new result is stored) what differs from
+//! the nearest entry it holds; the build records those answers per tree under the cache dir, and
+//! `rmake-remote --explain [TARGET…]` prints them.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -12,17 +13,18 @@ use rmake_proto::exec::{ExecuteRequest, ExplainRequest};
 use rmake_proto::CoordinatorClient;
 
 use crate::args::Config;
-use crate::farm::embedded::Embedded;
 use crate::farm::{settings, tree};
 use crate::runner::Prefix;
 
-/// An action of a build that did not come from the cache.
+/// An action of a build that did not come from the cache, and why.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Miss {
     /// The target, as make names it.
     pub target: String,
-    /// What was submitted.
-    pub request: ExecuteRequest,
+    /// Its outputs, relative to the tree's root.
+    pub outputs: Vec<String>,
+    /// What differed from the nearest cache entry, in words (empty: unknown).
+    pub reasons: Vec<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -33,6 +35,21 @@ struct Record {
 
 fn record_path(cache_dir: &Path, root: &Path) -> PathBuf {
     cache_dir.join("last-build").join(format!("{}.json", tree::root_key(root)))
+}
+
+/// Asks the coordinator why `req` is not in the cache (called when it was queued, so before its
+/// own result is stored).
+pub async fn why_missed(client: CoordinatorClient, target: String, req: ExecuteRequest) -> Vec<String> {
+    if req.skip_cache_lookup {
+        return vec!["-B: the cache was not consulted".to_string()];
+    }
+    let ask = ExplainRequest { target, spec: req.spec, prereqs: req.prereqs };
+    match client.explain(&ask).await {
+        // Another build stored it meanwhile.
+        Ok(ans) if ans.hit => vec!["stored by another build while this one ran it".to_string()],
+        Ok(ans) => ans.reasons,
+        Err(e) => vec![format!("the coordinator could not say ({e})")],
+    }
 }
 
 /// Records the misses of the build of the tree at `root` (a build with no remote action keeps
@@ -49,9 +66,8 @@ pub fn save(cache_dir: &Path, root: &Path, misses: &[Miss]) -> anyhow::Result<()
     Ok(())
 }
 
-/// Runs `--explain`: for the named target (`--explain=T`), else the goals given, else every miss
-/// of the last build, prints `target: reason` lines. Exit status 0, or 2 when nothing can be
-/// explained.
+/// Runs `--explain`: for the named target (`--explain=T`) and the goals given, else every miss of
+/// the last build, prints `target: reason` lines. Exit status 0, or 2 when there is no record.
 pub fn run(cfg: &Config, prefix: &Prefix) -> ExitCode {
     match explain(cfg) {
         Ok(lines) => {
@@ -80,46 +96,20 @@ fn explain(cfg: &Config) -> anyhow::Result<Vec<String>> {
         wanted.push(t.clone());
     }
     let wanted_rel: Vec<String> = wanted.iter().filter_map(|w| map.to_rel(w)).collect();
-    let picked: Vec<&Miss> = rec
-        .misses
-        .iter()
-        .filter(|m| {
-            wanted.is_empty()
-                || wanted.contains(&m.target)
-                || m.request.spec.outputs.iter().any(|o| wanted_rel.contains(o))
-        })
-        .collect();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    rt.block_on(async {
-        let (url, embedded) = match &s.coordinator {
-            Some(u) => (u.clone(), None),
-            None => {
-                let e = Embedded::start(&s.cache_dir, 1).await?;
-                (e.url.clone(), Some(e))
-            }
-        };
-        let client = CoordinatorClient::new(&url, s.token.clone())?;
-        let mut lines = Vec::new();
-        if picked.is_empty() {
-            let what = if wanted.is_empty() { "no action".to_string() } else { wanted.join(" ") };
-            lines.push(format!("{what}: ran from the cache or not at all in the last build"));
+    let mut lines = Vec::new();
+    for m in &rec.misses {
+        let picked = wanted.is_empty() || wanted.contains(&m.target) || m.outputs.iter().any(|o| wanted_rel.contains(o));
+        if !picked {
+            continue;
         }
-        for m in picked {
-            let req = ExplainRequest {
-                target: m.target.clone(),
-                spec: m.request.spec.clone(),
-                prereqs: m.request.prereqs.clone(),
-            };
-            match client.explain(&req).await {
-                Ok(ans) if ans.hit => lines.push(format!("{}: would be a cache hit now", m.target)),
-                Ok(ans) if ans.reasons.is_empty() => lines.push(format!("{}: missed the cache", m.target)),
-                Ok(ans) => lines.extend(ans.reasons.iter().map(|r| format!("{}: {r}", m.target))),
-                Err(e) => lines.push(format!("{}: cannot explain: {e}", m.target)),
-            }
+        if m.reasons.is_empty() {
+            lines.push(format!("{}: missed the cache", m.target));
         }
-        if let Some(e) = embedded {
-            e.stop().await;
-        }
-        Ok(lines)
-    })
+        lines.extend(m.reasons.iter().map(|r| format!("{}: {r}", m.target)));
+    }
+    if lines.is_empty() {
+        let what = if wanted.is_empty() { "every action".to_string() } else { wanted.join(" ") };
+        lines.push(format!("{what}: came from the cache or did not run in the last farm build"));
+    }
+    Ok(lines)
 }

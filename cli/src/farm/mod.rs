@@ -291,6 +291,7 @@ impl Farm {
         let mut started = false;
         let t0 = std::time::Instant::now();
         progress::step(progress::Step::Queued);
+        let mut why: Option<tokio::task::JoinHandle<Vec<String>>> = None;
         let outcome = self.inner.rt.block_on(async {
             let mut stream = conn.execute(&remote.req).await?;
             loop {
@@ -308,6 +309,10 @@ impl Farm {
                     Some(ExecuteEvent::Started { .. }) if !started => {
                         started = true;
                         progress::step(progress::Step::Started);
+                    }
+                    Some(ExecuteEvent::Queued { .. }) if why.is_none() => {
+                        // A miss: ask now, before its result is stored, why (for --explain).
+                        why = Some(tokio::spawn(explain::why_missed(conn.client.clone(), job.target.clone(), remote.req.clone())));
                     }
                     Some(_) => {}
                     None => anyhow::bail!("the coordinator ended the action without a result"),
@@ -330,8 +335,17 @@ impl Farm {
                 st.tally.saved_ms += result.timings.execution_ms;
             } else {
                 st.tally.remote += 1;
-                st.misses.push(explain::Miss { target: job.target.clone(), request: remote.req.clone() });
             }
+        }
+        if !resp.cached {
+            let reasons = match why.take() {
+                Some(task) => self.inner.rt.block_on(async {
+                    tokio::time::timeout(std::time::Duration::from_secs(5), task).await.ok().and_then(Result::ok)
+                }),
+                None => None,
+            };
+            let outputs = remote.req.spec.outputs.clone();
+            self.lock().misses.push(explain::Miss { target: job.target.clone(), outputs, reasons: reasons.unwrap_or_default() });
         }
         // A failed recipe's files come back too: make leaves them (a log, a half-built target
         // that the Plan then deletes or keeps as make would).
