@@ -91,6 +91,62 @@ async fn outputs_logs_segments_and_reads() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_compile_with_a_depfile() {
+    if std::process::Command::new("cc")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("no cc on this machine: skipped");
+        return;
+    }
+    let farm = Farm::start(Duration::from_secs(4)).await;
+    let worker = farm.start_worker();
+    let root = farm
+        .upload_tree(&[
+            (
+                "src/main.c",
+                b"#include \"defs.h\"\nint main(void) { return X; }\n",
+                false,
+            ),
+            ("inc/defs.h", b"#define X 0\n", false),
+            ("inc/unused.h", b"#define Y 1\n", false),
+        ])
+        .await;
+    let s = spec(
+        root,
+        &[
+            "mkdir -p build",
+            "cc -MMD -Iinc -c src/main.c -o build/main.o",
+            "cc build/main.o -o build/app",
+            "./build/app",
+        ],
+        &["build/app"],
+    );
+    let r = farm.execute(s).await;
+    assert_eq!(r.exit_code, 0, "{:?}", farm.log(&r.stderr).await);
+    let paths: Vec<&str> = r.output_files.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(paths, vec!["build/app", "build/main.d", "build/main.o"]);
+    assert!(r.output_files[0].executable);
+    assert!(farm
+        .content(&r.output_files[1])
+        .await
+        .contains("inc/defs.h"));
+    assert!(
+        r.read_paths.contains(&"inc/defs.h".to_string()),
+        "{:?}",
+        r.read_paths
+    );
+    assert!(r.read_paths.contains(&"src/main.c".to_string()));
+    assert!(!r.read_paths.contains(&"inc/unused.h".to_string()));
+    assert!(r.reads_complete);
+    assert_eq!(r.output_dirs, vec!["build".to_string()]);
+    assert_eq!(r.platform.os, std::env::consts::OS);
+    worker.stop().await.unwrap_or_else(|e| panic!("{e}"));
+    farm.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failures_ignored_failing_spawn_error_and_oneshell() {
     let farm = Farm::start(Duration::from_secs(4)).await;
     let worker = farm.start_worker();
