@@ -1,6 +1,7 @@
 //! Running one leased action: fetch its inputs into the blob cache, build the exec root, run
 //! the recipe with rmake-exec while recording reads, find and upload the outputs, and build the
-//! [`ActionResult`]. The exec root and the lease's scratch directory are removed afterwards.
+//! [`ActionResult`]. Afterwards, in the background, the lease's scratch directory is removed
+//! and its exec root reset to its input tree and kept for reuse (see `restore`), or removed.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
