@@ -21,9 +21,10 @@ RUN set -eu; \
     install -d -o rmake -g rmake -m 0750 /var/lib/rmake /var/lib/rmake/coordinator /var/lib/rmake/worker
 ENV LANG=C.UTF-8
 
+# The binaries are copied last: a rebuild with new binaries reuses every layer above them.
+
 # ---- coordinator: CAS, action cache, scheduler ----
 FROM common AS coordinator
-COPY dist/rmake-coordinator /usr/local/bin/rmake-coordinator
 ENV RMAKE_LISTEN=0.0.0.0:8080 \
     RMAKE_DATA_DIR=/var/lib/rmake/coordinator
 VOLUME ["/var/lib/rmake/coordinator"]
@@ -31,9 +32,10 @@ EXPOSE 8080
 USER rmake:rmake
 WORKDIR /var/lib/rmake
 # curl is not in a minimal Debian: bash's /dev/tcp asks /healthz for {"status":"ok"}.
-HEALTHCHECK --interval=5s --timeout=4s --start-period=20s --retries=3 \
-    CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/${RMAKE_LISTEN##*:} && printf 'GET /healthz HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' >&3 && timeout 3 grep -q '\"status\":\"ok\"' <&3"]
+HEALTHCHECK --interval=3s --timeout=3s --start-period=20s --retries=3 \
+    CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/${RMAKE_LISTEN##*:} && printf 'GET /healthz HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' >&3 && timeout 2 grep -q '\"status\":\"ok\"' <&3"]
 ENTRYPOINT ["rmake-coordinator"]
+COPY dist/rmake-coordinator /usr/local/bin/rmake-coordinator
 
 # ---- worker: runs recipes with the image's toolchain ----
 FROM common AS worker
@@ -48,7 +50,6 @@ RUN set -eu; \
             gcc g++ make libc6-dev binutils ca-certificates; \
         rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin; \
     fi
-COPY dist/rmake-worker /usr/local/bin/rmake-worker
 # Exec roots and the blob cache: a volume, so they live on the host's filesystem, not the
 # container's copy-on-write layer.
 VOLUME ["/var/lib/rmake/worker"]
@@ -56,3 +57,4 @@ USER rmake:rmake
 WORKDIR /var/lib/rmake
 # Further flags (--slots N, --platform key=value, --name) come after it: `command:` in compose.
 ENTRYPOINT ["rmake-worker", "--work-dir", "/var/lib/rmake/worker"]
+COPY dist/rmake-worker /usr/local/bin/rmake-worker

@@ -29,7 +29,7 @@ WORKERS=${RMAKE_E2E_WORKERS:-3}
 JOBS=16
 
 T0=$(date +%s.%N)
-say() { printf '[compose-e2e %6.1fs] %s\n' "$(echo "$(date +%s.%N) - $T0" | bc)" "$*"; }
+say() { printf '[compose-e2e %6ss] %s\n' "$(secs "$T0")" "$*"; }
 fail() {
     printf '\nFAIL: %s\n' "$*" >&2
     exit 1
@@ -58,7 +58,7 @@ else
     echo "SKIP: neither 'docker compose' nor 'docker-compose' is installed"
     exit 0
 fi
-for tool in bc curl jq make cc cargo; do
+for tool in python3 make cc cargo; do
     command -v "$tool" >/dev/null 2>&1 || fail "this test needs '$tool' on the host"
 done
 
@@ -116,7 +116,32 @@ coordinator_url() {
     echo "http://127.0.0.1:${hp##*:}"
 }
 
-api() { curl -fsS --max-time 10 -H "Authorization: Bearer $CLIENT_TOKEN" "$URL$1"; }
+# Asks the coordinator (python3, so the test needs neither curl nor jq):
+#   farm healthz          exit 0 when GET /healthz answers {"status":"ok"}
+#   farm live [NAME]      how many workers (named NAME) were heard from in the last 5 s
+#   farm busy             the name of the worker holding the most leases (nothing if none)
+#   farm dump             GET /v1/farm as it is
+farm() {
+    python3 - "$URL" "$CLIENT_TOKEN" "$@" <<'PY'
+import json, sys, urllib.request
+url, token, what, *rest = sys.argv[1:]
+def get(path):
+    req = urllib.request.Request(url + path, headers={"Authorization": "Bearer " + token})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.load(r)
+if what == "healthz":
+    sys.exit(0 if get("/healthz").get("status") == "ok" else 1)
+farm = get("/v1/farm")
+workers = farm.get("workers", [])
+if what == "live":
+    print(sum(1 for w in workers if w["idle_ms"] < 5000 and (not rest or w["name"] == rest[0])))
+elif what == "busy":
+    busy = sorted((w for w in workers if w["leases"] > 0), key=lambda w: -w["leases"])
+    print(busy[0]["name"] if busy else "")
+elif what == "dump":
+    print(json.dumps(farm, indent=1))
+PY
+}
 
 # Waits until the coordinator container is healthy (Docker's own healthcheck) and answers.
 wait_healthy() {
@@ -129,18 +154,18 @@ wait_healthy() {
     done
     [ "$state" = healthy ] || fail "the coordinator is not healthy after 60s (state: $state)"
     URL=$(coordinator_url)
-    curl -fsS --max-time 5 "$URL/healthz" >/dev/null || fail "GET $URL/healthz failed from the host"
+    farm healthz || fail "GET $URL/healthz failed from the host"
 }
 
 # Waits until N workers are registered and were heard from in the last few seconds.
 wait_workers() {
     local want=$1 n i
     for i in $(seq 1 120); do
-        n=$(api /v1/farm 2>/dev/null | jq '[.workers[] | select(.idle_ms < 5000)] | length' 2>/dev/null || echo 0)
+        n=$(farm live 2>/dev/null || echo 0)
         [ "$n" -ge "$want" ] && return 0
         sleep 0.5
     done
-    api /v1/farm >&2 || true
+    farm dump >&2 || true
     fail "expected $want live workers, have $n after 60s"
 }
 
@@ -161,7 +186,7 @@ worker_container() {
 busy_worker() {
     local name i
     for i in $(seq 1 200); do
-        name=$(api /v1/farm 2>/dev/null | jq -r '[.workers[] | select(.leases > 0)] | sort_by(-.leases) | .[0].name // empty' 2>/dev/null || true)
+        name=$(farm busy 2>/dev/null || true)
         [ -n "$name" ] && { echo "$name"; return 0; }
         sleep 0.1
     done
@@ -379,11 +404,11 @@ say "   the build finished in ${RMAKE_SECS}s (exit $RMAKE_RC) (make: ${MAKE_SECS
 t=$(date +%s.%N)
 docker network connect "$net" "$victim_cid"
 for i in $(seq 1 120); do
-    idle=$(api /v1/farm | jq --arg n "$victim" '[.workers[] | select(.name == $n and .idle_ms < 3000)] | length')
+    idle=$(farm live "$victim" 2>/dev/null || echo 0)
     [ "$idle" -ge 1 ] && break
     sleep 0.5
 done
-[ "$idle" -ge 1 ] || { api /v1/farm >&2; mismatch "partition: worker $victim did not rejoin after reconnecting"; }
+[ "$idle" -ge 1 ] || { farm dump >&2; mismatch "partition: worker $victim did not rejoin after reconnecting"; }
 say "   reconnected: worker $victim rejoined in $(secs "$t")s"
 
 # ---- 5. the coordinator restarts with its cache ----
