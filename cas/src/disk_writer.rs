@@ -48,7 +48,7 @@ impl DiskWriter {
         file: File,
         tmp_path: PathBuf,
     ) -> DiskWriter {
-        let parallel = std::thread::available_parallelism().map_or(1, |n| n.get()) > 1;
+        let parallel = crate::par::cpus() > 1;
         let sink = if expected.size >= PIPE_MIN && parallel {
             match Pipe::start(file.try_clone()) {
                 Some(pipe) => Sink::Piped(pipe),

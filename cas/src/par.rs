@@ -6,6 +6,13 @@ pub(crate) const PARALLEL_MIN: usize = 256;
 /// Most threads used: the work is syscalls and hashing, which stop scaling early.
 const MAX_THREADS: usize = 4;
 
+/// The CPUs this process may use, asked once: `available_parallelism` reads three cgroup and
+/// proc files on every call, which cost more than a small `par_map` itself.
+pub(crate) fn cpus() -> usize {
+    static CPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |t| t.get()))
+}
+
 /// `f(0), f(1), ... f(n-1)` in order, spread over up to four threads when `n` is large enough.
 pub(crate) fn par_map<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
     par_map_min(n, PARALLEL_MIN, f)
@@ -13,10 +20,11 @@ pub(crate) fn par_map<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T
 
 /// Like [`par_map`], going parallel from `min` items (for items that each cost a lot).
 pub(crate) fn par_map_min<T: Send>(n: usize, min: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |t| t.get())
-        .min(MAX_THREADS);
-    if n < min.max(2) || threads < 2 {
+    if n < min.max(2) {
+        return (0..n).map(f).collect();
+    }
+    let threads = cpus().min(MAX_THREADS);
+    if threads < 2 {
         return (0..n).map(f).collect();
     }
     let chunk = n.div_ceil(threads);
