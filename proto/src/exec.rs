@@ -247,7 +247,27 @@ pub struct ExecuteResponse {
     pub result: ActionResult,
     /// Whether it came from the action cache.
     pub cached: bool,
+    /// The contents of small UTF-8 output files (see [`InlineFile`]), so that the client need
+    /// not fetch each one: absent from older coordinators, ignored by older clients.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inline: Vec<InlineFile>,
 }
+
+/// A small output file's contents, sent with the result. The reader checks that `text` hashes
+/// to `digest` before trusting it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InlineFile {
+    /// The blob these are the contents of.
+    pub digest: Digest,
+    /// The contents.
+    pub text: String,
+}
+
+/// Largest output file whose contents ride along with a result.
+pub const INLINE_FILE_MAX: u64 = 16 * 1024;
+
+/// Largest total of the inline contents of one result.
+pub const INLINE_TOTAL_MAX: u64 = 64 * 1024;
 
 /// The name a worker is known by while registered.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
