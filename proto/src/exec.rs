@@ -220,6 +220,10 @@ pub enum ExecuteEvent {
     Queued {
         /// The action key.
         key: ActionKey,
+        /// Why the cache did not have it, as `POST /v1/explain` would answer then (absent when
+        /// the cache was not consulted, and from older coordinators).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        why: Option<Vec<String>>,
     },
     /// A worker leased it (sent again if a lost lease is re-queued and leased elsewhere).
     Started {
