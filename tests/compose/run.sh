@@ -92,7 +92,7 @@ teardown() {
             compose logs --no-color --tail=40 >&2 2>&1
         fi
     fi
-    say "teardown: compose down (containers, network, volumes, images of this run)"
+    say "teardown: compose down (containers, network, volumes)"
     [ -f "$CTX/docker-compose.yml" ] && compose down -v --remove-orphans >"$WORK/down.log" 2>&1
     if [ "${RMAKE_E2E_KEEP:-0}" = 1 ]; then
         say "kept $WORK"
@@ -280,6 +280,10 @@ compare_with_make() {
 coordinator_log_since() { docker logs --since "$1" "$(compose ps -q coordinator)" 2>&1; }
 leases_since() { coordinator_log_since "$1" | grep -cE ' leased ' || true; }
 requeued_since() { coordinator_log_since "$1" | grep -cE ' re-queued ' || true; }
+# Retries (attempt 2 or later) leased since a time to a worker other than $2.
+retried_elsewhere_since() {
+    coordinator_log_since "$1" | grep -E ' leased .*attempt=[2-9]' | grep -vcE "worker=$2( |$)" || true
+}
 
 # ---- 1. images and the farm ----
 say "1. binaries: cargo build --release (target dir $TARGET_DIR)"
@@ -382,7 +386,9 @@ say "3. killed worker $victim (container ${victim_cid:0:12}) while it held lease
 wait_background
 [ "$RMAKE_RC" = 0 ] || { tail -n 20 "$WORK/kill.rmake.err" >&2; mismatch "kill: the build failed (exit $RMAKE_RC)"; }
 compare_with_make kill -j$JOBS all VARIANT=1
-say "   the build finished in ${RMAKE_SECS}s (exit $RMAKE_RC) (make: ${MAKE_SECS}s); $VERDICT; $(leases_since "$t") leases, $(requeued_since "$t") actions re-queued"
+elsewhere=$(retried_elsewhere_since "$t" "$victim")
+say "   the build finished in ${RMAKE_SECS}s (exit $RMAKE_RC) (make: ${MAKE_SECS}s); $VERDICT; $(leases_since "$t") leases, $(requeued_since "$t") actions re-queued, $elsewhere retried on other workers"
+[ "$elsewhere" -ge 1 ] || mismatch "kill: no action of the killed worker was retried on another worker"
 docker start "$victim_cid" >/dev/null
 wait_workers "$WORKERS"
 say "   restarted the killed container: $WORKERS workers live again"
@@ -399,7 +405,9 @@ wait_background
 [ "$RMAKE_RC" = 0 ] || { tail -n 20 "$WORK/partition.rmake.err" >&2; mismatch "partition: the build failed (exit $RMAKE_RC)"; }
 compare_with_make partition -j$JOBS all VARIANT=2
 requeued=$(requeued_since "$t")
-say "   the build finished in ${RMAKE_SECS}s (exit $RMAKE_RC) (make: ${MAKE_SECS}s); $VERDICT; $(leases_since "$t") leases, $requeued actions re-queued"
+elsewhere=$(retried_elsewhere_since "$t" "$victim")
+say "   the build finished in ${RMAKE_SECS}s (exit $RMAKE_RC) (make: ${MAKE_SECS}s); $VERDICT; $(leases_since "$t") leases, $requeued actions re-queued, $elsewhere retried on other workers"
+[ "$elsewhere" -ge 1 ] || mismatch "partition: no action of the cut-off worker was retried on another worker"
 [ "$requeued" -ge 1 ] || mismatch "partition: no action was re-queued, so the cut-off worker held no lease"
 t=$(date +%s.%N)
 docker network connect "$net" "$victim_cid"
