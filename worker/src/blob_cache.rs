@@ -15,6 +15,9 @@ pub struct BlobCache {
     store: DiskStore,
     max_bytes: u64,
     state: Mutex<LruState>,
+    /// Eviction passes that removed something: a tree found complete in the cache stays
+    /// complete while this does not change.
+    epoch: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for BlobCache {
@@ -57,7 +60,13 @@ impl BlobCache {
             store,
             max_bytes,
             state: Mutex::new(state),
+            epoch: std::sync::atomic::AtomicU64::new(0),
         })
+    }
+
+    /// Changes whenever eviction removes blobs.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The store itself (for materializing and reading).
@@ -153,6 +162,9 @@ impl BlobCache {
             out
         };
         let mut freed = 0;
+        if !victims.is_empty() {
+            self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
         for d in victims {
             match self.store.delete(&d) {
                 Ok(_) => {

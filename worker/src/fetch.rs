@@ -40,8 +40,100 @@ impl Needed {
     }
 }
 
+/// Trees recently found complete in the cache, with their blobs: an action on one of them skips
+/// walking the tree and checking every blob (O(files) per action otherwise), as long as no
+/// eviction ran since.
+#[derive(Debug, Default)]
+pub struct KnownTrees {
+    entries: std::sync::Mutex<Vec<KnownTree>>,
+}
+
+/// A tree found whole in the cache at an eviction epoch, with its blobs.
+#[derive(Debug)]
+struct KnownTree {
+    root: Digest,
+    epoch: u64,
+    blobs: Arc<Vec<Digest>>,
+}
+
+/// Trees remembered.
+const KNOWN_TREES: usize = 16;
+
+impl KnownTrees {
+    fn get(&self, root: &Digest) -> Option<(u64, Arc<Vec<Digest>>)> {
+        let e = self.entries.lock().ok()?;
+        e.iter()
+            .find(|k| k.root == *root)
+            .map(|k| (k.epoch, k.blobs.clone()))
+    }
+
+    fn insert(&self, root: Digest, epoch: u64, blobs: Vec<Digest>) {
+        if let Ok(mut e) = self.entries.lock() {
+            e.retain(|k| k.root != root);
+            e.insert(
+                0,
+                KnownTree {
+                    root,
+                    epoch,
+                    blobs: Arc::new(blobs),
+                },
+            );
+            e.truncate(KNOWN_TREES);
+        }
+    }
+}
+
+/// Makes sure the cache holds the tree `root` and the blobs `extra`, and pins everything the
+/// action needs (returned, for unpinning). Fails when the coordinator lacks a blob.
+pub async fn fetch_and_pin(
+    client: &CoordinatorClient,
+    cache: &Arc<BlobCache>,
+    known: &KnownTrees,
+    root: Digest,
+    extra: &[Digest],
+) -> anyhow::Result<Vec<Digest>> {
+    if let Some((epoch, tree)) = known.get(&root) {
+        cache.pin(&tree);
+        // Pinned now: if nothing was evicted up to here, the whole tree is still there.
+        if cache.epoch() == epoch {
+            cache.pin(extra);
+            let pinned: Vec<Digest> = tree.iter().chain(extra).copied().collect();
+            let missing = missing(cache, extra).await;
+            let fetched = match missing {
+                Ok(m) => download(client, cache, &m).await,
+                Err(e) => Err(e),
+            };
+            return match fetched {
+                Ok(()) => Ok(pinned),
+                Err(e) => {
+                    cache.unpin(&pinned);
+                    Err(e)
+                }
+            };
+        }
+        cache.unpin(&tree);
+    }
+    let epoch = cache.epoch();
+    let needed = fetch_inputs(client, cache, root, &[]).await?;
+    let tree = needed.all();
+    cache.pin(&tree);
+    let missing = missing(cache, extra).await;
+    let fetched = match missing {
+        Ok(m) => download(client, cache, &m).await,
+        Err(e) => Err(e),
+    };
+    cache.pin(extra);
+    let pinned: Vec<Digest> = tree.iter().chain(extra).copied().collect();
+    if let Err(e) = fetched {
+        cache.unpin(&pinned);
+        return Err(e);
+    }
+    known.insert(root, epoch, tree);
+    Ok(pinned)
+}
+
 /// Makes sure the cache holds the tree `root` and the blobs `extra`; returns everything the
-/// action needs (for pinning). Fails when the coordinator lacks a blob.
+/// action needs. Fails when the coordinator lacks a blob.
 pub async fn fetch_inputs(
     client: &CoordinatorClient,
     cache: &Arc<BlobCache>,

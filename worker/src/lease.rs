@@ -75,6 +75,8 @@ pub struct Executor {
     cleanups: Arc<AtomicUsize>,
     /// Exec roots prepared so far: reused, reshaped, fresh.
     origins: Arc<[AtomicUsize; 3]>,
+    /// Trees known to be whole in the cache.
+    known: Arc<crate::fetch::KnownTrees>,
 }
 
 impl Executor {
@@ -105,6 +107,7 @@ impl Executor {
             pool: Arc::new(RootPool::new(work_dir_exec, DEFAULT_IDLE_ROOTS)),
             cleanups: Arc::new(AtomicUsize::new(0)),
             origins: Arc::new(Default::default()),
+            known: Arc::new(crate::fetch::KnownTrees::default()),
         })
     }
 
@@ -196,18 +199,17 @@ impl Executor {
     ) -> anyhow::Result<ActionResult> {
         let spec = &lease.spec;
         let t0 = Instant::now();
-        let needed = crate::fetch::fetch_inputs(
+        let pinned = crate::fetch::fetch_and_pin(
             &self.client,
             &self.cache,
+            &self.known,
             spec.input_root,
             &spec.input_blobs(),
         )
         .await
         .context("fetching inputs")?;
-        let all = needed.all();
-        self.cache.pin(&all);
         if let Ok(mut l) = left.lock() {
-            l.pinned = all;
+            l.pinned = pinned;
         }
         let cache = self.cache.clone();
         let spec2 = spec.clone();

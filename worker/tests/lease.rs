@@ -402,3 +402,59 @@ async fn an_idle_root_of_another_tree_is_reshaped() {
     );
     farm.stop().await;
 }
+
+#[tokio::test]
+async fn an_evicted_tree_is_fetched_again() {
+    let farm = Farm::start(Duration::from_secs(10)).await;
+    let root = farm
+        .upload_tree(&[("a.txt", b"a\n", false), ("b/c.txt", b"c\n", false)])
+        .await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let client = CoordinatorClient::new(&farm.url, None).unwrap_or_else(|e| panic!("{e}"));
+    // A one-byte cache: everything is evicted after each action; no idle roots either.
+    let ex = Executor::new(client, dir.path().to_path_buf(), 1, "tiny".into())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .with_idle_roots(0);
+    for id in ["e1", "e2", "e3"] {
+        let run = ex
+            .run(
+                &lease(id, spec(root, &["cat a.txt b/c.txt"], &[])),
+                CancelHandle::new(),
+            )
+            .await;
+        let LeaseRun::Completed(r) = run else {
+            panic!("{id}: expected a completed run, got {run:?}");
+        };
+        assert_eq!(farm.log(&r.stdout).await, "a\nc\n");
+        ex.settle().await;
+        assert_eq!(ex.cache.total_bytes(), 0, "evicted");
+    }
+    assert_eq!(ex.root_origins(), (0, 0, 3));
+    farm.stop().await;
+}
+
+#[tokio::test]
+async fn a_known_tree_skips_the_walk_but_still_gets_its_overlay() {
+    let farm = Farm::start(Duration::from_secs(10)).await;
+    let root = farm.upload_tree(&[("a.txt", b"a\n", false)]).await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let ex = executor(&farm, dir.path());
+    for (i, text) in ["one\n", "two\n", "three\n"].iter().enumerate() {
+        let d = farm.upload(text.as_bytes()).await;
+        let mut s = spec(root, &["cat a.txt gen.txt"], &[]);
+        s.inputs = vec![OutputFile {
+            path: "gen.txt".into(),
+            digest: d,
+            executable: false,
+        }];
+        let LeaseRun::Completed(r) = ex
+            .run(&lease(&format!("k{i}"), s), CancelHandle::new())
+            .await
+        else {
+            panic!("expected a completed run");
+        };
+        assert_eq!(farm.log(&r.stdout).await, format!("a\n{text}"));
+        ex.settle().await;
+    }
+    farm.stop().await;
+}
