@@ -490,6 +490,21 @@ impl Cluster {
             .collect()
     }
 
+    /// How many processes whose command line is exactly `cmdline` the workers run.
+    pub fn count_running(&self, cmdline: &str) -> usize {
+        let all = procs::all();
+        self.workers
+            .iter()
+            .filter_map(|w| w.proc.as_ref())
+            .map(|p| {
+                procs::descendants_in(&all, p.child.id())
+                    .iter()
+                    .filter(|d| d.cmdline == cmdline)
+                    .count()
+            })
+            .sum()
+    }
+
     /// The first worker running a process whose command line contains `needle`.
     pub fn worker_running(&self, needle: &str) -> Option<usize> {
         self.workers_running(needle).first().copied()

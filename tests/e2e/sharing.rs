@@ -2,7 +2,8 @@
 //! `-j1` build of the C project from another, at the same time. Both must match make, and the
 //! small build must finish while the big one is still running (fair sharing, no starvation).
 //! And two copies of the C project built at the same moment (identical actions in flight from
-//! two builds): both as make.
+//! two builds): both as make; `-j2` holds on a farm of 8 slots; an undeclared script changed in
+//! a second tree is not served from the cache.
 
 use std::time::Duration;
 
@@ -159,5 +160,38 @@ fn an_undeclared_script_changed_in_another_tree_is_not_served_from_cache() {
             content: b"digest of 2 files\n".to_vec(),
             executable: false
         }
+    );
+}
+
+/// `-j2` on a farm of 8 slots: never more than two of the build's recipes run at once, and two
+/// do run together.
+#[test]
+fn jobs_limit_holds_on_a_bigger_farm() {
+    let _serial = serial();
+    let cluster = Cluster::start(Options::default())
+        .unwrap_or_else(|e| panic!("starting the cluster: {e:#}"));
+    let mk = sleepers(8, "0.7");
+    let mut pair =
+        Pair::from_files(&[("Makefile", mk.as_str())]).unwrap_or_else(|e| panic!("{e:#}"));
+    pair.unordered_stdout = true;
+    let args = ["-j2"];
+    let make = pair.run_make(&args).unwrap_or_else(|e| panic!("{e:#}"));
+    let mut run = pair
+        .spawn_rmake(&args, Farm::Cluster(&cluster))
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let mut most = 0;
+    rmake_tests::procs::wait_until(Duration::from_secs(60), || {
+        most = most.max(cluster.count_running("sleep 0.7"));
+        run.has_exited()
+    });
+    let out = run
+        .wait(Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    pair.compare(&args, make, out)
+        .unwrap_or_else(|e| panic!("{e:#}"))
+        .assert_same("-j2 on 8 slots");
+    assert_eq!(
+        most, 2,
+        "at most -j2 recipes at once, and two did run together"
     );
 }
