@@ -380,3 +380,46 @@ fn environment_and_tree_side_effects() {
         }
     }
 }
+
+/// An 8 MiB input goes up to the farm and an 8 MiB output comes back, byte for byte, with its
+/// executable bit; a nested directory of many small inputs too.
+#[test]
+fn large_and_many_files_round_trip() {
+    let _serial = serial();
+    let cluster = start(Options::default());
+    let makefile = "all: sum.txt copy.bin count.txt\n\
+        sum.txt: big.bin\n\tsha256sum $< > $@\n\
+        copy.bin: big.bin\n\tcp $< $@ && chmod +x $@\n\
+        count.txt: $(wildcard many/*/*.txt)\n\tcat $^ | wc -l > $@\n";
+    let pair = Pair::from_files(&[("Makefile", makefile)]).unwrap_or_else(|e| panic!("{e:#}"));
+    pair.setup(
+        "head -c 8388608 /dev/urandom > big.bin\n\
+         for d in $(seq 1 20); do mkdir -p many/d$d; for f in $(seq 1 25); do echo $d.$f > many/d$d/f$f.txt; done; done\n\
+         touch -d 2000-01-01 big.bin many/*/*.txt",
+    )
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    // Both trees must hold the same random bytes.
+    std::fs::copy(
+        pair.make_tree().join("big.bin"),
+        pair.rmake_tree().join("big.bin"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let cmp = pair
+        .check(&["-j4"], Farm::Cluster(&cluster))
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    cmp.assert_same("large and many files");
+    eprintln!(
+        "make {:?}, rmake {:?}",
+        cmp.make.outcome.elapsed, cmp.rmake.outcome.elapsed
+    );
+    match cmp.rmake.files.get("copy.bin") {
+        Some(Entry::File {
+            content,
+            executable,
+        }) => {
+            assert_eq!(content.len(), 8_388_608);
+            assert!(*executable, "the executable bit came back");
+        }
+        other => panic!("copy.bin: {other:?}"),
+    }
+}
