@@ -7,6 +7,7 @@
 
 use std::fs::OpenOptions;
 use std::net::{SocketAddr, TcpListener};
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -570,8 +571,6 @@ impl Cluster {
 fn log_filter() -> String {
     std::env::var("RMAKE_TESTS_LOG").unwrap_or_else(|_| "info".to_string())
 }
-
-use std::os::unix::process::CommandExt as _;
 
 impl Drop for Cluster {
     fn drop(&mut self) {

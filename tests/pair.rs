@@ -8,6 +8,7 @@
 //! with the same small environment. The two trees sit at `<tmp>/make/top` and `<tmp>/rmake/top`;
 //! each tree's absolute path is replaced by `<TREE>` in outputs and file contents.
 
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -449,8 +450,6 @@ impl Pair {
         })
     }
 }
-
-use std::os::unix::process::CommandExt as _;
 
 #[cfg(test)]
 mod tests {
