@@ -47,6 +47,7 @@ fi
 
 mirror="${RMAKE_DEBIAN_MIRROR:-}"
 if [ -z "$mirror" ]; then
+    # shellcheck disable=SC2016 # $(REPO_URI) is apt's placeholder, not the shell's
     mirror="$(apt-get indextargets --format '$(REPO_URI)' "Release: $SUITE" 'Created-By: Packages' 2>/dev/null | head -n1 || true)"
 fi
 [ -n "$mirror" ] || die "no $SUITE mirror found in apt's configuration; set RMAKE_DEBIAN_MIRROR"

@@ -69,8 +69,9 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/rmake-compose-e2e.XXXXXX")
 CTX=$WORK/context
 random_token() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 export RMAKE_TAG="${RMAKE_E2E_TAG:-e2e}"
-export RMAKE_TOKENS="client:$(random_token)"
-export RMAKE_WORKER_TOKEN="$(random_token)"
+RMAKE_TOKENS="client:$(random_token)"
+RMAKE_WORKER_TOKEN="$(random_token)"
+export RMAKE_TOKENS RMAKE_WORKER_TOKEN
 export RMAKE_PUBLISH="127.0.0.1:"
 # Leases are logged at debug; the test counts them.
 export RMAKE_LOG="rmake=info,rmake_coordinator=info,rmake_coordinator::sched::leases=debug,rmake_worker=info,rmake_cas=warn"
@@ -145,9 +146,9 @@ PY
 
 # Waits until the coordinator container is healthy (Docker's own healthcheck) and answers.
 wait_healthy() {
-    local cid state i
+    local cid state
     cid=$(compose ps -q coordinator)
-    for i in $(seq 1 120); do
+    for _ in $(seq 1 120); do
         state=$(docker inspect -f '{{.State.Health.Status}}' "$cid" 2>/dev/null || echo none)
         [ "$state" = healthy ] && break
         sleep 0.5
@@ -159,8 +160,8 @@ wait_healthy() {
 
 # Waits until N workers are registered and were heard from in the last few seconds.
 wait_workers() {
-    local want=$1 n i
-    for i in $(seq 1 120); do
+    local want=$1 n
+    for _ in $(seq 1 120); do
         n=$(farm live 2>/dev/null || echo 0)
         [ "$n" -ge "$want" ] && return 0
         sleep 0.5
@@ -184,8 +185,8 @@ worker_container() {
 
 # Waits until a worker holds a lease, prints its name.
 busy_worker() {
-    local name i
-    for i in $(seq 1 200); do
+    local name
+    for _ in $(seq 1 200); do
         name=$(farm busy 2>/dev/null || true)
         [ -n "$name" ] && { echo "$name"; return 0; }
         sleep 0.1
@@ -411,7 +412,7 @@ say "   the build finished in ${RMAKE_SECS}s (exit $RMAKE_RC) (make: ${MAKE_SECS
 [ "$requeued" -ge 1 ] || mismatch "partition: no action was re-queued, so the cut-off worker held no lease"
 t=$(date +%s.%N)
 docker network connect "$net" "$victim_cid"
-for i in $(seq 1 120); do
+for _ in $(seq 1 120); do
     idle=$(farm live "$victim" 2>/dev/null || echo 0)
     [ "$idle" -ge 1 ] && break
     sleep 0.5
