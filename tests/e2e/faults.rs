@@ -64,6 +64,43 @@ fn worker_killed_mid_action_build_still_succeeds() {
     pair.compare(&args, make, out)
         .unwrap_or_else(|e| panic!("{e:#}"))
         .assert_same("build with a worker killed mid-action");
+
+    // The killed worker, started again, registers anew and takes work: two 1-slot workers
+    // run two recipes at once.
+    cluster
+        .restart_worker(victim)
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let mut restarted = procs::wait_until(Duration::from_secs(30), || {
+        cluster.worker_log(victim).matches("registered").count() >= 2
+    });
+    assert!(
+        restarted,
+        "the restarted worker never registered\n{}",
+        cluster.logs(20)
+    );
+    let both = "all: p.txt q.txt\np.txt q.txt:\n\tsleep 2.5 && echo $@ > $@\n";
+    let mut pair = Pair::from_files(&[("Makefile", both)]).unwrap_or_else(|e| panic!("{e:#}"));
+    pair.unordered_stdout = true;
+    let make = pair.run_make(&["-j2"]).unwrap_or_else(|e| panic!("{e:#}"));
+    let mut run = pair
+        .spawn_rmake(&["-j2"], Farm::Cluster(&cluster))
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    restarted = false;
+    procs::wait_until(Duration::from_secs(30), || {
+        restarted |= cluster.workers_running("sleep 2.5").contains(&victim);
+        run.has_exited()
+    });
+    let out = run
+        .wait(Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    pair.compare(&["-j2"], make, out)
+        .unwrap_or_else(|e| panic!("{e:#}"))
+        .assert_same("build after the worker came back");
+    assert!(
+        restarted,
+        "the restarted worker took none of the work\n{}",
+        cluster.logs(20)
+    );
 }
 
 #[test]
