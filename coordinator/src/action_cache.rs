@@ -23,6 +23,11 @@ impl ActionCache {
         ActionCache { blobs }
     }
 
+    /// The blob store the results' outputs live in.
+    pub fn store(&self) -> &Arc<dyn rmake_cas::BlobStore> {
+        self.blobs.store()
+    }
+
     /// Stores `result` under `key`, replacing any previous entry. Refused if the result refers
     /// to a blob that is not stored (an entry must never point at nothing).
     pub fn insert(&self, key: &ActionKey, result: &ActionResult) -> Result<(), StoreError> {

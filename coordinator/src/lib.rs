@@ -14,6 +14,7 @@ pub mod blobs;
 pub mod config;
 pub mod error;
 pub mod eviction;
+pub mod inline;
 pub mod meta;
 pub mod pins;
 pub mod range;

@@ -289,7 +289,13 @@ async fn runs_on_a_worker_then_hits_the_cache() {
         .execute(&build, &request(&spec, "out/main.o"))
         .await
         .expect("execute");
-    assert_eq!(next(&mut s).await, ExecuteEvent::Queued { key: spec.key() });
+    assert_eq!(
+        next(&mut s).await,
+        ExecuteEvent::Queued {
+            key: spec.key(),
+            why: Some(vec!["no earlier build of this target in the cache".into()])
+        }
+    );
     let l = must_lease(&c, &w).await;
     assert_eq!(
         (l.key, l.attempt, l.target.as_str()),
@@ -335,6 +341,70 @@ async fn runs_on_a_worker_then_hits_the_cache() {
         (st.queued, st.running, st.workers.len(), st.builds.len()),
         (0, 0, 1, 1)
     );
+}
+
+/// The contents sent with a finished result, by digest.
+fn inline_of(ev: &ExecuteEvent) -> Vec<(Digest, String)> {
+    match ev {
+        ExecuteEvent::Finished(r) => r
+            .inline
+            .iter()
+            .map(|i| (i.digest, i.text.clone()))
+            .collect(),
+        other => panic!("expected finished, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn small_outputs_ride_with_the_result_and_a_miss_says_why() {
+    let farm = Farm::start().await;
+    let c = farm.client();
+    let build = open(&c, 4).await;
+    let w = register(&c, "alpha", &[]).await;
+    let spec = action(&c, "main").await;
+    let mut s = c
+        .execute(&build, &request(&spec, "out/main.o"))
+        .await
+        .expect("execute");
+    match next(&mut s).await {
+        ExecuteEvent::Queued { why: Some(why), .. } => assert!(!why.is_empty(), "{why:?}"),
+        other => panic!("expected queued with reasons, got {other:?}"),
+    }
+    let l = must_lease(&c, &w).await;
+    let mut result = run(&c, &l, 0, "first run").await;
+    // A binary output stays a blob to fetch; the text one comes inline.
+    let binary = vec![0xffu8, 0x00, 0xfe];
+    let bd = Digest::of(&binary);
+    c.upload_blob(&bd, Bytes::from(binary))
+        .await
+        .expect("upload");
+    result.output_files.push(OutputFile {
+        path: "out/blob.bin".into(),
+        digest: bd,
+        executable: false,
+    });
+    let text = "object code of out/main.o (first run)".to_string();
+    let want = vec![(Digest::of(text.as_bytes()), text)];
+    assert!(complete(&c, &l, result).await);
+    let done = last(s).await;
+    assert_eq!(inline_of(&done), want, "a run's small text output");
+
+    let again = c
+        .execute(&build, &request(&spec, "out/main.o"))
+        .await
+        .expect("execute");
+    let hit = last(again).await;
+    assert!(finished(hit.clone()).1, "a hit");
+    assert_eq!(inline_of(&hit), want, "a hit's small text output");
+
+    // -B: the cache is not consulted, so the queued event has no reasons.
+    let mut req = request(&spec, "out/main.o");
+    req.skip_cache_lookup = true;
+    let mut forced = c.execute(&build, &req).await.expect("execute");
+    assert!(matches!(
+        next(&mut forced).await,
+        ExecuteEvent::Queued { why: None, .. }
+    ));
 }
 
 #[tokio::test]

@@ -76,6 +76,12 @@ impl ReadSetCache {
         }
     }
 
+    /// The contents of the small output files among `outputs`, sent with a result (see
+    /// [`crate::inline`]). Blocks.
+    pub fn inline(&self, outputs: &[OutputFile]) -> Vec<rmake_proto::exec::InlineFile> {
+        crate::inline::contents(self.actions.store().as_ref(), outputs)
+    }
+
     /// The LRU of flattened trees.
     pub fn trees(&self) -> &TreeViews {
         &self.trees

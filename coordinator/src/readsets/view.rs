@@ -288,7 +288,11 @@ mod tests {
             }],
         );
         assert_eq!(v.digest("src/a.c"), Some(Digest::of(b"generated")));
-        assert_eq!(v.digest("src/"), Some(listing_digest(["a.c"])), "no new name");
+        assert_eq!(
+            v.digest("src/"),
+            Some(listing_digest(["a.c"])),
+            "no new name"
+        );
     }
 
     #[test]

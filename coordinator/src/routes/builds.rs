@@ -15,11 +15,13 @@ use bytes::Bytes;
 use futures::Stream;
 
 use rmake_proto::exec::{
-    BuildCreated, BuildRequest, ExecuteEvent, ExecuteRequest, ExecuteResponse,
+    BuildCreated, BuildRequest, ExecuteEvent, ExecuteRequest, ExecuteResponse, InlineFile,
 };
-use rmake_proto::BuildId;
+use rmake_proto::{BuildId, Digest};
 
 use super::extract::{path_param, ApiJson};
+use crate::error::StoreError;
+use crate::readsets::Hit;
 use crate::sched::{validate, SchedError, Submission};
 use crate::state::AppState;
 
@@ -52,7 +54,8 @@ pub(super) async fn cancel(
 }
 
 /// Runs one action for a build: a cache hit answers at once, otherwise the action is queued
-/// (after checking its paths and that its input blobs are stored) and its events stream back.
+/// (after checking its paths and that its input blobs are stored) and its events stream back,
+/// the first (`queued`) saying why the cache missed.
 pub(super) async fn execute(
     State(state): State<AppState>,
     id: Result<Path<String>, PathRejection>,
@@ -62,39 +65,68 @@ pub(super) async fn execute(
     validate::spec(&req.spec).map_err(SchedError::bad_request)?;
     state.sched.touch_build(&build)?;
     let key = req.spec.key();
-    if !req.skip_cache_lookup {
-        let cache = state.readsets.clone();
-        let (spec, prereqs) = (req.spec.clone(), req.prereqs.clone());
-        let hit = tokio::task::spawn_blocking(move || cache.lookup(&spec, &prereqs)).await??;
-        if let Some(hit) = hit {
+    // One blocking task: the cache lookup (with the small outputs of a hit, or why it missed)
+    // and the check that the input blobs are stored.
+    let cache = state.readsets.clone();
+    let blobs = state.blobs.clone();
+    let (spec, prereqs, look) = (
+        req.spec.clone(),
+        req.prereqs.clone(),
+        !req.skip_cache_lookup,
+    );
+    let checked = tokio::task::spawn_blocking(move || -> Result<Checked, StoreError> {
+        let mut why = None;
+        if look {
+            if let Some(hit) = cache.lookup(&spec, &prereqs)? {
+                let inline = cache.inline(&hit.result.output_files);
+                return Ok(Checked::Hit(Box::new(hit), inline));
+            }
+            why = Some(cache.explain(&spec, &prereqs)?.reasons);
+        }
+        let mut wanted = vec![spec.input_root];
+        wanted.extend(spec.input_blobs());
+        let present = blobs.has_many(&wanted)?;
+        let missing: Vec<Digest> = wanted
+            .iter()
+            .zip(&present)
+            .filter(|(_, p)| !**p)
+            .map(|(d, _)| *d)
+            .collect();
+        Ok(Checked::Miss { why, missing })
+    })
+    .await??;
+    let why = match checked {
+        Checked::Hit(hit, inline) => {
             tracing::info!(key = %hit.key, target = %req.target, %build, "action-cache hit");
             let ev = ExecuteEvent::Finished(Box::new(ExecuteResponse {
                 key: hit.key,
                 result: hit.result,
                 cached: true,
+                inline,
             }));
             return Ok(ndjson(Body::from(line(&ev))));
         }
-    }
-    let mut wanted = vec![req.spec.input_root];
-    wanted.extend(req.spec.input_blobs());
-    let blobs = state.blobs.clone();
-    let asked = wanted.clone();
-    let present = tokio::task::spawn_blocking(move || blobs.has_many(&asked)).await??;
-    let missing: Vec<_> = wanted
-        .iter()
-        .zip(&present)
-        .filter(|(_, p)| !**p)
-        .map(|(d, _)| *d)
-        .collect();
-    if let Some(example) = missing.first() {
-        return Err(SchedError::MissingInputs {
-            count: missing.len(),
-            example: *example,
-        });
-    }
-    let sub = state.sched.submit(&build, req, key)?;
+        Checked::Miss { missing, .. } if !missing.is_empty() => {
+            return Err(SchedError::MissingInputs {
+                count: missing.len(),
+                example: missing[0],
+            });
+        }
+        Checked::Miss { why, .. } => why,
+    };
+    let sub = state.sched.submit_explained(&build, req, key, why)?;
     Ok(ndjson(Body::from_stream(events(sub))))
+}
+
+/// What the blocking checks of an execute request found.
+enum Checked {
+    /// A cache hit, with the contents of its small outputs.
+    Hit(Box<Hit>, Vec<InlineFile>),
+    /// Not in the cache (`why`, when it was consulted); the input blobs not stored.
+    Miss {
+        why: Option<Vec<String>>,
+        missing: Vec<Digest>,
+    },
 }
 
 fn ndjson(body: Body) -> Response {

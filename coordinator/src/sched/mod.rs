@@ -213,10 +213,21 @@ impl Scheduler {
         req: ExecuteRequest,
         key: ActionKey,
     ) -> Result<Submission, SchedError> {
+        self.submit_explained(build, req, key, None)
+    }
+
+    /// [`Scheduler::submit`], the `queued` event carrying `why` the cache missed.
+    pub fn submit_explained(
+        self: &Arc<Self>,
+        build: &BuildId,
+        req: ExecuteRequest,
+        key: ActionKey,
+        why: Option<Vec<String>>,
+    ) -> Result<Submission, SchedError> {
         let (tx, events) = unbounded_channel();
         let waiter = self
             .lock()
-            .submit(build, req, key, tx, Instant::now())
+            .submit(build, req, key, why, tx, Instant::now())
             .ok_or_else(|| SchedError::UnknownBuild(build.to_string()))?;
         self.work.notify_waiters();
         Ok(Submission {
@@ -347,39 +358,54 @@ impl Scheduler {
         let mut event = None;
         let mut stored_key = key;
         if store {
-            let now = Instant::now();
-            self.lock()
-                .pins
-                .pin(&pin_id(&key), result.referenced_blobs(), PIN_TTL, now);
-            let cache = self.cache.clone();
-            let stored = result.clone();
-            let task =
-                tokio::task::spawn_blocking(move || cache.store(&spec, &prereqs, &stored)).await;
-            match task {
-                Ok(Ok(Ok(full))) => {
-                    stored_key = full;
-                    tracing::debug!(%key, stored = %full, %target, "result stored in the action cache")
-                }
-                Ok(Ok(Err(NotStored::ReadsIncomplete))) => tracing::info!(
-                    %key, %target, "result not cached: the worker could not record every file it read"
-                ),
-                Ok(Ok(Err(NotStored::TooManyReads(n)))) => tracing::info!(
-                    %key, %target, reads = n, "result not cached: it read too many files"
-                ),
-                Ok(Err(StoreError::MissingOutputs { count, example })) => {
-                    let reason = format!(
-                        "the result of {target} refers to {count} blob(s) the coordinator does not \
-                         hold (e.g. {example}): the worker did not upload its outputs"
-                    );
-                    tracing::warn!(%key, %reason, "result refused");
-                    event = Some(ExecuteEvent::Failed { reason });
-                }
-                Ok(Err(e)) => {
-                    tracing::warn!(%key, error = %e, "could not store the result; delivering it anyway")
-                }
-                Err(e) => {
-                    tracing::warn!(%key, error = %e, "storing the result failed; delivering it anyway")
-                }
+            self.lock().pins.pin(
+                &pin_id(&key),
+                result.referenced_blobs(),
+                PIN_TTL,
+                Instant::now(),
+            );
+        }
+        // One blocking task stores the result and reads the small outputs sent along with it.
+        let cache = self.cache.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            let stored = store.then(|| cache.store(&spec, &prereqs, &result));
+            let inline = cache.inline(&result.output_files);
+            (result, stored, inline)
+        })
+        .await;
+        let (result, stored, inline) = match task {
+            Ok(x) => x,
+            Err(e) => {
+                let reason =
+                    format!("the coordinator failed while storing the result of {target}: {e}");
+                tracing::error!(%key, %reason);
+                self.lock()
+                    .finish_action(&key, ExecuteEvent::Failed { reason }, Instant::now());
+                return;
+            }
+        };
+        match stored {
+            None => {}
+            Some(Ok(Ok(full))) => {
+                stored_key = full;
+                tracing::debug!(%key, stored = %full, %target, "result stored in the action cache")
+            }
+            Some(Ok(Err(NotStored::ReadsIncomplete))) => tracing::info!(
+                %key, %target, "result not cached: the worker could not record every file it read"
+            ),
+            Some(Ok(Err(NotStored::TooManyReads(n)))) => tracing::info!(
+                %key, %target, reads = n, "result not cached: it read too many files"
+            ),
+            Some(Err(StoreError::MissingOutputs { count, example })) => {
+                let reason = format!(
+                    "the result of {target} refers to {count} blob(s) the coordinator does not \
+                     hold (e.g. {example}): the worker did not upload its outputs"
+                );
+                tracing::warn!(%key, %reason, "result refused");
+                event = Some(ExecuteEvent::Failed { reason });
+            }
+            Some(Err(e)) => {
+                tracing::warn!(%key, error = %e, "could not store the result; delivering it anyway")
             }
         }
         let event = event.unwrap_or_else(|| {
@@ -387,6 +413,7 @@ impl Scheduler {
                 key: stored_key,
                 result: *result,
                 cached: false,
+                inline,
             }))
         });
         self.lock().finish_action(&key, event, Instant::now());

@@ -88,6 +88,7 @@ impl Inner {
         build: &BuildId,
         req: ExecuteRequest,
         key: ActionKey,
+        why: Option<Vec<String>>,
         tx: UnboundedSender<ExecuteEvent>,
         now: Instant,
     ) -> Option<u64> {
@@ -96,7 +97,7 @@ impl Inner {
         }
         self.next_waiter += 1;
         let id = self.next_waiter;
-        let _ = tx.send(ExecuteEvent::Queued { key });
+        let _ = tx.send(ExecuteEvent::Queued { key, why });
         let waiter = Waiter {
             build: build.clone(),
             tx,

@@ -64,7 +64,7 @@ fn submit(i: &mut Inner, b: &BuildId, name: &str, now: Instant) -> UnboundedRece
     let (tx, rx) = unbounded_channel();
     let r = req(name);
     let key = r.spec.key();
-    assert!(i.submit(b, r, key, tx, now).is_some());
+    assert!(i.submit(b, r, key, None, tx, now).is_some());
     rx
 }
 
