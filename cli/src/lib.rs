@@ -4,7 +4,6 @@ pub mod args;
 pub mod argv;
 pub mod dirlog;
 pub mod farm;
-mod direct;
 pub mod host;
 pub mod jobserver;
 pub mod local;
