@@ -114,7 +114,7 @@ pub fn remote_env(job: &Job) -> Vec<(String, String)> {
 fn strip_jobs(flags: &str) -> String {
     let words: Vec<&str> = flags
         .split(' ')
-        .filter(|w| !w.starts_with("--jobserver") && !(w.starts_with("-j") && w[2..].bytes().all(|b| b.is_ascii_digit())))
+        .filter(|w| !(w.starts_with("--jobserver") || (w.starts_with("-j") && w[2..].bytes().all(|b| b.is_ascii_digit()))))
         .collect();
     let mut s = words.join(" ");
     // A first word of single-letter flags loses its `j`: `kj` -> `k`.

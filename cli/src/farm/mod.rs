@@ -310,8 +310,13 @@ impl Farm {
                         started = true;
                         progress::step(progress::Step::Started);
                     }
+                    Some(ExecuteEvent::Queued { why: Some(reasons), .. }) if why.is_none() => {
+                        // A miss, and the coordinator said why (for --explain).
+                        why = Some(tokio::spawn(async move { reasons }));
+                    }
                     Some(ExecuteEvent::Queued { .. }) if why.is_none() => {
-                        // A miss: ask now, before its result is stored, why (for --explain).
+                        // A miss from a coordinator that does not say why: ask now, before its
+                        // result is stored (for --explain).
                         why = Some(tokio::spawn(explain::why_missed(conn.client.clone(), job.target.clone(), remote.req.clone())));
                     }
                     Some(_) => {}
@@ -353,7 +358,7 @@ impl Farm {
         if let Err(e) = download::make_dirs(&self.inner.map, &result.output_dirs) {
             return failed(format!("cannot create the output directories: {e:#}"));
         }
-        if let Err(e) = self.keep_outputs(&conn, &remote.targets, &result.output_files, succeeded) {
+        if let Err(e) = self.keep_outputs(&conn, &remote.targets, &result.output_files, &resp.inline, succeeded) {
             return failed(format!("cannot write the outputs: {e:#}"));
         }
         let t = &result.timings;
@@ -371,10 +376,21 @@ impl Farm {
         progress::printing(|| replay::replay(job, result, &logs, &self.inner.prefix, first_echoed))
     }
 
-    fn keep_outputs(&self, conn: &Conn, targets: &[String], outputs: &[OutputFile], succeeded: bool) -> anyhow::Result<()> {
+    fn keep_outputs(
+        &self,
+        conn: &Conn,
+        targets: &[String],
+        outputs: &[OutputFile],
+        inline: &[rmake_proto::exec::InlineFile],
+        succeeded: bool,
+    ) -> anyhow::Result<()> {
         let download = self.inner.settings.download == Download::All;
         if download {
-            self.inner.rt.block_on(download::fetch(&conn.client, &self.inner.map, outputs))?;
+            // Small files came with the result; only the others are fetched.
+            let rest = download::write_inline(&self.inner.map, outputs, inline)?;
+            if !rest.is_empty() {
+                self.inner.rt.block_on(download::fetch(&conn.client, &self.inner.map, &rest))?;
+            }
         }
         let mut st = self.lock();
         if succeeded {
