@@ -108,6 +108,9 @@ pub struct ExecRoot {
     pub baseline: Arc<Baseline>,
     /// Directories the worker created for the working directory (not outputs).
     pub worker_dirs: HashSet<String>,
+    /// Directories the worker wrote into while preparing the root (the overlay's, the working
+    /// directory's parents): a bounded output scan lists them too.
+    pub touched: Vec<String>,
 }
 
 impl ExecRoot {
@@ -176,7 +179,9 @@ pub fn prepare(
         None => fresh(store, spec, root)?,
     };
     let mut before = baseline.map.clone();
+    let mut touched: HashSet<String> = HashSet::new();
     for input in &spec.inputs {
+        touched.extend(ancestors(&input.path));
         // Not stamped: the scan after the run hashes these few files again.
         overlay(
             store,
@@ -200,6 +205,7 @@ pub fn prepare(
             }
             rel.push_str(c);
             if fs::symlink_metadata(root.join(&rel)).is_err() {
+                touched.extend(ancestors(&rel));
                 worker_dirs.insert(rel.clone());
             }
         }
@@ -210,6 +216,7 @@ pub fn prepare(
     };
     Ok(ExecRoot {
         worker_dirs,
+        touched: touched.into_iter().collect(),
         origin,
         root: root.to_path_buf(),
         cwd,
@@ -217,6 +224,19 @@ pub fn prepare(
         index,
         baseline,
     })
+}
+
+/// The directories above a relative path: `""`, `a`, `a/b` for `a/b/c`.
+fn ancestors(rel: &str) -> Vec<String> {
+    let comps: Vec<&str> = rel
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect();
+    let mut out = vec![String::new()];
+    for i in 1..comps.len() {
+        out.push(comps[..i].join("/"));
+    }
+    out
 }
 
 /// Materializes the input tree of `spec` at `root` and stamps it.

@@ -77,6 +77,10 @@ pub struct Executor {
     origins: Arc<[AtomicUsize; 3]>,
     /// Trees known to be whole in the cache.
     known: Arc<crate::fetch::KnownTrees>,
+    /// Whether the output scan may be bounded to the directories the recorder saw change.
+    bounded_scan: bool,
+    /// Output scans done so far: bounded, whole root.
+    scans: Arc<[AtomicUsize; 2]>,
 }
 
 impl Executor {
@@ -108,7 +112,25 @@ impl Executor {
             cleanups: Arc::new(AtomicUsize::new(0)),
             origins: Arc::new(Default::default()),
             known: Arc::new(crate::fetch::KnownTrees::default()),
+            bounded_scan: true,
+            scans: Arc::new(Default::default()),
         })
+    }
+
+    /// Whether the output scan (and the reset of the root) may stay in the directories where
+    /// the read recorder saw names change (default); `false` always scans the whole root.
+    pub fn with_bounded_scan(mut self, on: bool) -> Executor {
+        self.bounded_scan = on;
+        self
+    }
+
+    /// How many output scans were bounded to the changed directories, and how many covered
+    /// the whole root.
+    pub fn output_scans(&self) -> (usize, usize) {
+        (
+            self.scans[0].load(Ordering::Relaxed),
+            self.scans[1].load(Ordering::Relaxed),
+        )
     }
 
     /// Keeps up to `max` idle exec roots for reuse (0: every root is removed after its run).
@@ -172,8 +194,22 @@ impl Executor {
         tokio::task::spawn_blocking(move || {
             exec_root::remove_tree(&scratch);
             match (left.exec, left.scan) {
-                (Some(exec), Some((after, skipped))) if pool_enabled(&pool) => {
-                    match crate::restore::restore(cache.store(), &exec, &after, &skipped) {
+                (Some(exec), Some(scan)) if pool_enabled(&pool) => {
+                    let t = Instant::now();
+                    let reset = crate::restore::restore(
+                        cache.store(),
+                        &exec,
+                        &scan.after,
+                        &scan.skipped,
+                        scan.scanned_dirs.as_ref(),
+                    );
+                    tracing::debug!(
+                        root = %root.display(),
+                        bounded = scan.scanned_dirs.is_some(),
+                        reset_us = t.elapsed().as_micros() as u64,
+                        "exec root reset"
+                    );
+                    match reset {
                         Ok(()) => pool.put(exec),
                         Err(e) => {
                             tracing::debug!(root = %root.display(), error = %format!("{e:#}"), "exec root not reusable");
@@ -263,22 +299,32 @@ impl Executor {
         }
 
         let t2 = Instant::now();
+        let changed = reads.changed.clone().filter(|_| self.bounded_scan);
         let outputs = tokio::task::spawn_blocking(move || {
-            find_outputs(&mut exec, &declared).map(|o| (o, exec))
+            find_outputs(&mut exec, &declared, changed.as_ref()).map(|o| (o, exec))
         })
         .await
         .context("output scan task")??;
         let (mut outputs, exec) = outputs;
+        let kind = usize::from(outputs.scanned_dirs.is_none());
+        self.scans[kind].fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(
+            lease = %lease.id,
+            bounded = outputs.scanned_dirs.is_some(),
+            scan_us = t2.elapsed().as_micros() as u64,
+            "outputs found"
+        );
         let read_paths: Vec<String> = reads
             .opened
             .into_iter()
             .filter(|p| existed_before(&exec, p))
             .collect();
         if let Ok(mut l) = left.lock() {
-            l.scan = Some((
-                std::mem::take(&mut outputs.after),
-                std::mem::take(&mut outputs.skipped),
-            ));
+            l.scan = Some(AfterScan {
+                after: std::mem::take(&mut outputs.after),
+                skipped: std::mem::take(&mut outputs.skipped),
+                scanned_dirs: outputs.scanned_dirs.take(),
+            });
             l.exec = Some(exec);
         }
         self.upload(&outputs).await?;
@@ -410,8 +456,18 @@ struct Leftovers {
     pinned: Vec<Digest>,
     /// Its exec root, once the run got that far.
     exec: Option<ExecRoot>,
-    /// The scan of the root after the run (entries, skipped paths).
-    scan: Option<(Vec<rmake_cas::FlatEntry>, Vec<String>)>,
+    /// The scan of the root after the run.
+    scan: Option<AfterScan>,
+}
+
+/// What the output scan saw, for the reset of the root.
+struct AfterScan {
+    /// Entries found (only those of `scanned_dirs` when set).
+    after: Vec<rmake_cas::FlatEntry>,
+    /// Paths left out.
+    skipped: Vec<String>,
+    /// The directories listed, when the scan was bounded.
+    scanned_dirs: Option<std::collections::BTreeSet<String>>,
 }
 
 fn pool_enabled(pool: &RootPool) -> bool {

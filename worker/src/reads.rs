@@ -1,7 +1,9 @@
-//! Recording what a recipe reads: inotify watches on every directory of the exec root report
-//! each file opened and each directory listed, by any process. New directories are watched as
-//! they appear. A thread drains the queue while the recipe runs; [`ReadRecorder::finish`]
-//! drains the rest after it exited. Failed opens and stat-only probes are not seen.
+//! Recording what a recipe reads and where it wrote: inotify watches on every directory of the
+//! exec root report each file opened and each directory listed, by any process, and each name
+//! created, written, deleted, moved or re-moded (so the output scan can stay in the directories
+//! that changed). New directories are watched as they appear. A thread drains the queue while
+//! the recipe runs; [`ReadRecorder::finish`] drains the rest after it exited. Failed opens and
+//! stat-only probes are not seen.
 
 use std::collections::{BTreeSet, HashMap};
 use std::ffi::CString;
@@ -22,6 +24,11 @@ pub struct Recorded {
     pub opened: BTreeSet<String>,
     /// False when events were lost (queue overflow) or a watch could not be set.
     pub complete: bool,
+    /// Directories (relative, `""` the root) where a name was created, written, deleted,
+    /// moved or re-moded, and every directory created during the run; `None` when that is not
+    /// known for sure (events lost, a watch missing, a directory moved): then only a scan of
+    /// the whole root finds every change.
+    pub changed: Option<BTreeSet<String>>,
 }
 
 /// A running recorder; [`ReadRecorder::finish`] stops it.
@@ -31,7 +38,27 @@ pub struct ReadRecorder {
     thread: Option<std::thread::JoinHandle<Recorded>>,
 }
 
-const WATCH_MASK: u32 = libc::IN_OPEN | libc::IN_CREATE | libc::IN_MOVED_TO | libc::IN_ONLYDIR;
+/// Reads (`IN_OPEN`), new directories to watch, and every change of a name or its content or
+/// mode (`IN_MODIFY` for a `truncate` without an open; writes through an open end with
+/// `IN_CLOSE_WRITE`).
+const WATCH_MASK: u32 = libc::IN_OPEN
+    | libc::IN_CREATE
+    | libc::IN_MOVED_TO
+    | libc::IN_MOVED_FROM
+    | libc::IN_DELETE
+    | libc::IN_CLOSE_WRITE
+    | libc::IN_MODIFY
+    | libc::IN_ATTRIB
+    | libc::IN_MOVE_SELF
+    | libc::IN_ONLYDIR;
+/// Events that change a name in the watched directory (or its content or mode).
+const CHANGE_MASK: u32 = libc::IN_CREATE
+    | libc::IN_MOVED_TO
+    | libc::IN_MOVED_FROM
+    | libc::IN_DELETE
+    | libc::IN_CLOSE_WRITE
+    | libc::IN_MODIFY
+    | libc::IN_ATTRIB;
 /// Time between drains of the queue while the recipe runs.
 const DRAIN_EVERY: Duration = Duration::from_millis(10);
 
@@ -60,8 +87,24 @@ impl Watcher {
             recorded: Recorded {
                 opened: BTreeSet::new(),
                 complete: true,
+                changed: Some(BTreeSet::new()),
             },
         })
+    }
+
+    /// Events were lost or a directory is not watched: nothing recorded is whole.
+    fn incomplete(&mut self) {
+        self.recorded.complete = false;
+        self.recorded.changed = None;
+    }
+
+    /// Notes that names in the directory `rel` changed.
+    fn changed(&mut self, rel: &str) {
+        if let Some(c) = &mut self.recorded.changed {
+            if !c.contains(rel) {
+                c.insert(rel.to_string());
+            }
+        }
     }
 
     /// Watches the directory `rel` (relative to the root).
@@ -72,7 +115,7 @@ impl Watcher {
             self.root.join(rel)
         };
         let Ok(c) = CString::new(abs.as_os_str().as_bytes()) else {
-            self.recorded.complete = false;
+            self.incomplete();
             return;
         };
         #[allow(unsafe_code)]
@@ -84,18 +127,20 @@ impl Watcher {
             // A directory removed before we got to it was not read by anyone through it.
             if err.kind() != std::io::ErrorKind::NotFound {
                 tracing::warn!(dir = %abs.display(), error = %err, "cannot watch a directory; reads recorded are incomplete");
-                self.recorded.complete = false;
+                self.incomplete();
             }
             return;
         }
         self.dirs.insert(wd, rel.to_string());
     }
 
-    /// Watches a directory that appeared, and the directories already inside it.
+    /// Watches a directory that appeared, and the directories already inside it; all of them
+    /// count as changed (whatever is in them was written during the run).
     fn watch_new_tree(&mut self, rel: &str) {
         let mut stack = vec![rel.to_string()];
         while let Some(d) = stack.pop() {
             self.watch(&d);
+            self.changed(&d);
             if let Ok(entries) = std::fs::read_dir(self.root.join(&d)) {
                 for e in entries.flatten() {
                     if e.file_type().is_ok_and(|t| t.is_dir()) {
@@ -120,7 +165,7 @@ impl Watcher {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     tracing::warn!(error = %e, "reading inotify events; reads recorded are incomplete");
-                    self.recorded.complete = false;
+                    self.incomplete();
                     return any;
                 }
             };
@@ -141,7 +186,7 @@ impl Watcher {
             let mask = u32::from_ne_bytes(word(data, 4));
             let len = u32::from_ne_bytes(word(data, 12)) as usize;
             let Some(name_bytes) = data.get(HEADER..HEADER + len) else {
-                self.recorded.complete = false;
+                self.incomplete();
                 return;
             };
             let end = name_bytes.iter().position(|&b| b == 0).unwrap_or(len);
@@ -154,12 +199,32 @@ impl Watcher {
     fn event(&mut self, wd: i32, mask: u32, name: &str) {
         if mask & libc::IN_Q_OVERFLOW != 0 {
             tracing::warn!("inotify queue overflowed; reads recorded are incomplete");
-            self.recorded.complete = false;
+            self.incomplete();
             return;
         }
         if mask & libc::IN_IGNORED != 0 {
             self.dirs.remove(&wd);
             return;
+        }
+        let Some(dir) = self.dirs.get(&wd) else {
+            return;
+        };
+        if mask & libc::IN_MOVE_SELF != 0
+            || (mask & libc::IN_MOVED_FROM != 0 && mask & libc::IN_ISDIR != 0)
+        {
+            // The watches under a moved directory now name the wrong paths.
+            tracing::debug!(dir = %dir, "a directory moved; the output scan covers the whole root");
+            self.recorded.changed = None;
+        }
+        if mask & CHANGE_MASK != 0 {
+            if name.is_empty() {
+                // The watched directory itself (its mode): its entry in its parent.
+                let parent = dir.rsplit_once('/').map_or("", |(p, _)| p).to_string();
+                self.changed(&parent);
+            } else {
+                let dir = dir.clone();
+                self.changed(&dir);
+            }
         }
         let Some(dir) = self.dirs.get(&wd) else {
             return;
@@ -283,5 +348,45 @@ mod tests {
         let rec = ReadRecorder::start(root, &["".into()]);
         let _ = std::fs::read_dir(root).map(|d| d.count());
         assert!(rec.finish().opened.contains("./"));
+    }
+
+    #[test]
+    fn records_the_directories_where_names_changed() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let root = dir.path();
+        for d in ["a", "b", "c/d", "e", "f"] {
+            std::fs::create_dir_all(root.join(d)).unwrap_or_else(|e| panic!("{e}"));
+        }
+        std::fs::write(root.join("b/old"), "x").unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(root.join("e/x"), "x").unwrap_or_else(|e| panic!("{e}"));
+        let all: Vec<String> = ["", "a", "b", "c", "c/d", "e", "f"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let rec = ReadRecorder::start(root, &all);
+        std::fs::write(root.join("a/new"), "n").unwrap_or_else(|e| panic!("{e}"));
+        std::fs::remove_file(root.join("b/old")).unwrap_or_else(|e| panic!("{e}"));
+        let _ = std::fs::read(root.join("e/x"));
+        std::fs::set_permissions(
+            root.join("c/d"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        std::fs::create_dir_all(root.join("n/m")).unwrap_or_else(|e| panic!("{e}"));
+        let got = rec.finish();
+        let changed = got.changed.unwrap_or_else(|| panic!("incomplete"));
+        for d in ["a", "b", "c", "n", "n/m", ""] {
+            assert!(changed.contains(d), "{d:?} in {changed:?}");
+        }
+        for d in ["e", "f", "c/d"] {
+            assert!(!changed.contains(d), "{d:?} not in {changed:?}");
+        }
+
+        // A directory moved: the paths of its watches are stale, nothing is vouched for.
+        let rec = ReadRecorder::start(root, &all);
+        std::fs::rename(root.join("f"), root.join("g")).unwrap_or_else(|e| panic!("{e}"));
+        let got = rec.finish();
+        assert!(got.complete);
+        assert_eq!(got.changed, None);
     }
 }

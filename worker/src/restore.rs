@@ -2,9 +2,10 @@
 //! materializing it again: everything the action added goes (its overlay, outputs, new
 //! directories, special files), every tree entry it changed, removed or re-moded is written
 //! again from the blob cache. Whatever cannot be put back exactly (a `.git` the scan does not
-//! see, an error) makes the caller discard the root instead.
+//! see, an error) makes the caller discard the root instead. When the output scan was bounded
+//! to the directories that changed, so is the reset.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -19,14 +20,27 @@ use crate::exec_root::{remove_tree, write_blob, ExecRoot};
 const DIR_MODE: u32 = 0o755;
 
 /// Resets `exec` to its baseline, given the scan of the root after the run (`after`) and the
-/// paths that scan left out (`skipped`).
+/// paths that scan left out (`skipped`). `scanned_dirs`: the directories the scan was bounded
+/// to (`after` holds only their entries; everything else is known untouched), or `None` when
+/// it covered the whole root.
 pub fn restore(
     store: &dyn BlobStore,
     exec: &ExecRoot,
     after: &[FlatEntry],
     skipped: &[String],
+    scanned_dirs: Option<&BTreeSet<String>>,
 ) -> anyhow::Result<()> {
-    reshape(store, &exec.root, &exec.baseline.entries, after, skipped)
+    match scanned_dirs {
+        Some(dirs) => reshape_in(
+            store,
+            &exec.root,
+            &exec.baseline.entries,
+            after,
+            skipped,
+            Some(dirs),
+        ),
+        None => reshape(store, &exec.root, &exec.baseline.entries, after, skipped),
+    }
 }
 
 /// Makes the tree at `root`, which holds `after` (and the left-out `skipped` paths), hold
@@ -38,18 +52,40 @@ pub fn reshape(
     after: &[FlatEntry],
     skipped: &[String],
 ) -> anyhow::Result<()> {
+    reshape_in(store, root, base, after, skipped, None)
+}
+
+/// [`reshape`], looking only at the entries of the directories `scope` (and of those it has
+/// to create again) when given.
+fn reshape_in(
+    store: &dyn BlobStore,
+    root: &Path,
+    base: &[FlatEntry],
+    after: &[FlatEntry],
+    skipped: &[String],
+    scope: Option<&BTreeSet<String>>,
+) -> anyhow::Result<()> {
+    // Directories whose entries are checked against the tree (all when `None`); grows with
+    // the directories created again.
+    let mut open: Option<HashSet<&str>> = scope.map(|s| s.iter().map(String::as_str).collect());
     let base_paths: HashMap<&str, &Node> =
         base.iter().map(|e| (e.path.as_str(), &e.node)).collect();
     let after_map: HashMap<&str, &Node> =
         after.iter().map(|e| (e.path.as_str(), &e.node)).collect();
 
-    // The scan never sees `.git`: refuse to reuse a root where one appeared.
-    let dirs = std::iter::once("").chain(
-        after
-            .iter()
-            .filter(|e| matches!(e.node, Node::Directory { .. }))
-            .map(|e| e.path.as_str()),
-    );
+    // The scan never sees `.git`: refuse to reuse a root where one appeared (a bounded scan
+    // lists every directory where a name appeared).
+    let dirs: Vec<&str> = match &open {
+        Some(o) => o.iter().copied().collect(),
+        None => std::iter::once("")
+            .chain(
+                after
+                    .iter()
+                    .filter(|e| matches!(e.node, Node::Directory { .. }))
+                    .map(|e| e.path.as_str()),
+            )
+            .collect(),
+    };
     for d in dirs {
         let git = if d.is_empty() {
             root.join(".git")
@@ -65,6 +101,9 @@ pub fn reshape(
     set_mode(root, DIR_MODE)?;
     for e in base {
         if let Node::Directory { .. } = e.node {
+            if open.as_ref().is_some_and(|o| !o.contains(e.path.as_str())) {
+                continue;
+            }
             let abs = root.join(&e.path);
             if let Ok(m) = fs::symlink_metadata(&abs) {
                 if m.is_dir() && m.permissions().mode() & 0o7777 != DIR_MODE {
@@ -95,6 +134,12 @@ pub fn reshape(
     }
 
     for e in base {
+        if let Some(o) = &open {
+            let parent = e.path.rsplit_once('/').map_or("", |(p, _)| p);
+            if !o.contains(parent) {
+                continue;
+            }
+        }
         let abs = root.join(&e.path);
         let now = fs::symlink_metadata(&abs).ok();
         match &e.node {
@@ -110,6 +155,10 @@ pub fn reshape(
                     }
                     fs::create_dir(&abs).with_context(|| format!("creating {}", abs.display()))?;
                     set_mode(&abs, DIR_MODE)?;
+                    // Everything the tree has in it is to be written.
+                    if let Some(o) = &mut open {
+                        o.insert(e.path.as_str());
+                    }
                 }
             },
             Node::File { digest, executable } => {

@@ -224,7 +224,15 @@ const MUTATE: &str = "printf 'bbbb\\n' > a.txt; rm dir/b.txt; mkdir dir/b.txt; \
     ln -sfn dir/x link; mkdir -p new/x && echo n > new/x/f; mkfifo fifo; chmod 700 sub; \
     rm -r many; touch dir/extra; chmod 555 dir; ln -s ../../etc up";
 
-async fn reuse_case(extra_files: usize) {
+/// The same changes, with directories moved about too (the recorder then cannot vouch for the
+/// paths it saw change, so the whole root is scanned).
+const MUTATE_MOVING: &str = "mkdir -p sub/deep/n && echo q > sub/deep/n/q; mv sub/deep sub/moved; \
+    echo w > sub/moved/w; mv many gone; printf 'bbbb\\n' > a.txt";
+
+/// Runs `mutate` on a root of a small tree (plus `extra_files` in `many/`), then checks that
+/// the reused root looks exactly like a fresh one, that the output scan was bounded to the
+/// changed directories (or not) as `bounded` says, and that it found what a whole scan finds.
+async fn reuse_case(extra_files: usize, mutate: &str, bounded: bool) {
     let farm = Farm::start(Duration::from_secs(10)).await;
     let many: Vec<(String, Vec<u8>)> = (0..extra_files)
         .map(|i| (format!("many/m{i}"), format!("{i}\n").into_bytes()))
@@ -290,11 +298,24 @@ async fn reuse_case(extra_files: usize) {
     let want = farm.log(&want.stdout).await;
     assert!(want.contains("l './link' -> 'a.txt'"), "{want}");
 
+    let whole_dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let whole = executor(&farm, whole_dir.path()).with_bounded_scan(false);
+    let LeaseRun::Completed(w) = whole
+        .run(
+            &lease("w1", spec(root, &[mutate], &["a.txt", "exe.sh"])),
+            CancelHandle::new(),
+        )
+        .await
+    else {
+        panic!("mutate failed");
+    };
+    assert_eq!(whole.output_scans(), (0, 1));
+
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let ex = executor(&farm, dir.path());
     let LeaseRun::Completed(m) = ex
         .run(
-            &lease("m1", spec(root, &[MUTATE], &[])),
+            &lease("m1", spec(root, &[mutate], &["a.txt", "exe.sh"])),
             CancelHandle::new(),
         )
         .await
@@ -302,6 +323,21 @@ async fn reuse_case(extra_files: usize) {
         panic!("mutate failed");
     };
     assert_eq!(m.exit_code, 0, "{:?}", farm.log(&m.stderr).await);
+    assert_eq!(
+        ex.output_scans(),
+        if bounded { (1, 0) } else { (0, 1) },
+        "bounded output scan"
+    );
+    assert_eq!(
+        m.output_files, w.output_files,
+        "the same outputs as a whole scan"
+    );
+    assert_eq!(m.output_dirs, w.output_dirs, "the same new directories");
+    assert!(
+        m.output_files.iter().any(|f| f.path == "exe.sh"),
+        "a declared output, changed or not: {:?}",
+        m.output_files
+    );
     assert!(
         m.output_files.iter().any(|f| f.path == "a.txt"),
         "a same-size rewrite is seen: {:?}",
@@ -336,12 +372,17 @@ async fn reuse_case(extra_files: usize) {
 
 #[tokio::test]
 async fn a_reused_exec_root_is_reset_to_its_tree() {
-    reuse_case(3).await;
+    reuse_case(3, MUTATE, true).await;
+}
+
+#[tokio::test]
+async fn moved_directories_make_the_scan_whole_and_the_root_is_still_reset() {
+    reuse_case(3, MUTATE_MOVING, false).await;
 }
 
 #[tokio::test]
 async fn a_reused_exec_root_of_a_stamped_tree_is_reset_too() {
-    reuse_case(100).await;
+    reuse_case(100, MUTATE, true).await;
 }
 
 #[tokio::test]
