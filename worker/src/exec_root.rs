@@ -44,6 +44,30 @@ pub struct Baseline {
     pub entries: Vec<FlatEntry>,
     /// The same, by path.
     pub map: HashMap<String, Before>,
+    /// Its directories, `""` (the root) first, parents before children.
+    pub dirs: Vec<String>,
+}
+
+/// What an exec root held before the run: its input tree (shared by every action on it) with
+/// the action's overlay over it.
+#[derive(Debug)]
+pub struct InputView {
+    baseline: Arc<Baseline>,
+    overlay: HashMap<String, Before>,
+}
+
+impl InputView {
+    /// What was at `path` (relative to the root).
+    pub fn get(&self, path: &str) -> Option<&Before> {
+        self.overlay
+            .get(path)
+            .or_else(|| self.baseline.map.get(path))
+    }
+
+    /// Whether anything was at `path`.
+    pub fn contains_key(&self, path: &str) -> bool {
+        self.get(path).is_some()
+    }
 }
 
 impl Baseline {
@@ -61,10 +85,20 @@ impl Baseline {
                 (e.path.clone(), b)
             })
             .collect();
+        let mut dirs: Vec<String> = std::iter::once(String::new())
+            .chain(
+                entries
+                    .iter()
+                    .filter(|e| matches!(e.node, Node::Directory { .. }))
+                    .map(|e| e.path.clone()),
+            )
+            .collect();
+        sort_parents_first(&mut dirs);
         Ok(Baseline {
             input_root,
             entries,
             map,
+            dirs,
         })
     }
 }
@@ -101,7 +135,7 @@ pub struct ExecRoot {
     /// Where the recipe runs (`root/working_dir`).
     pub cwd: PathBuf,
     /// Every path of the input view (tree plus overlay), relative to the root.
-    pub before: HashMap<String, Before>,
+    pub before: InputView,
     /// Stamps of the files written, so the scan afterwards hashes only what changed.
     pub index: Index,
     /// The input tree alone (without the overlay).
@@ -116,21 +150,31 @@ pub struct ExecRoot {
 impl ExecRoot {
     /// Every directory of the root, relative (`""` is the root), parents first.
     pub fn dirs(&self) -> Vec<String> {
-        let mut dirs: Vec<String> = self
+        let extra: Vec<String> = self
             .before
+            .overlay
             .iter()
-            .filter(|(_, b)| matches!(b, Before::Dir))
+            .filter(|(p, b)| matches!(b, Before::Dir) && !self.baseline.map.contains_key(*p))
             .map(|(p, _)| p.clone())
             .collect();
-        dirs.push(String::new());
-        dirs.sort_by_key(|p| {
-            (
-                p.matches('/').count() + usize::from(!p.is_empty()),
-                p.clone(),
-            )
-        });
+        if extra.is_empty() {
+            return self.baseline.dirs.clone();
+        }
+        let mut dirs = self.baseline.dirs.clone();
+        dirs.extend(extra);
+        sort_parents_first(&mut dirs);
         dirs
     }
+}
+
+/// Sorts relative directory paths by depth (`""` first), then by name.
+fn sort_parents_first(dirs: &mut [String]) {
+    dirs.sort_by_cached_key(|p| {
+        (
+            p.matches('/').count() + usize::from(!p.is_empty()),
+            p.clone(),
+        )
+    });
 }
 
 /// Fresh trees with at most this many files are not stamped: the scan after the run hashes them.
@@ -178,7 +222,7 @@ pub fn prepare(
         }
         None => fresh(store, spec, root)?,
     };
-    let mut before = baseline.map.clone();
+    let mut before = HashMap::new();
     let mut touched: HashSet<String> = HashSet::new();
     for input in &spec.inputs {
         touched.extend(ancestors(&input.path));
@@ -213,6 +257,10 @@ pub fn prepare(
         fs::create_dir_all(&cwd)
             .with_context(|| format!("creating working directory {}", spec.working_dir))?;
         cwd
+    };
+    let before = InputView {
+        baseline: baseline.clone(),
+        overlay: before,
     };
     Ok(ExecRoot {
         worker_dirs,

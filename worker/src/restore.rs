@@ -14,7 +14,7 @@ use anyhow::{bail, Context};
 
 use rmake_cas::{BlobStore, FlatEntry, Node};
 
-use crate::exec_root::{remove_tree, write_blob, ExecRoot};
+use crate::exec_root::{remove_tree, write_blob, Before, ExecRoot};
 
 /// Mode of the directories `materialize` creates (before the umask, which it does not undo).
 const DIR_MODE: u32 = 0o755;
@@ -37,7 +37,7 @@ pub fn restore(
             &exec.baseline.entries,
             after,
             skipped,
-            Some(dirs),
+            Some((dirs, &exec.baseline.map)),
         ),
         None => reshape(store, &exec.root, &exec.baseline.entries, after, skipped),
     }
@@ -56,20 +56,28 @@ pub fn reshape(
 }
 
 /// [`reshape`], looking only at the entries of the directories `scope` (and of those it has
-/// to create again) when given.
+/// to create again) when given, with `base` by path.
 fn reshape_in(
     store: &dyn BlobStore,
     root: &Path,
     base: &[FlatEntry],
     after: &[FlatEntry],
     skipped: &[String],
-    scope: Option<&BTreeSet<String>>,
+    scope: Option<(&BTreeSet<String>, &HashMap<String, Before>)>,
 ) -> anyhow::Result<()> {
     // Directories whose entries are checked against the tree (all when `None`); grows with
     // the directories created again.
-    let mut open: Option<HashSet<&str>> = scope.map(|s| s.iter().map(String::as_str).collect());
-    let base_paths: HashMap<&str, &Node> =
-        base.iter().map(|e| (e.path.as_str(), &e.node)).collect();
+    let mut open: Option<HashSet<&str>> =
+        scope.map(|(s, _)| s.iter().map(String::as_str).collect());
+    let base_paths: HashMap<&str, &Node> = if scope.is_some() {
+        HashMap::new()
+    } else {
+        base.iter().map(|e| (e.path.as_str(), &e.node)).collect()
+    };
+    let in_base = |p: &str| match scope {
+        Some((_, map)) => map.contains_key(p),
+        None => base_paths.contains_key(p),
+    };
     let after_map: HashMap<&str, &Node> =
         after.iter().map(|e| (e.path.as_str(), &e.node)).collect();
 
@@ -117,7 +125,7 @@ fn reshape_in(
     let mut extra: Vec<&str> = after
         .iter()
         .map(|e| e.path.as_str())
-        .filter(|p| !base_paths.contains_key(p))
+        .filter(|p| !in_base(p))
         .chain(skipped.iter().map(String::as_str))
         .collect();
     extra.sort_unstable();

@@ -110,45 +110,78 @@ async fn action_overhead() {
     farm.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore]
-async fn lease_runner_overhead() {
+/// Runs `n` trivial leases (each writing one file) on the tree `root` with one executor, after
+/// a first one that prepares the root; prints the mean of each phase and of the reset.
+async fn lease_runner_on(farm: &Farm, root: rmake_cas::Digest, what: &str, n: usize) {
     use rmake_exec::CancelHandle;
     use rmake_proto::exec::{Lease, LeaseId};
-    let farm = Farm::start(Duration::from_secs(10)).await;
-    let small = farm.upload_tree(&[("a.c", b"int a;\n", false)]).await;
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let client =
         rmake_proto::CoordinatorClient::new(&farm.url, None).unwrap_or_else(|e| panic!("{e}"));
     let ex = rmake_worker::Executor::new(client, dir.path().to_path_buf(), 1 << 30, "m".into())
         .unwrap_or_else(|e| panic!("{e}"));
-    let n = 50;
     let mut sums = [0u64; 3];
-    let t = Instant::now();
-    for i in 0..n {
+    let mut settle = Duration::ZERO;
+    let mut total = Duration::ZERO;
+    for i in 0..=n {
         let line = format!("echo {i} > out.txt");
         let lease = Lease {
             id: LeaseId(format!("l{i}")),
             key: rmake_proto::ActionKey([1; 32]),
-            spec: spec(small, &[line.as_str()], &["out.txt"]),
+            spec: spec(root, &[line.as_str()], &["out.txt"]),
             target: "t".into(),
             attempt: 1,
         };
-        match ex.run(&lease, CancelHandle::new()).await {
-            rmake_worker::LeaseRun::Completed(r) => {
-                sums[0] += r.timings.input_fetch_ms;
-                sums[1] += r.timings.execution_ms;
-                sums[2] += r.timings.output_upload_ms;
-            }
+        let t = Instant::now();
+        let r = match ex.run(&lease, CancelHandle::new()).await {
+            rmake_worker::LeaseRun::Completed(r) => r,
             other => panic!("{other:?}"),
+        };
+        let ran = t.elapsed();
+        let t = Instant::now();
+        ex.settle().await;
+        if i > 0 {
+            total += ran;
+            settle += t.elapsed();
+            sums[0] += r.timings.input_fetch_ms;
+            sums[1] += r.timings.execution_ms;
+            sums[2] += r.timings.output_upload_ms;
         }
     }
-    report("lease runner alone, trivial actions", n, t.elapsed());
+    report(
+        &format!("lease runner alone, trivial actions, {what}"),
+        n,
+        total,
+    );
     println!(
-        "  mean fetch+root {} ms, run {} ms, outputs {} ms",
+        "  mean fetch+root {} ms, run {} ms, outputs {} ms; reset afterwards {:.2} ms; scans (bounded, whole) {:?}",
         sums[0] / n as u64,
         sums[1] / n as u64,
-        sums[2] / n as u64
+        sums[2] / n as u64,
+        settle.as_secs_f64() * 1000.0 / n as f64,
+        ex.output_scans(),
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn lease_runner_overhead() {
+    let farm = Farm::start(Duration::from_secs(10)).await;
+    let small = farm.upload_tree(&[("a.c", b"int a;\n", false)]).await;
+    lease_runner_on(&farm, small, "1-file tree", 50).await;
+    let files: Vec<(String, Vec<u8>)> = (0..2000)
+        .map(|i| {
+            (
+                format!("d{}/f{i}.c", i % 20),
+                format!("int f{i};\n").into_bytes(),
+            )
+        })
+        .collect();
+    let refs: Vec<(&str, &[u8], bool)> = files
+        .iter()
+        .map(|(p, d)| (p.as_str(), d.as_slice(), false))
+        .collect();
+    let big = farm.upload_tree(&refs).await;
+    lease_runner_on(&farm, big, "2000-file tree", 20).await;
     farm.stop().await;
 }
