@@ -30,6 +30,10 @@ const DEFAULT_IDLE_ROOTS: usize = 2;
 /// Requests in flight while uploading outputs.
 const UPLOAD_PARALLEL: usize = 4;
 
+/// Outputs up to this many bytes in all are uploaded without asking which ones the
+/// coordinator lacks: sending them costs less than the extra round trip.
+const SEND_UNASKED_BYTES: u64 = 64 << 10;
+
 /// How a lease ended on this worker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LeaseRun {
@@ -191,6 +195,12 @@ impl Executor {
         let pool = self.pool.clone();
         let counter = self.cleanups.clone();
         counter.fetch_add(1, Ordering::SeqCst);
+        let resetting = match &left.exec {
+            Some(exec) if pool_enabled(&pool) && left.scan.is_some() => {
+                Some(pool.resetting(exec.baseline.input_root))
+            }
+            _ => None,
+        };
         tokio::task::spawn_blocking(move || {
             exec_root::remove_tree(&scratch);
             match (left.exec, left.scan) {
@@ -219,6 +229,7 @@ impl Executor {
                 }
                 _ => exec_root::remove_tree(&root),
             }
+            drop(resetting);
             cache.unpin(&left.pinned);
             cache.evict();
             counter.fetch_sub(1, Ordering::SeqCst);
@@ -250,8 +261,9 @@ impl Executor {
         let cache = self.cache.clone();
         let spec2 = spec.clone();
         let (root2, scratch2) = (root.clone(), scratch.clone());
-        let pooled = self.pool.take(&spec.input_root);
+        let pool = self.pool.clone();
         let exec = tokio::task::spawn_blocking(move || -> anyhow::Result<ExecRoot> {
+            let pooled = pool.take(&spec2.input_root);
             for d in ["home", "tmp"] {
                 std::fs::create_dir_all(scratch2.join(d))
                     .with_context(|| format!("creating {}", scratch2.join(d).display()))?;
@@ -283,9 +295,18 @@ impl Executor {
         };
         let declared = spec.outputs.clone();
         let (out, reads, mut exec) = tokio::task::spawn_blocking(move || {
+            let t = Instant::now();
             let recorder = ReadRecorder::start(&exec.root, &exec.dirs());
+            let watching = t.elapsed();
             let out = rmake_exec::run_recipe(&recipe, &opts);
+            let ran = t.elapsed();
             let reads = recorder.finish();
+            tracing::debug!(
+                watch_us = watching.as_micros() as u64,
+                recipe_us = (ran - watching).as_micros() as u64,
+                finish_us = (t.elapsed() - ran).as_micros() as u64,
+                "recipe ran"
+            );
             (out, reads, exec)
         })
         .await
@@ -383,14 +404,19 @@ impl Executor {
         }
     }
 
-    /// Uploads the output blobs the coordinator lacks.
+    /// Uploads the output blobs the coordinator lacks; small outputs are sent without asking
+    /// first (one request instead of two).
     async fn upload(&self, outputs: &crate::outputs::Outputs) -> anyhow::Result<()> {
         let digests: Vec<Digest> = outputs.paths.keys().copied().collect();
-        let missing = self
-            .client
-            .find_missing(&digests)
-            .await
-            .context("asking which outputs the coordinator lacks")?;
+        let bytes: u64 = digests.iter().map(|d| d.size).sum();
+        let missing = if bytes <= SEND_UNASKED_BYTES {
+            digests
+        } else {
+            self.client
+                .find_missing(&digests)
+                .await
+                .context("asking which outputs the coordinator lacks")?
+        };
         let files: Vec<(Digest, PathBuf)> = missing
             .iter()
             .filter_map(|d| outputs.paths.get(d).map(|p| (*d, p.clone())))

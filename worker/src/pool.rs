@@ -1,22 +1,57 @@
 //! Idle exec roots, reset to their input tree and kept for the next action on the same tree
 //! (all the actions of one build share one): most recently used first, at most `max` of them.
+//! A root being reset is counted, so an action on its tree waits for it (briefly) rather than
+//! materializing the tree again.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use rmake_cas::Digest;
 
 use crate::exec_root::{remove_tree, ExecRoot, Pooled};
+
+/// Longest an action waits for a root of its tree being reset.
+const RESET_WAIT: Duration = Duration::from_secs(2);
 
 /// The idle roots of one worker, kept under `dir` as `idle-<n>`.
 #[derive(Debug)]
 pub struct RootPool {
     dir: PathBuf,
     max: usize,
-    idle: Mutex<VecDeque<Pooled>>,
+    state: Mutex<State>,
+    changed: Condvar,
     seq: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    idle: VecDeque<Pooled>,
+    /// Roots being reset, by tree.
+    resetting: HashMap<Digest, usize>,
+}
+
+/// A root of `tree` is being reset; dropping this says it is done (kept or not).
+#[derive(Debug)]
+pub struct Resetting {
+    pool: Arc<RootPool>,
+    tree: Digest,
+}
+
+impl Drop for Resetting {
+    fn drop(&mut self) {
+        let mut st = self.pool.lock();
+        if let Some(n) = st.resetting.get_mut(&self.tree) {
+            *n -= 1;
+            if *n == 0 {
+                st.resetting.remove(&self.tree);
+            }
+        }
+        drop(st);
+        self.pool.changed.notify_all();
+    }
 }
 
 impl RootPool {
@@ -25,23 +60,51 @@ impl RootPool {
         RootPool {
             dir,
             max,
-            idle: Mutex::new(VecDeque::new()),
+            state: Mutex::new(State::default()),
+            changed: Condvar::new(),
             seq: AtomicU64::new(0),
         }
     }
 
-    /// Takes an idle root of the tree `input_root` if there is one, else the most recently
-    /// used idle root of another tree (to be reshaped), if any.
-    pub fn take(&self, input_root: &Digest) -> Option<Pooled> {
-        let mut idle = self
-            .idle
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let pos = idle
-            .iter()
-            .position(|p| p.baseline.input_root == *input_root)
-            .unwrap_or(0);
-        idle.remove(pos)
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Takes an idle root of the tree `input_root` if there is one (waiting a little for one
+    /// being reset), else the most recently used idle root of another tree (to be reshaped),
+    /// if any. Blocks: call it off the async threads.
+    pub fn take(&self, input_root: &Digest) -> Option<Pooled> {
+        let deadline = Instant::now() + RESET_WAIT;
+        let mut st = self.lock();
+        loop {
+            if let Some(pos) = st
+                .idle
+                .iter()
+                .position(|p| p.baseline.input_root == *input_root)
+            {
+                return st.idle.remove(pos);
+            }
+            let now = Instant::now();
+            if !st.resetting.contains_key(input_root) || now >= deadline {
+                return st.idle.pop_front();
+            }
+            st = self
+                .changed
+                .wait_timeout(st, deadline - now)
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    /// Notes that a root of `tree` is being reset, until the guard is dropped.
+    pub fn resetting(self: &Arc<Self>, tree: Digest) -> Resetting {
+        *self.lock().resetting.entry(tree).or_insert(0) += 1;
+        Resetting {
+            pool: self.clone(),
+            tree,
+        }
     }
 
     /// Keeps `exec` (already reset to its baseline) for later; the least recently used root
@@ -60,18 +123,16 @@ impl RootPool {
             return;
         }
         let evicted: Vec<Pooled> = {
-            let mut idle = self
-                .idle
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            idle.push_front(Pooled {
+            let mut st = self.lock();
+            st.idle.push_front(Pooled {
                 path,
                 baseline: exec.baseline,
                 index: exec.index,
             });
-            let keep = self.max.min(idle.len());
-            idle.drain(keep..).collect()
+            let keep = self.max.min(st.idle.len());
+            st.idle.drain(keep..).collect()
         };
+        self.changed.notify_all();
         for p in evicted {
             remove_tree(&p.path);
         }
@@ -84,7 +145,7 @@ impl RootPool {
 
     /// How many roots are idle.
     pub fn len(&self) -> usize {
-        self.idle.lock().map(|i| i.len()).unwrap_or(0)
+        self.lock().idle.len()
     }
 
     /// Whether no root is idle.

@@ -13,7 +13,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 /// What was recorded.
@@ -35,7 +35,34 @@ pub struct Recorded {
 #[derive(Debug)]
 pub struct ReadRecorder {
     stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<Recorded>>,
+    thread: Option<std::thread::JoinHandle<Watcher>>,
+}
+
+/// Closing an inotify instance waits for a grace period in the kernel (milliseconds, tens of
+/// them under load): one long-lived thread closes them, off the path of the action.
+fn close_later(file: File) {
+    static CLOSER: OnceLock<Option<Mutex<mpsc::Sender<File>>>> = OnceLock::new();
+    let closer = CLOSER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<File>();
+        std::thread::Builder::new()
+            .name("rmake-inotify-close".into())
+            .spawn(move || {
+                for file in rx {
+                    drop(file);
+                }
+            })
+            .map_err(|e| tracing::debug!(error = %e, "no closer thread; closing inline"))
+            .ok()
+            .map(|_| Mutex::new(tx))
+    });
+    let unsent = match closer {
+        Some(tx) => match tx.lock() {
+            Ok(tx) => tx.send(file).err().map(|e| e.0),
+            Err(_) => Some(file),
+        },
+        None => Some(file),
+    };
+    drop(unsent);
 }
 
 /// Reads (`IN_OPEN`), new directories to watch, and every change of a name or its content or
@@ -282,7 +309,7 @@ impl ReadRecorder {
                 }
                 // Everything the recipe did is queued by now.
                 watcher.drain();
-                watcher.recorded
+                watcher
             });
         match thread {
             Ok(t) => ReadRecorder {
@@ -303,7 +330,10 @@ impl ReadRecorder {
             t.thread().unpark();
         }
         match self.thread.take().map(std::thread::JoinHandle::join) {
-            Some(Ok(r)) => r,
+            Some(Ok(w)) => {
+                close_later(w.file);
+                w.recorded
+            }
             _ => Recorded::default(),
         }
     }

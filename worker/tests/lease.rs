@@ -499,3 +499,43 @@ async fn a_known_tree_skips_the_walk_but_still_gets_its_overlay() {
     }
     farm.stop().await;
 }
+
+#[tokio::test]
+async fn the_next_action_waits_for_its_tree_s_root_being_reset() {
+    let farm = Farm::start(Duration::from_secs(10)).await;
+    let files: Vec<(String, Vec<u8>)> = (0..200)
+        .map(|i| (format!("d{}/f{i}", i % 10), format!("{i}\n").into_bytes()))
+        .collect();
+    let refs: Vec<(&str, &[u8], bool)> = files
+        .iter()
+        .map(|(p, d)| (p.as_str(), d.as_slice(), false))
+        .collect();
+    let root = farm.upload_tree(&refs).await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let ex = executor(&farm, dir.path());
+    for i in 0..5 {
+        // No settle in between: the reset of the last root is still under way, or just done.
+        let line = format!("rm d1/f1; echo {i} > d2/out; cat d3/f3");
+        let LeaseRun::Completed(r) = ex
+            .run(
+                &lease(&format!("r{i}"), spec(root, &[line.as_str()], &[])),
+                CancelHandle::new(),
+            )
+            .await
+        else {
+            panic!("run {i} failed");
+        };
+        assert_eq!(r.exit_code, 0, "{:?}", farm.log(&r.stderr).await);
+        let paths: Vec<&str> = r.output_files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, vec!["d2/out"], "run {i}");
+        assert_eq!(r.read_paths, vec!["d3/f3".to_string()], "run {i}");
+    }
+    ex.settle().await;
+    assert_eq!(
+        ex.root_origins(),
+        (4, 0, 1),
+        "every action after the first reused the root"
+    );
+    assert_eq!(ex.output_scans(), (5, 0));
+    farm.stop().await;
+}

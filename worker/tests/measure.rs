@@ -9,6 +9,16 @@ use std::time::{Duration, Instant};
 
 use harness::{spec, Farm};
 
+/// Logs to stderr when `RMAKE_LOG` is set (e.g. `rmake_worker=debug` for per-phase times).
+fn logs() {
+    if let Ok(filter) = std::env::var("RMAKE_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
+}
+
 fn report(what: &str, n: usize, took: Duration) {
     let per = took.as_secs_f64() * 1000.0 / n as f64;
     println!(
@@ -20,6 +30,7 @@ fn report(what: &str, n: usize, took: Duration) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore]
 async fn action_overhead() {
+    logs();
     let farm = Farm::start(Duration::from_secs(10)).await;
     let mut config = farm.worker_config(std::path::Path::new("/nonexistent"));
     config.slots = 4;
@@ -166,6 +177,7 @@ async fn lease_runner_on(farm: &Farm, root: rmake_cas::Digest, what: &str, n: us
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore]
 async fn lease_runner_overhead() {
+    logs();
     let farm = Farm::start(Duration::from_secs(10)).await;
     let small = farm.upload_tree(&[("a.c", b"int a;\n", false)]).await;
     lease_runner_on(&farm, small, "1-file tree", 50).await;
