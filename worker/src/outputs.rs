@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -223,6 +223,10 @@ fn scan_dirs(exec: &mut ExecRoot, dirs: &BTreeSet<String>) -> anyhow::Result<Opt
                     digest: Digest::EMPTY,
                 }
             } else if ft.is_file() {
+                if meta.nlink() > 1 {
+                    // A hard link: the other name, maybe in a directory not listed, changed too.
+                    return Ok(None);
+                }
                 let path = entry.path();
                 let digest = exec
                     .index

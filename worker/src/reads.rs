@@ -11,6 +11,7 @@ use std::fs::File;
 use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
@@ -278,6 +279,15 @@ impl Watcher {
             && !name.is_empty()
         {
             self.watch_new_tree(&path);
+        } else if mask & libc::IN_CREATE != 0 && !name.is_empty() {
+            // A hard link: writes through it change a file elsewhere whose directory sees no
+            // event.
+            let linked = std::fs::symlink_metadata(self.root.join(&path))
+                .is_ok_and(|m| m.is_file() && m.nlink() > 1);
+            if linked {
+                tracing::debug!(path = %path, "a hard link was made; the output scan covers the whole root");
+                self.recorded.changed = None;
+            }
         }
     }
 }

@@ -229,6 +229,9 @@ const MUTATE: &str = "printf 'bbbb\\n' > a.txt; rm dir/b.txt; mkdir dir/b.txt; \
 const MUTATE_MOVING: &str = "mkdir -p sub/deep/n && echo q > sub/deep/n/q; mv sub/deep sub/moved; \
     echo w > sub/moved/w; mv many gone; printf 'bbbb\\n' > a.txt";
 
+/// A write through a hard link to a file of another directory (which sees no event).
+const MUTATE_LINKING: &str = "ln dir/b.txt hl; echo more >> hl; printf 'bbbb\\n' > a.txt";
+
 /// Runs `mutate` on a root of a small tree (plus `extra_files` in `many/`), then checks that
 /// the reused root looks exactly like a fresh one, that the output scan was bounded to the
 /// changed directories (or not) as `bounded` says, and that it found what a whole scan finds.
@@ -373,6 +376,11 @@ async fn reuse_case(extra_files: usize, mutate: &str, bounded: bool) {
 #[tokio::test]
 async fn a_reused_exec_root_is_reset_to_its_tree() {
     reuse_case(3, MUTATE, true).await;
+}
+
+#[tokio::test]
+async fn a_hard_link_makes_the_scan_whole_and_the_root_is_still_reset() {
+    reuse_case(3, MUTATE_LINKING, false).await;
 }
 
 #[tokio::test]
