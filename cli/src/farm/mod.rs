@@ -108,6 +108,12 @@ struct Tally {
     saved_ms: u64,
 }
 
+/// Why an action missed the cache: said by the coordinator, or being asked.
+enum Why {
+    Told(Vec<String>),
+    Asking(tokio::task::JoinHandle<Vec<String>>),
+}
+
 /// A job the farm runs.
 pub struct RemoteJob {
     req: ExecuteRequest,
@@ -291,7 +297,7 @@ impl Farm {
         let mut started = false;
         let t0 = std::time::Instant::now();
         progress::step(progress::Step::Queued);
-        let mut why: Option<tokio::task::JoinHandle<Vec<String>>> = None;
+        let mut why: Option<Why> = None;
         let outcome = self.inner.rt.block_on(async {
             let mut stream = conn.execute(&remote.req).await?;
             loop {
@@ -312,12 +318,12 @@ impl Farm {
                     }
                     Some(ExecuteEvent::Queued { why: Some(reasons), .. }) if why.is_none() => {
                         // A miss, and the coordinator said why (for --explain).
-                        why = Some(tokio::spawn(async move { reasons }));
+                        why = Some(Why::Told(reasons));
                     }
                     Some(ExecuteEvent::Queued { .. }) if why.is_none() => {
                         // A miss from a coordinator that does not say why: ask now, before its
                         // result is stored (for --explain).
-                        why = Some(tokio::spawn(explain::why_missed(conn.client.clone(), job.target.clone(), remote.req.clone())));
+                        why = Some(Why::Asking(tokio::spawn(explain::why_missed(conn.client.clone(), job.target.clone(), remote.req.clone()))));
                     }
                     Some(_) => {}
                     None => anyhow::bail!("the coordinator ended the action without a result"),
@@ -344,7 +350,8 @@ impl Farm {
         }
         if !resp.cached {
             let reasons = match why.take() {
-                Some(task) => self.inner.rt.block_on(async {
+                Some(Why::Told(reasons)) => Some(reasons),
+                Some(Why::Asking(task)) => self.inner.rt.block_on(async {
                     tokio::time::timeout(std::time::Duration::from_secs(5), task).await.ok().and_then(Result::ok)
                 }),
                 None => None,
