@@ -186,6 +186,9 @@ pub async fn fetch_inputs(
 }
 
 async fn missing(cache: &Arc<BlobCache>, digests: &[Digest]) -> anyhow::Result<Vec<Digest>> {
+    if digests.is_empty() {
+        return Ok(Vec::new());
+    }
     let c = cache.clone();
     let d = digests.to_vec();
     tokio::task::spawn_blocking(move || c.missing(&d))

@@ -258,32 +258,14 @@ impl Executor {
         if let Ok(mut l) = left.lock() {
             l.pinned = pinned;
         }
+        let fetched = t0.elapsed();
+        // Root, recipe and output scan in one blocking task: each hop between threads costs
+        // a wake-up, milliseconds on a loaded machine.
         let cache = self.cache.clone();
         let spec2 = spec.clone();
         let (root2, scratch2) = (root.clone(), scratch.clone());
         let pool = self.pool.clone();
-        let exec = tokio::task::spawn_blocking(move || -> anyhow::Result<ExecRoot> {
-            let pooled = pool.take(&spec2.input_root);
-            for d in ["home", "tmp"] {
-                std::fs::create_dir_all(scratch2.join(d))
-                    .with_context(|| format!("creating {}", scratch2.join(d).display()))?;
-            }
-            exec_root::prepare(cache.store(), &spec2, &root2, pooled)
-        })
-        .await
-        .context("exec root task")?
-        .context("building the exec root")?;
-        let input_fetch_ms = ms(t0.elapsed());
-        let slot = match exec.origin {
-            Origin::Reused => 0,
-            Origin::Reshaped => 1,
-            Origin::Fresh => 2,
-        };
-        self.origins[slot].fetch_add(1, Ordering::Relaxed);
-        tracing::debug!(lease = %lease.id, origin = ?exec.origin, input_fetch_ms, "exec root ready");
-
-        let t1 = Instant::now();
-        let recipe = self.recipe(spec, &exec, &scratch);
+        let path_env = self.path_env.clone();
         let opts_timeout = spec
             .timeout_secs
             .map(Duration::from_secs)
@@ -293,40 +275,80 @@ impl Executor {
             cancel: Some(cancel),
             kill_grace: self.kill_grace,
         };
-        let declared = spec.outputs.clone();
-        let (out, reads, mut exec) = tokio::task::spawn_blocking(move || {
+        let bounded_scan = self.bounded_scan;
+        let origins = self.origins.clone();
+        let lease_id = lease.id.clone();
+        let staged = tokio::task::spawn_blocking(move || -> anyhow::Result<Staged> {
             let t = Instant::now();
+            let exec = (|| {
+                let pooled = pool.take(&spec2.input_root);
+                for d in ["home", "tmp"] {
+                    std::fs::create_dir_all(scratch2.join(d))
+                        .with_context(|| format!("creating {}", scratch2.join(d).display()))?;
+                }
+                exec_root::prepare(cache.store(), &spec2, &root2, pooled)
+            })()
+            .context("building the exec root")?;
+            let prepared = t.elapsed();
+            let slot = match exec.origin {
+                Origin::Reused => 0,
+                Origin::Reshaped => 1,
+                Origin::Fresh => 2,
+            };
+            origins[slot].fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(lease = %lease_id, origin = ?exec.origin, prepare_us = prepared.as_micros() as u64, "exec root ready");
+
+            let t = Instant::now();
+            let recipe = recipe_for(&spec2, &path_env, &exec.cwd, &scratch2);
             let recorder = ReadRecorder::start(&exec.root, &exec.dirs());
             let watching = t.elapsed();
             let out = rmake_exec::run_recipe(&recipe, &opts);
             let ran = t.elapsed();
             let reads = recorder.finish();
+            let executed = t.elapsed();
             tracing::debug!(
                 watch_us = watching.as_micros() as u64,
                 recipe_us = (ran - watching).as_micros() as u64,
-                finish_us = (t.elapsed() - ran).as_micros() as u64,
+                finish_us = (executed - ran).as_micros() as u64,
                 "recipe ran"
             );
-            (out, reads, exec)
+            let out = out.context("running the recipe")?;
+            let mut exec = exec;
+            let t = Instant::now();
+            let outputs = if out.interrupted == Some(Interruption::Cancelled) {
+                None
+            } else {
+                let changed = reads.changed.clone().filter(|_| bounded_scan);
+                Some(find_outputs(&mut exec, &spec2.outputs, changed.as_ref())?)
+            };
+            Ok(Staged {
+                exec,
+                prepared,
+                executed,
+                out,
+                reads,
+                outputs,
+                scanned: t.elapsed(),
+            })
         })
         .await
-        .context("recipe task")?;
-        let mut out = out.context("running the recipe")?;
-        let execution_ms = ms(t1.elapsed());
-        match out.interrupted {
-            Some(Interruption::Cancelled) => anyhow::bail!("cancelled"),
-            Some(Interruption::TimedOut) => note_timeout(&mut out, opts_timeout),
-            None => {}
+        .context("exec task")??;
+        let input_fetch_ms = ms(fetched + staged.prepared);
+        let execution_ms = ms(staged.executed);
+        let mut out = staged.out;
+        let reads = staged.reads;
+        let exec = staged.exec;
+        let mut outputs = match staged.outputs {
+            Some(o) => o,
+            None => anyhow::bail!("cancelled"),
+        };
+        if out.interrupted == Some(Interruption::TimedOut) {
+            note_timeout(&mut out, opts_timeout);
         }
-
-        let t2 = Instant::now();
-        let changed = reads.changed.clone().filter(|_| self.bounded_scan);
-        let outputs = tokio::task::spawn_blocking(move || {
-            find_outputs(&mut exec, &declared, changed.as_ref()).map(|o| (o, exec))
-        })
-        .await
-        .context("output scan task")??;
-        let (mut outputs, exec) = outputs;
+        // The output scan's time counts with the upload's.
+        let t2 = Instant::now()
+            .checked_sub(staged.scanned)
+            .unwrap_or_else(Instant::now);
         let kind = usize::from(outputs.scanned_dirs.is_none());
         self.scans[kind].fetch_add(1, Ordering::Relaxed);
         tracing::debug!(
@@ -371,37 +393,6 @@ impl Executor {
             reads_complete: reads.complete,
             output_dirs: outputs.dirs,
         })
-    }
-
-    /// The recipe of `spec` in `exec`: the spec's environment plus the worker's `PATH`, a
-    /// private `HOME` and `TMPDIR`, and `PWD`.
-    fn recipe(&self, spec: &ActionSpec, exec: &ExecRoot, scratch: &std::path::Path) -> Recipe {
-        const OURS: [&str; 4] = ["PATH", "HOME", "TMPDIR", "PWD"];
-        let mut env: Vec<(String, String)> = spec
-            .env
-            .iter()
-            .filter(|(k, _)| !OURS.contains(&k.as_str()))
-            .cloned()
-            .collect();
-        env.push(("PATH".into(), self.path_env.clone()));
-        env.push(("HOME".into(), scratch.join("home").display().to_string()));
-        env.push(("TMPDIR".into(), scratch.join("tmp").display().to_string()));
-        env.push(("PWD".into(), exec.cwd.display().to_string()));
-        Recipe {
-            lines: spec
-                .lines
-                .iter()
-                .map(|l| Line {
-                    command: l.command.clone(),
-                    ignore_errors: l.ignore_errors,
-                })
-                .collect(),
-            shell: spec.shell.clone(),
-            shell_flags: spec.shell_flags.clone(),
-            oneshell: spec.oneshell,
-            env,
-            dir: exec.cwd.clone(),
-        }
     }
 
     /// Uploads the output blobs the coordinator lacks; small outputs are sent without asking
@@ -461,6 +452,57 @@ impl Executor {
         }
         Ok(LogOutput::Blob { digest })
     }
+}
+
+/// The recipe of `spec` run in `cwd`: the spec's environment plus the worker's `PATH`, a
+/// private `HOME` and `TMPDIR` under `scratch`, and `PWD`.
+fn recipe_for(
+    spec: &ActionSpec,
+    path_env: &str,
+    cwd: &std::path::Path,
+    scratch: &std::path::Path,
+) -> Recipe {
+    const OURS: [&str; 4] = ["PATH", "HOME", "TMPDIR", "PWD"];
+    let mut env: Vec<(String, String)> = spec
+        .env
+        .iter()
+        .filter(|(k, _)| !OURS.contains(&k.as_str()))
+        .cloned()
+        .collect();
+    env.push(("PATH".into(), path_env.to_string()));
+    env.push(("HOME".into(), scratch.join("home").display().to_string()));
+    env.push(("TMPDIR".into(), scratch.join("tmp").display().to_string()));
+    env.push(("PWD".into(), cwd.display().to_string()));
+    Recipe {
+        lines: spec
+            .lines
+            .iter()
+            .map(|l| Line {
+                command: l.command.clone(),
+                ignore_errors: l.ignore_errors,
+            })
+            .collect(),
+        shell: spec.shell.clone(),
+        shell_flags: spec.shell_flags.clone(),
+        oneshell: spec.oneshell,
+        env,
+        dir: cwd.to_path_buf(),
+    }
+}
+
+/// What the blocking part of a lease gives back.
+struct Staged {
+    exec: ExecRoot,
+    /// Time to take or build the exec root.
+    prepared: Duration,
+    /// Time to run the recipe, read recorder included.
+    executed: Duration,
+    out: RecipeOutput,
+    reads: crate::reads::Recorded,
+    /// `None` when the run was cancelled (nothing scanned).
+    outputs: Option<crate::outputs::Outputs>,
+    /// Time of the output scan.
+    scanned: Duration,
 }
 
 /// Whether a recorded read names something of the input view: a file (or a directory opened

@@ -123,14 +123,21 @@ async fn action_overhead() {
 
 /// Runs `n` trivial leases (each writing one file) on the tree `root` with one executor, after
 /// a first one that prepares the root; prints the mean of each phase and of the reset.
-async fn lease_runner_on(farm: &Farm, root: rmake_cas::Digest, what: &str, n: usize) {
+async fn lease_runner_on(
+    farm: &Farm,
+    root: rmake_cas::Digest,
+    what: &str,
+    n: usize,
+    bounded: bool,
+) {
     use rmake_exec::CancelHandle;
     use rmake_proto::exec::{Lease, LeaseId};
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let client =
         rmake_proto::CoordinatorClient::new(&farm.url, None).unwrap_or_else(|e| panic!("{e}"));
     let ex = rmake_worker::Executor::new(client, dir.path().to_path_buf(), 1 << 30, "m".into())
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap_or_else(|e| panic!("{e}"))
+        .with_bounded_scan(bounded);
     let mut sums = [0u64; 3];
     let mut settle = Duration::ZERO;
     let mut total = Duration::ZERO;
@@ -180,7 +187,7 @@ async fn lease_runner_overhead() {
     logs();
     let farm = Farm::start(Duration::from_secs(10)).await;
     let small = farm.upload_tree(&[("a.c", b"int a;\n", false)]).await;
-    lease_runner_on(&farm, small, "1-file tree", 50).await;
+    lease_runner_on(&farm, small, "1-file tree", 50, true).await;
     let files: Vec<(String, Vec<u8>)> = (0..2000)
         .map(|i| {
             (
@@ -194,6 +201,7 @@ async fn lease_runner_overhead() {
         .map(|(p, d)| (p.as_str(), d.as_slice(), false))
         .collect();
     let big = farm.upload_tree(&refs).await;
-    lease_runner_on(&farm, big, "2000-file tree", 20).await;
+    lease_runner_on(&farm, big, "2000-file tree", 20, true).await;
+    lease_runner_on(&farm, big, "2000-file tree, whole-root scans", 20, false).await;
     farm.stop().await;
 }
