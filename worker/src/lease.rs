@@ -197,12 +197,11 @@ impl Executor {
         counter.fetch_add(1, Ordering::SeqCst);
         let resetting = match &left.exec {
             Some(exec) if pool_enabled(&pool) && left.scan.is_some() => {
-                Some(pool.resetting(exec.baseline.input_root))
+                Some(pool.resetting(exec.baseline.input_root, exec.baseline.entries.len()))
             }
             _ => None,
         };
         tokio::task::spawn_blocking(move || {
-            exec_root::remove_tree(&scratch);
             match (left.exec, left.scan) {
                 (Some(exec), Some(scan)) if pool_enabled(&pool) => {
                     let t = Instant::now();
@@ -229,7 +228,9 @@ impl Executor {
                 }
                 _ => exec_root::remove_tree(&root),
             }
+            // The root first: the next action on its tree may be waiting for it.
             drop(resetting);
+            exec_root::remove_tree(&scratch);
             cache.unpin(&left.pinned);
             cache.evict();
             counter.fetch_sub(1, Ordering::SeqCst);

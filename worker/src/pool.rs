@@ -15,6 +15,9 @@ use crate::exec_root::{remove_tree, ExecRoot, Pooled};
 
 /// Longest an action waits for a root of its tree being reset.
 const RESET_WAIT: Duration = Duration::from_secs(2);
+/// Trees with fewer entries are materialized afresh rather than waited for (that costs less
+/// than a few thread wake-ups on a loaded machine).
+const WAIT_MIN_ENTRIES: usize = 64;
 
 /// The idle roots of one worker, kept under `dir` as `idle-<n>`.
 #[derive(Debug)]
@@ -29,7 +32,7 @@ pub struct RootPool {
 #[derive(Debug, Default)]
 struct State {
     idle: VecDeque<Pooled>,
-    /// Roots being reset, by tree.
+    /// Roots being reset, by tree, of trees worth waiting for.
     resetting: HashMap<Digest, usize>,
 }
 
@@ -38,10 +41,14 @@ struct State {
 pub struct Resetting {
     pool: Arc<RootPool>,
     tree: Digest,
+    counted: bool,
 }
 
 impl Drop for Resetting {
     fn drop(&mut self) {
+        if !self.counted {
+            return;
+        }
         let mut st = self.pool.lock();
         if let Some(n) = st.resetting.get_mut(&self.tree) {
             *n -= 1;
@@ -98,12 +105,17 @@ impl RootPool {
         }
     }
 
-    /// Notes that a root of `tree` is being reset, until the guard is dropped.
-    pub fn resetting(self: &Arc<Self>, tree: Digest) -> Resetting {
-        *self.lock().resetting.entry(tree).or_insert(0) += 1;
+    /// Notes that a root of `tree` (of `entries` paths) is being reset, until the guard is
+    /// dropped; actions on small trees do not wait for it.
+    pub fn resetting(self: &Arc<Self>, tree: Digest, entries: usize) -> Resetting {
+        let counted = entries >= WAIT_MIN_ENTRIES;
+        if counted {
+            *self.lock().resetting.entry(tree).or_insert(0) += 1;
+        }
         Resetting {
             pool: self.clone(),
             tree,
+            counted,
         }
     }
 
