@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 
 /// One parsed case.
 #[derive(Debug, Clone, Default)]
@@ -41,76 +41,21 @@ impl Case {
         Case::parse(&name, &text).with_context(|| format!("parsing {}", path.display()))
     }
 
-    /// Parses the text of a case.
+    /// Parses the text of a case (with the golden runner's reader, [`crate::golden_format`]).
     pub fn parse(name: &str, text: &str) -> Result<Case> {
-        let mut case = Case {
-            name: name.to_string(),
-            ..Case::default()
-        };
-        let mut lines = text.split('\n').peekable();
-        // The header.
-        while let Some(line) = lines.peek() {
-            if section_name(line).is_some() {
-                break;
-            }
-            let line = lines.next().unwrap_or_default().trim_end_matches('\r');
-            let trimmed = line.trim();
-            if trimmed.is_empty() || trimmed.starts_with('#') {
-                continue;
-            }
-            let Some((key, value)) = line.split_once(':') else {
-                bail!("header line without a key: {line:?}");
-            };
-            let value = value.trim();
-            match key.trim() {
-                "args" => case.args = split_shell_words(value)?,
-                "setup" => case.setup.push(value.to_string()),
-                "env" => {
-                    let (k, v) = value.split_once('=').unwrap_or((value, ""));
-                    case.env.push((k.to_string(), v.to_string()));
-                }
-                "unordered" => {
-                    for w in value.split_whitespace() {
-                        match w {
-                            "stdout" => case.unordered_stdout = true,
-                            "stderr" => case.unordered_stderr = true,
-                            other => bail!("unordered: unknown stream {other:?}"),
-                        }
-                    }
-                }
-                "nocontent" => case
-                    .nocontent
-                    .extend(value.split_whitespace().map(str::to_string)),
-                "timeout" => {
-                    case.timeout = Some(
-                        value
-                            .parse()
-                            .with_context(|| format!("timeout {value:?}"))?,
-                    )
-                }
-                other => bail!("unknown header key {other:?}"),
-            }
-        }
-        // The sections.
-        let mut current: Option<(String, Vec<&str>)> = None;
-        for line in lines {
-            if let Some(path) = section_name(line) {
-                if let Some((p, body)) = current.take() {
-                    case.files.push((p, section_content(&body)));
-                }
-                current = Some((path.to_string(), Vec::new()));
-            } else if let Some((_, body)) = current.as_mut() {
-                body.push(line);
-            }
-        }
-        if let Some((p, mut body)) = current.take() {
-            // The text's final newline ends the last line; it starts no line of its own.
-            if body.last() == Some(&"") {
-                body.pop();
-            }
-            case.files.push((p, section_content(&body)));
-        }
-        Ok(case)
+        let c = crate::golden_format::parse_case_text(name.to_string(), name.into(), text)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(Case {
+            name: c.name,
+            args: c.args,
+            setup: c.setup,
+            env: c.env,
+            unordered_stdout: c.unordered_stdout,
+            unordered_stderr: c.unordered_stderr,
+            nocontent: c.nocontent,
+            timeout: c.timeout.map(|d| d.as_secs()),
+            files: c.files.into_iter().map(|(p, body)| (p, body.into_bytes())).collect(),
+        })
     }
 
     /// Writes the tree into `root`.
@@ -129,87 +74,6 @@ impl Case {
                 || (a.starts_with('-') && !a.starts_with("--") && a.contains('j'))
         })
     }
-}
-
-/// `-- path --` names a section.
-fn section_name(line: &str) -> Option<&str> {
-    let inner = line.strip_prefix("-- ")?.strip_suffix(" --")?;
-    (!inner.is_empty()).then_some(inner)
-}
-
-/// The bytes of a section from its lines, with the two escapes undone.
-fn section_content(lines: &[&str]) -> Vec<u8> {
-    let mut out = String::new();
-    for (i, line) in lines.iter().enumerate() {
-        let last = i + 1 == lines.len();
-        if last && *line == "\\ no newline at end" {
-            out.pop();
-            break;
-        }
-        out.push_str(line.strip_prefix('\\').unwrap_or(line));
-        out.push('\n');
-    }
-    out.into_bytes()
-}
-
-/// Splits a command line like a POSIX shell would (quotes and backslashes; no expansions).
-pub fn split_shell_words(text: &str) -> Result<Vec<String>> {
-    let mut words = Vec::new();
-    let mut cur = String::new();
-    let mut in_word = false;
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            ' ' | '\t' => {
-                if in_word {
-                    words.push(std::mem::take(&mut cur));
-                    in_word = false;
-                }
-            }
-            '\'' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('\'') => break,
-                        Some(ch) => cur.push(ch),
-                        None => bail!("unterminated ' in {text:?}"),
-                    }
-                }
-            }
-            '"' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('"') => break,
-                        Some('\\') => match chars.next() {
-                            Some(ch @ ('"' | '\\' | '$' | '`')) => cur.push(ch),
-                            Some(ch) => {
-                                cur.push('\\');
-                                cur.push(ch);
-                            }
-                            None => bail!("unterminated \" in {text:?}"),
-                        },
-                        Some(ch) => cur.push(ch),
-                        None => bail!("unterminated \" in {text:?}"),
-                    }
-                }
-            }
-            '\\' => {
-                in_word = true;
-                if let Some(ch) = chars.next() {
-                    cur.push(ch);
-                }
-            }
-            other => {
-                in_word = true;
-                cur.push(other);
-            }
-        }
-    }
-    if in_word {
-        words.push(cur);
-    }
-    Ok(words)
 }
 
 #[cfg(test)]
@@ -235,10 +99,4 @@ mod tests {
         assert!(c.has_jobs_flag());
     }
 
-    #[test]
-    fn shell_words() {
-        let w = split_shell_words(r#"a "b \"c\"" 'd e'f g\ h"#).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(w, vec!["a", "b \"c\"", "d ef", "g h"]);
-        assert!(split_shell_words("'open").is_err());
-    }
 }

@@ -8,6 +8,7 @@
 pub mod bins;
 pub mod case;
 pub mod cluster;
+pub mod golden_format;
 pub mod http;
 pub mod pair;
 pub mod procs;

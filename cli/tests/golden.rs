@@ -1,11 +1,11 @@
-//! Differential golden corpus runner: runs every `tests/golden/**/*.case` through `rmake-remote --local`
-//! (or, with `BLESS=1`, through real GNU make under the same name) and compares stdout, stderr, exit
-//! status and the resulting files with the `.expected` file beside the case. See tests/golden/README.md.
+//! Differential golden corpus runner: runs every `tests/golden/**/*.case` through `rmake-remote` in local
+//! mode and then through the embedded farm (or, with `BLESS=1`, through real GNU make under the same
+//! name) and compares stdout, stderr, exit status and the resulting files with the `.expected` file
+//! beside the case. The formats are read by `rmake_tests::golden_format`. See tests/golden/README.md.
 
 #[path = "golden/compare.rs"]
 mod compare;
-#[path = "golden/format.rs"]
-mod format;
+use rmake_tests::golden_format as format;
 
 use compare::{compare, sorted_lines, summarise};
 use format::{

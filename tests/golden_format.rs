@@ -1,5 +1,7 @@
 //! The golden corpus's text formats: `.case` files (header + files), `.expected` files (status,
-//! streams, resulting files), their shared `-- name --` sections with escapes, and `args:` word splitting.
+//! streams, resulting files), their shared `-- name --` sections with escapes, and `args:` word
+//! splitting. The one reader of the corpus: the golden runner (`cli/tests/golden.rs`) and the
+//! end-to-end tests ([`crate::case`]) both use it.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -7,38 +9,38 @@ use std::fs;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub(crate) type Res<T> = Result<T, String>;
+pub type Res<T> = Result<T, String>;
 
 /// Marks a section whose content does not end with a newline.
 const NOEOL: &str = "\\ no newline at end";
 
 /// One parsed `.case` file.
 #[derive(Debug, Default)]
-pub(crate) struct Case {
-    pub(crate) name: String,
-    pub(crate) case_path: PathBuf,
-    pub(crate) args: Vec<String>,
-    pub(crate) setup: Vec<String>,
-    pub(crate) env: Vec<(String, String)>,
-    pub(crate) unordered_stdout: bool,
-    pub(crate) unordered_stderr: bool,
-    pub(crate) nocontent: Vec<String>,
-    pub(crate) timeout: Option<Duration>,
-    pub(crate) files: Vec<(String, String)>,
+pub struct Case {
+    pub name: String,
+    pub case_path: PathBuf,
+    pub args: Vec<String>,
+    pub setup: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub unordered_stdout: bool,
+    pub unordered_stderr: bool,
+    pub nocontent: Vec<String>,
+    pub timeout: Option<Duration>,
+    pub files: Vec<(String, String)>,
 }
 
 /// What a run leaves behind: the compared outcome.
 #[derive(Debug, Default, PartialEq)]
-pub(crate) struct Outcome {
-    pub(crate) status: String,
-    pub(crate) stdout: String,
-    pub(crate) stderr: String,
+pub struct Outcome {
+    pub status: String,
+    pub stdout: String,
+    pub stderr: String,
     /// New or changed files and directories, and deleted inputs, by relative path.
-    pub(crate) entries: BTreeMap<String, Entry>,
+    pub entries: BTreeMap<String, Entry>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Entry {
+pub enum Entry {
     Text(String),
     Blob { size: u64, sha256: String },
     Any,
@@ -48,10 +50,10 @@ pub(crate) enum Entry {
 }
 
 /// Named `-- name --` sections with their (unescaped) bodies, in order.
-pub(crate) type Sections = Vec<(String, String)>;
+pub type Sections = Vec<(String, String)>;
 
 /// Splits a txtar-like document into its header lines and `-- name --` sections (unescaped).
-pub(crate) fn split_sections(text: &str) -> (Vec<String>, Sections) {
+pub fn split_sections(text: &str) -> (Vec<String>, Sections) {
     let mut header = Vec::new();
     let mut sections: Vec<(String, String)> = Vec::new();
     for line in text.split_inclusive('\n') {
@@ -81,7 +83,7 @@ pub(crate) fn split_sections(text: &str) -> (Vec<String>, Sections) {
 }
 
 /// Writes a section body so that `split_sections` reads it back exactly.
-pub(crate) fn escape_body(out: &mut String, body: &str) {
+pub fn escape_body(out: &mut String, body: &str) {
     if body.is_empty() {
         return;
     }
@@ -100,7 +102,7 @@ pub(crate) fn escape_body(out: &mut String, body: &str) {
 }
 
 /// Splits an `args:` line into words, honouring '…' and "…" quoting and backslash escapes.
-pub(crate) fn shell_words(s: &str) -> Res<Vec<String>> {
+pub fn shell_words(s: &str) -> Res<Vec<String>> {
     let mut words = Vec::new();
     let mut cur = String::new();
     let mut in_word = false;
@@ -150,9 +152,15 @@ pub(crate) fn shell_words(s: &str) -> Res<Vec<String>> {
     Ok(words)
 }
 
-pub(crate) fn parse_case(name: String, case_path: PathBuf) -> Res<Case> {
+/// Reads and parses the `.case` file at `case_path`.
+pub fn parse_case(name: String, case_path: PathBuf) -> Res<Case> {
     let text = fs::read_to_string(&case_path).map_err(|e| format!("read: {e}"))?;
-    let (header, sections) = split_sections(&text);
+    parse_case_text(name, case_path, &text)
+}
+
+/// Parses the text of a `.case` file.
+pub fn parse_case_text(name: String, case_path: PathBuf, text: &str) -> Res<Case> {
+    let (header, sections) = split_sections(text);
     let mut case = Case {
         name,
         case_path,
@@ -206,7 +214,7 @@ pub(crate) fn parse_case(name: String, case_path: PathBuf) -> Res<Case> {
     Ok(case)
 }
 
-pub(crate) fn parse_expected(text: &str) -> Res<Outcome> {
+pub fn parse_expected(text: &str) -> Res<Outcome> {
     let (header, sections) = split_sections(text);
     let mut out = Outcome::default();
     for line in header {
@@ -265,7 +273,7 @@ pub(crate) fn parse_expected(text: &str) -> Res<Outcome> {
     Ok(out)
 }
 
-pub(crate) fn render_expected(case: &Case, o: &Outcome) -> String {
+pub fn render_expected(case: &Case, o: &Outcome) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -304,7 +312,7 @@ pub(crate) fn render_expected(case: &Case, o: &Outcome) -> String {
 }
 
 /// `*` matches any run of characters (slashes included); everything else matches itself.
-pub(crate) fn glob_match(pat: &str, s: &str) -> bool {
+pub fn glob_match(pat: &str, s: &str) -> bool {
     match pat.split_once('*') {
         None => pat == s,
         Some((head, tail)) => {
@@ -319,7 +327,7 @@ pub(crate) fn glob_match(pat: &str, s: &str) -> bool {
 }
 
 /// Checks the runner's own text handling before trusting it with the corpus.
-pub(crate) fn self_test() -> Res<()> {
+pub fn self_test() -> Res<()> {
     for body in [
         "",
         "a\n",
