@@ -25,27 +25,11 @@ while [ $# -gt 0 ]; do
 done
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-if [ -z "${BIN:-}" ]; then
-  BIN="$ROOT/target-bench/release"
-  (cd "$ROOT" && CARGO_TARGET_DIR="$ROOT/target-bench" \
-    cargo build --release --bins -p rmake-cli -p rmake-coordinator -p rmake-worker >&2)
-fi
-for b in rmake-remote rmake-coordinator rmake-worker; do
-  [ -x "$BIN/$b" ] || { echo "farm.sh: $BIN/$b is missing" >&2; exit 2; }
-done
-
-WORK=$(mktemp -d /tmp/rmake-farm-bench.XXXXXX)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-now() { date +%s.%N; }
-elapsed() { echo "$2 - $1" | bc -l | xargs printf '%.2f'; }
-ratio() { echo "$1 / $2" | bc -l | xargs printf '%.2f'; }
+NAME=farm.sh
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+bench_bins
+bench_work rmake-farm-bench
 
 # --- workloads -------------------------------------------------------------------------------
 gen_fanout() {
@@ -73,45 +57,10 @@ gen_chain() {
     done
   } > "$1/Makefile"
 }
-gen_cproj() {
-  mkdir -p "$1/src"
-  for i in $(seq 1 200); do
-    printf 'int f%d(int x) { return x * %d + 1; }\n' "$i" "$i" > "$1/src/f$i.c"
-  done
-  {
-    for i in $(seq 1 200); do printf 'int f%d(int);\n' "$i"; done
-    printf '#include <stdio.h>\nint main(void) { long s = 0;\n'
-    for i in $(seq 1 200); do printf ' s += f%d(%d);\n' "$i" "$i"; done
-    printf ' printf("%%ld\\n", s); return 0; }\n'
-  } > "$1/main.c"
-  cat > "$1/Makefile" <<'MK'
-OBJS := main.o $(patsubst %.c,%.o,$(wildcard src/*.c))
-app: $(OBJS)
-	$(CC) -o $@ $^
-%.o: %.c
-	$(CC) -O1 -c -o $@ $<
-MK
-}
+# gen_cproj: in bench/lib.sh.
 
 # --- the loopback farm -----------------------------------------------------------------------
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-URL="http://127.0.0.1:$PORT"
-mkdir -p "$WORK/farm"
-RMAKE_LOG=warn "$BIN/rmake-coordinator" --listen "127.0.0.1:$PORT" --data-dir "$WORK/farm/data" \
-  > "$WORK/farm/coordinator.log" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 1 200); do
-  curl -fs "$URL/healthz" > /dev/null 2>&1 && break
-  sleep 0.05
-done
-curl -fs "$URL/healthz" > /dev/null || { echo "farm.sh: coordinator did not start" >&2; cat "$WORK/farm/coordinator.log" >&2; exit 1; }
-for w in $(seq 1 "$WORKERS"); do
-  mkdir -p "$WORK/farm/w$w"
-  RMAKE_LOG=warn "$BIN/rmake-worker" --coordinator "$URL" --slots "$SLOTS" --work-dir "$WORK/farm/w$w" \
-    --name "bench$w" > "$WORK/farm/w$w.log" 2>&1 &
-  PIDS+=($!)
-done
-sleep 1
+bench_farm "$WORKERS" "$SLOTS" bench
 
 # --- runs ------------------------------------------------------------------------------------
 # run MODE WORKLOAD-DIR ARGS...: a fresh copy, one timed build; prints the seconds.
