@@ -149,6 +149,18 @@ async fn action(c: &CoordinatorClient, name: &str) -> ActionSpec {
     spec_for(source_tree(c, name).await, name)
 }
 
+/// Submits `spec` under `build` for `target` and returns its event stream.
+async fn submit(
+    c: &CoordinatorClient,
+    build: &BuildId,
+    spec: &ActionSpec,
+    target: &str,
+) -> rmake_proto::ExecuteStream {
+    c.execute(build, &request(spec, target))
+        .await
+        .expect("execute")
+}
+
 fn request(spec: &ActionSpec, target: &str) -> ExecuteRequest {
     ExecuteRequest {
         spec: spec.clone(),
@@ -285,10 +297,7 @@ async fn runs_on_a_worker_then_hits_the_cache() {
     assert!(build.0.starts_with("b-") && build.0.len() == 18, "{build}");
     let w = register(&c, "alpha", &[]).await;
     let spec = action(&c, "main").await;
-    let mut s = c
-        .execute(&build, &request(&spec, "out/main.o"))
-        .await
-        .expect("execute");
+    let mut s = submit(&c, &build, &spec, "out/main.o").await;
     assert_eq!(
         next(&mut s).await,
         ExecuteEvent::Queued {
@@ -328,10 +337,7 @@ async fn runs_on_a_worker_then_hits_the_cache() {
         .expect("lookup")
         .expect("stored");
     assert_eq!(stored.output_files, result.output_files);
-    let again = c
-        .execute(&build, &request(&spec, "out/main.o"))
-        .await
-        .expect("execute");
+    let again = submit(&c, &build, &spec, "out/main.o").await;
     let (hit, cached) = finished(last(again).await);
     assert!(cached);
     assert_eq!(hit.output_files, result.output_files);
@@ -362,10 +368,7 @@ async fn small_outputs_ride_with_the_result_and_a_miss_says_why() {
     let build = open(&c, 4).await;
     let w = register(&c, "alpha", &[]).await;
     let spec = action(&c, "main").await;
-    let mut s = c
-        .execute(&build, &request(&spec, "out/main.o"))
-        .await
-        .expect("execute");
+    let mut s = submit(&c, &build, &spec, "out/main.o").await;
     match next(&mut s).await {
         ExecuteEvent::Queued { why: Some(why), .. } => assert!(!why.is_empty(), "{why:?}"),
         other => panic!("expected queued with reasons, got {other:?}"),
@@ -389,10 +392,7 @@ async fn small_outputs_ride_with_the_result_and_a_miss_says_why() {
     let done = last(s).await;
     assert_eq!(inline_of(&done), want, "a run's small text output");
 
-    let again = c
-        .execute(&build, &request(&spec, "out/main.o"))
-        .await
-        .expect("execute");
+    let again = submit(&c, &build, &spec, "out/main.o").await;
     let hit = last(again).await;
     assert!(finished(hit.clone()).1, "a hit");
     assert_eq!(inline_of(&hit), want, "a hit's small text output");
@@ -414,10 +414,7 @@ async fn skip_cache_lookup_runs_again_and_stores_the_new_result() {
     let build = open(&c, 0).await;
     let w = register(&c, "alpha", &[]).await;
     let spec = action(&c, "util").await;
-    let s = c
-        .execute(&build, &request(&spec, "out/util.o"))
-        .await
-        .expect("execute");
+    let s = submit(&c, &build, &spec, "out/util.o").await;
     let l = must_lease(&c, &w).await;
     let first = run(&c, &l, 0, "first").await;
     assert!(complete(&c, &l, first.clone()).await);
@@ -470,10 +467,7 @@ async fn identical_actions_of_two_builds_run_once() {
 
     // A build joining while the action runs hears `started` too.
     let spec = action(&c, "late").await;
-    let s1 = c
-        .execute(&b1, &request(&spec, "out/late.o"))
-        .await
-        .expect("execute");
+    let s1 = submit(&c, &b1, &spec, "out/late.o").await;
     let l = must_lease(&c, &w).await;
     let mut s2 = c
         .execute(&b2, &request(&spec, "out/late.o"))
@@ -506,10 +500,7 @@ async fn a_small_build_is_not_starved_by_a_big_one() {
         );
     }
     let tiny = spec_for(root, "tiny");
-    let tiny_stream = c
-        .execute(&small, &request(&tiny, "tiny"))
-        .await
-        .expect("execute");
+    let tiny_stream = submit(&c, &small, &tiny, "tiny").await;
     let w = register(&c, "alpha", &[]).await;
     let mut leased = Vec::new();
     for _ in 0..3 {
@@ -583,10 +574,7 @@ async fn an_expired_lease_is_requeued_and_its_late_result_refused() {
     let c = farm.client();
     let build = open(&c, 0).await;
     let spec = action(&c, "slow").await;
-    let mut s = c
-        .execute(&build, &request(&spec, "out/slow.o"))
-        .await
-        .expect("execute");
+    let mut s = submit(&c, &build, &spec, "out/slow.o").await;
     next(&mut s).await;
     let w1 = register(&c, "flaky", &[]).await;
     let l1 = must_lease(&c, &w1).await;
@@ -630,10 +618,7 @@ async fn heartbeats_keep_a_lease_alive() {
     let c = farm.client();
     let build = open(&c, 0).await;
     let spec = action(&c, "long").await;
-    let s = c
-        .execute(&build, &request(&spec, "out/long.o"))
-        .await
-        .expect("execute");
+    let s = submit(&c, &build, &spec, "out/long.o").await;
     let w = register(&c, "alpha", &[]).await;
     let l = must_lease(&c, &w).await;
     for _ in 0..16 {
@@ -658,10 +643,7 @@ async fn three_lost_tries_fail_naming_the_target() {
     let c = farm.client();
     let build = open(&c, 0).await;
     let spec = action(&c, "doomed").await;
-    let s = c
-        .execute(&build, &request(&spec, "out/doomed.o"))
-        .await
-        .expect("execute");
+    let s = submit(&c, &build, &spec, "out/doomed.o").await;
     for attempt in 1..=3 {
         let w = register(&c, &format!("crashy{attempt}"), &[]).await;
         let l = must_lease(&c, &w).await;
@@ -689,10 +671,7 @@ async fn an_error_outcome_is_requeued_and_counts_as_a_try() {
     let build = open(&c, 0).await;
     let w = register(&c, "alpha", &[]).await;
     let spec = action(&c, "err").await;
-    let s = c
-        .execute(&build, &request(&spec, "out/err.o"))
-        .await
-        .expect("execute");
+    let s = submit(&c, &build, &spec, "out/err.o").await;
     let l = must_lease(&c, &w).await;
     let error = LeaseOutcome::Error {
         reason: "exec root not writable".into(),
@@ -706,10 +685,7 @@ async fn an_error_outcome_is_requeued_and_counts_as_a_try() {
 
     // With every try used up, the reason reaches the client.
     let spec = action(&c, "err2").await;
-    let s = c
-        .execute(&build, &request(&spec, "out/err2.o"))
-        .await
-        .expect("execute");
+    let s = submit(&c, &build, &spec, "out/err2.o").await;
     for _ in 0..2 {
         let l = must_lease(&c, &w).await;
         let disk = LeaseOutcome::Error {
@@ -731,20 +707,14 @@ async fn a_failed_result_is_delivered_but_never_cached() {
     let build = open(&c, 0).await;
     let w = register(&c, "alpha", &[]).await;
     let spec = action(&c, "broken").await;
-    let s = c
-        .execute(&build, &request(&spec, "out/broken.o"))
-        .await
-        .expect("execute");
+    let s = submit(&c, &build, &spec, "out/broken.o").await;
     let l = must_lease(&c, &w).await;
     let result = run(&c, &l, 1, "error: expected ';'").await;
     assert!(complete(&c, &l, result).await);
     let (got, cached) = finished(last(s).await);
     assert_eq!((got.exit_code, cached), (1, false));
     assert_eq!(farm.state().actions.len(), 0, "nothing cached");
-    let mut again = c
-        .execute(&build, &request(&spec, "out/broken.o"))
-        .await
-        .expect("execute");
+    let mut again = submit(&c, &build, &spec, "out/broken.o").await;
     assert!(
         matches!(next(&mut again).await, ExecuteEvent::Queued { .. }),
         "runs again"
@@ -760,10 +730,7 @@ async fn a_result_whose_outputs_were_not_uploaded_fails_and_is_not_cached() {
     let build = open(&c, 0).await;
     let w = register(&c, "alpha", &[]).await;
     let spec = action(&c, "ghost").await;
-    let s = c
-        .execute(&build, &request(&spec, "out/ghost.o"))
-        .await
-        .expect("execute");
+    let s = submit(&c, &build, &spec, "out/ghost.o").await;
     let l = must_lease(&c, &w).await;
     let mut result = run(&c, &l, 0, "ok").await;
     result.output_files[0].digest = Digest::of(b"never uploaded");
@@ -783,10 +750,7 @@ async fn a_bad_output_path_in_a_result_is_refused() {
     let build = open(&c, 0).await;
     let w = register(&c, "alpha", &[]).await;
     let spec = action(&c, "evil").await;
-    let _s = c
-        .execute(&build, &request(&spec, "out/evil.o"))
-        .await
-        .expect("execute");
+    let _s = submit(&c, &build, &spec, "out/evil.o").await;
     let l = must_lease(&c, &w).await;
     let mut result = run(&c, &l, 0, "ok").await;
     result.output_files[0].path = "../../etc/passwd".into();
@@ -810,10 +774,7 @@ async fn dropping_the_stream_cancels_the_action() {
 
     // Leased: the worker's heartbeat is told to cancel it; its result is refused.
     let spec = action(&c, "ctrlc").await;
-    let mut s = c
-        .execute(&build, &request(&spec, "out/ctrlc.o"))
-        .await
-        .expect("execute");
+    let mut s = submit(&c, &build, &spec, "out/ctrlc.o").await;
     next(&mut s).await;
     let l = must_lease(&c, &w).await;
     drop(s);
@@ -836,10 +797,7 @@ async fn dropping_the_stream_cancels_the_action() {
 
     // Queued: dropped from the queue, never leased.
     let spec = action(&c, "never").await;
-    let s = c
-        .execute(&build, &request(&spec, "out/never.o"))
-        .await
-        .expect("execute");
+    let s = submit(&c, &build, &spec, "out/never.o").await;
     drop(s);
     let mut gone = false;
     for _ in 0..100 {
@@ -860,14 +818,8 @@ async fn a_dropped_stream_does_not_cancel_what_another_build_waits_for() {
     let (b1, b2) = (open(&c, 0).await, open(&c, 0).await);
     let w = register(&c, "alpha", &[]).await;
     let spec = action(&c, "both").await;
-    let s1 = c
-        .execute(&b1, &request(&spec, "out/both.o"))
-        .await
-        .expect("execute");
-    let s2 = c
-        .execute(&b2, &request(&spec, "out/both.o"))
-        .await
-        .expect("execute");
+    let s1 = submit(&c, &b1, &spec, "out/both.o").await;
+    let s2 = submit(&c, &b2, &spec, "out/both.o").await;
     let l = must_lease(&c, &w).await;
     drop(s1);
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -889,14 +841,8 @@ async fn cancelling_a_build_fails_its_streams_and_cancels_its_leases() {
     let w = register(&c, "alpha", &[]).await;
     let a = action(&c, "a").await;
     let b = action(&c, "b").await;
-    let sa = c
-        .execute(&build, &request(&a, "out/a.o"))
-        .await
-        .expect("execute");
-    let sb = c
-        .execute(&build, &request(&b, "out/b.o"))
-        .await
-        .expect("execute");
+    let sa = submit(&c, &build, &a, "out/a.o").await;
+    let sb = submit(&c, &build, &b, "out/b.o").await;
     let l = must_lease(&c, &w).await;
     c.cancel_build(&build).await.expect("cancel");
     assert!(failed(last(sa).await).contains("cancelled"));
@@ -925,10 +871,7 @@ async fn a_deregistered_workers_leases_are_requeued_at_once() {
     let c = farm.client();
     let build = open(&c, 0).await;
     let spec = action(&c, "moving").await;
-    let s = c
-        .execute(&build, &request(&spec, "out/moving.o"))
-        .await
-        .expect("execute");
+    let s = submit(&c, &build, &spec, "out/moving.o").await;
     let w1 = register(&c, "leaving", &[]).await;
     let l1 = must_lease(&c, &w1).await;
     c.deregister_worker(&w1).await.expect("deregister");
@@ -964,16 +907,10 @@ async fn a_platform_mismatch_is_never_leased_and_fails_in_time() {
     let linux = register(&c, "penguin", &[("os", "linux"), ("arch", "x86_64")]).await;
     let mut spec = action(&c, "plan9").await;
     spec.platform.insert("os".into(), "plan9".into());
-    let s = c
-        .execute(&build, &request(&spec, "out/plan9.o"))
-        .await
-        .expect("execute");
+    let s = submit(&c, &build, &spec, "out/plan9.o").await;
     let mut ok = action(&c, "fits").await;
     ok.platform.insert("os".into(), "linux".into());
-    let s_ok = c
-        .execute(&build, &request(&ok, "out/fits.o"))
-        .await
-        .expect("execute");
+    let s_ok = submit(&c, &build, &ok, "out/fits.o").await;
     let l = must_lease(&c, &linux).await;
     assert_eq!(
         l.key,
@@ -1199,10 +1136,7 @@ async fn idle_builds_expire() {
     let build = open(&c, 0).await;
     let spec = action(&c, "idle").await;
     // A build with a request in flight stays, however long it waits.
-    let s = c
-        .execute(&build, &request(&spec, "idle"))
-        .await
-        .expect("execute");
+    let s = submit(&c, &build, &spec, "idle").await;
     tokio::time::sleep(Duration::from_millis(1_600)).await;
     assert_eq!(farm.farm_status().await.builds.len(), 1);
     drop(s);
@@ -1265,10 +1199,7 @@ async fn stopping_the_coordinator_ends_streams_and_lease_polls() {
     // No worker can take the action, so both the stream and the lease poll wait.
     let mut spec = action(&c, "stop").await;
     spec.platform.insert("os".into(), "nowhere".into());
-    let mut s = c
-        .execute(&build, &request(&spec, "out/stop.o"))
-        .await
-        .expect("execute");
+    let mut s = submit(&c, &build, &spec, "out/stop.o").await;
     next(&mut s).await;
     let w = register(&c, "alpha", &[("os", "linux")]).await;
     let c2 = c.clone();
@@ -1330,10 +1261,7 @@ async fn inputs_of_an_action_in_flight_survive_eviction() {
         digest: hd,
         executable: false,
     });
-    let s = c
-        .execute(&build, &request(&spec, "pinned"))
-        .await
-        .expect("execute");
+    let s = submit(&c, &build, &spec, "pinned").await;
     let report = fill_and_evict(&farm, 1).await;
     assert!(report.bytes_after <= 1_000, "{report:?}");
     let wanted = [spec.input_root, hd];
@@ -1412,10 +1340,7 @@ async fn throughput() {
         let (c, build) = (c.clone(), build.clone());
         let spec = spec_for(root, &format!("t{i}"));
         streams.push(tokio::spawn(async move {
-            let s = c
-                .execute(&build, &request(&spec, "t"))
-                .await
-                .expect("execute");
+            let s = submit(&c, &build, &spec, "t").await;
             finished(s.finish().await.expect("finish"));
         }));
     }
@@ -1432,10 +1357,7 @@ async fn throughput() {
     let m = 200;
     for i in 0..m {
         let spec = spec_for(root, &format!("seq{i}"));
-        let s = c
-            .execute(&build, &request(&spec, "t"))
-            .await
-            .expect("execute");
+        let s = submit(&c, &build, &spec, "t").await;
         finished(s.finish().await.expect("finish"));
     }
     println!(
@@ -1445,10 +1367,7 @@ async fn throughput() {
     let t = std::time::Instant::now();
     for i in 0..m {
         let spec = spec_for(root, &format!("seq{i}"));
-        let s = c
-            .execute(&build, &request(&spec, "t"))
-            .await
-            .expect("execute");
+        let s = submit(&c, &build, &spec, "t").await;
         assert!(finished(s.finish().await.expect("finish")).1);
     }
     println!(
