@@ -228,7 +228,7 @@ mod tests {
                 let len = (next() % 200) as usize;
                 let mut b = rmake_cas::testdata::bytes(next(), len);
                 if round % 8 == 0 && b.len() > FRAME_HEADER {
-                    b[32..40].copy_from_slice(&((next() % 64) as u64).to_be_bytes());
+                    b[32..40].copy_from_slice(&(next() % 64).to_be_bytes());
                     b[40] = (next() % 2) as u8;
                 }
                 b
