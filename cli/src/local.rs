@@ -12,7 +12,7 @@ use rmake_makefile::db::{Database, LoadOptions, LoadReport};
 use rmake_makefile::host::Host;
 
 use crate::args::{Config, Jobs};
-use crate::farm::Prepared;
+use crate::farm::{Prepared, Ran};
 use crate::host::RealHost;
 use crate::jobserver::{JobServer, TokenReader};
 use crate::runner::{self, Msg, Pids, Prefix};
@@ -456,21 +456,15 @@ fn drive(s: &Session, cfg: &Config, host: &mut RealHost, plan: &mut Plan) -> Out
             crate::farm::progress::clear();
             let echoed = runner::echo_first(&job, sync);
             std::thread::spawn(move || {
-                let result = match prepared {
-                    None => runner::run_job(&job, &ctx, echoed, expansion),
-                    Some((farm, Prepared::Remote(remote))) => farm.run(*remote, &job, echoed),
-                    Some((farm, Prepared::Local { needs })) => {
-                        farm.before_local(&needs);
-                        let mut job = job;
-                        let extra = farm.env_for_local(&job);
-                        job.env.extend(extra);
-                        let result = runner::run_job(&job, &ctx, echoed, expansion);
-                        farm.after_local();
-                        let _ = tx.send(Msg::Done(job.id, result));
-                        return;
-                    }
+                let (id, result) = match prepared {
+                    None => (job.id, runner::run_job(&job, &ctx, echoed, expansion)),
+                    Some((farm, Prepared::Remote(remote))) => match farm.run(*remote, &job, echoed) {
+                        Ran::Done(result) => (job.id, result),
+                        Ran::RetryHere { needs } => run_here(&farm, job, &ctx, echoed, expansion, &needs),
+                    },
+                    Some((farm, Prepared::Local { needs })) => run_here(&farm, job, &ctx, echoed, expansion, &needs),
                 };
-                let _ = tx.send(Msg::Done(job.id, result));
+                let _ = tx.send(Msg::Done(id, result));
             });
         }
         flush_events(s, plan);
@@ -541,6 +535,24 @@ fn drive(s: &Session, cfg: &Config, host: &mut RealHost, plan: &mut Plan) -> Out
     let outcome = plan.finish(host);
     flush_events(s, plan);
     outcome
+}
+
+/// In farm mode, a job the farm does not run (or whose recipe failed there) runs here, with its
+/// prerequisites' outputs on disk first and the farm's address for sub-makes.
+fn run_here(
+    farm: &crate::farm::Farm,
+    mut job: rmake_makefile::build::Job,
+    ctx: &runner::RunCtx,
+    echoed: bool,
+    expansion: (Vec<u8>, Vec<u8>),
+    needs: &[String],
+) -> (rmake_makefile::build::JobId, rmake_makefile::build::JobResult) {
+    farm.before_local(needs);
+    let extra = farm.env_for_local(&job);
+    job.env.extend(extra);
+    let result = runner::run_job(&job, ctx, echoed, expansion);
+    farm.after_local();
+    (job.id, result)
 }
 
 fn flush_events(s: &Session, plan: &mut Plan) {

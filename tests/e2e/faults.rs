@@ -361,3 +361,31 @@ fn coordinator_killed_mid_build_no_hang_and_the_rerun_is_right() {
         "after the rerun the tree differs from make's:\n{files}"
     );
 }
+
+/// A recipe that reads a generated file it does not declare (here a header made by an earlier
+/// goal) fails in its exec root, which holds only its prerequisites' outputs; the client runs it
+/// again on its own tree, so the build ends as make's does. A recipe that fails for real fails
+/// once, with make's message, after its run here.
+#[test]
+fn a_recipe_failing_on_the_farm_runs_again_on_the_client() {
+    let _serial = serial();
+    let cluster = start(Options::default());
+    let makefile = "all: gen.h prog.txt\n\
+        gen.h:\n\techo 42 > gen.h\n\
+        prog.txt: prog.in\n\tcat gen.h prog.in > prog.txt\n\
+        bad:\n\techo trying; false\n";
+    let pair = Pair::from_files(&[("Makefile", makefile), ("prog.in", "in\n")])
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let cmp = pair
+        .check(&[], Farm::Cluster(&cluster))
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    cmp.assert_same("an undeclared generated input");
+    assert_eq!(cmp.rmake.outcome.status, Status::Code(0));
+    let bad = Pair::from_files(&[("Makefile", makefile)]).unwrap_or_else(|e| panic!("{e:#}"));
+    let cmp = bad
+        .check(&["bad"], Farm::Cluster(&cluster))
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    cmp.assert_same("a recipe that fails for real");
+    let printed = cmp.rmake.stdout.lines().filter(|l| *l == "trying").count();
+    assert_eq!(printed, 1, "the failed run's output is not printed: {}", cmp.rmake.stdout);
+}

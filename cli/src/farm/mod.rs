@@ -106,6 +106,8 @@ struct Tally {
     remote: u64,
     local: u64,
     saved_ms: u64,
+    /// Actions that failed on the farm and ran here again.
+    retried: u64,
 }
 
 /// Why an action missed the cache: said by the coordinator, or being asked.
@@ -118,6 +120,21 @@ enum Why {
 pub struct RemoteJob {
     req: ExecuteRequest,
     targets: Vec<String>,
+    /// The generated files it depends on (root-relative), for a run here after all.
+    closure: Vec<String>,
+}
+
+/// How a remote job ended for the executor.
+pub enum Ran {
+    /// Done: tell the `Plan` this.
+    Done(JobResult),
+    /// The recipe failed on the farm: run it here, where it sees the whole tree as under make
+    /// (a recipe reading a generated file it does not declare fails in an exec root); only if it
+    /// fails here too has the target failed. `needs`: the files to fetch first.
+    RetryHere {
+        /// Generated files it depends on (root-relative).
+        needs: Vec<String>,
+    },
 }
 
 /// How the executor should run a job.
@@ -237,7 +254,7 @@ impl Farm {
             cacheable,
             prereqs,
         };
-        Prepared::Remote(Box::new(RemoteJob { req, targets }))
+        Prepared::Remote(Box::new(RemoteJob { req, targets, closure }))
     }
 
     /// The environment a local recipe gets on top of its own: sub-makes (`$(MAKE)` is
@@ -286,11 +303,11 @@ impl Farm {
     /// Runs a remote job on the calling (job) thread: submits it, prints its output as make
     /// would (`first_echoed`: the first echo was printed when the job started), downloads
     /// its outputs, and returns what the `Plan` is told.
-    pub fn run(&self, remote: RemoteJob, job: &Job, first_echoed: bool) -> JobResult {
+    pub fn run(&self, remote: RemoteJob, job: &Job, first_echoed: bool) -> Ran {
         let failed = |msg: String| {
             let _ = std::io::Write::flush(&mut std::io::stdout());
             eprintln!("{}: *** [{}] {msg}", self.inner.prefix.0, job.target);
-            JobResult::Failed { line: 0, exit: ExitKind::Code(1) }
+            Ran::Done(JobResult::Failed { line: 0, exit: ExitKind::Code(1) })
         };
         let Some(conn) = self.connect() else { return failed("the farm is not available".into()) };
         let mut cancelled = self.inner.cancelled.subscribe();
@@ -333,7 +350,7 @@ impl Farm {
         progress::step(progress::Step::RemoteDone { was_running: started });
         let (resp, logs) = match outcome {
             Ok(Some(x)) => x,
-            Ok(None) => return JobResult::Failed { line: 0, exit: ExitKind::Signal(libc::SIGINT) },
+            Ok(None) => return Ran::Done(JobResult::Failed { line: 0, exit: ExitKind::Signal(libc::SIGINT) }),
             Err(e) => return failed(format!("remote execution failed: {e:#}")),
         };
         let result = &resp.result;
@@ -359,9 +376,12 @@ impl Farm {
             let outputs = remote.req.spec.outputs.clone();
             self.lock().misses.push(explain::Miss { target: job.target.clone(), outputs, reasons: reasons.unwrap_or_default() });
         }
-        // A failed recipe's files come back too: make leaves them (a log, a half-built target
-        // that the Plan then deletes or keeps as make would).
-        let succeeded = result.exit_code == 0;
+        if result.exit_code != 0 {
+            tracing::info!(target = %job.target, worker = %result.worker, exit = result.exit_code, "failed on the farm: running it here");
+            self.lock().tally.retried += 1;
+            return Ran::RetryHere { needs: remote.closure };
+        }
+        let succeeded = true;
         if let Err(e) = download::make_dirs(&self.inner.map, &result.output_dirs) {
             return failed(format!("cannot create the output directories: {e:#}"));
         }
@@ -380,7 +400,7 @@ impl Farm {
             upload_ms = t.output_upload_ms,
             "action done"
         );
-        progress::printing(|| replay::replay(job, result, &logs, &self.inner.prefix, first_echoed))
+        Ran::Done(progress::printing(|| replay::replay(job, result, &logs, &self.inner.prefix, first_echoed)))
     }
 
     fn keep_outputs(
@@ -484,6 +504,9 @@ impl Farm {
             t.local,
             t.saved_ms as f64 / 1000.0
         );
+        if t.retried > 0 {
+            eprintln!("{}: {} failed on the farm and ran again here", self.inner.prefix.0, t.retried);
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
