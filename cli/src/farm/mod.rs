@@ -381,11 +381,10 @@ impl Farm {
             self.lock().tally.retried += 1;
             return Ran::RetryHere { needs: remote.closure };
         }
-        let succeeded = true;
         if let Err(e) = download::make_dirs(&self.inner.map, &result.output_dirs) {
             return failed(format!("cannot create the output directories: {e:#}"));
         }
-        if let Err(e) = self.keep_outputs(&conn, &remote.targets, &result.output_files, &resp.inline, succeeded) {
+        if let Err(e) = self.keep_outputs(&conn, &remote.targets, &result.output_files, &resp.inline) {
             return failed(format!("cannot write the outputs: {e:#}"));
         }
         let t = &result.timings;
@@ -409,7 +408,6 @@ impl Farm {
         targets: &[String],
         outputs: &[OutputFile],
         inline: &[rmake_proto::exec::InlineFile],
-        succeeded: bool,
     ) -> anyhow::Result<()> {
         let download = self.inner.settings.download == Download::All;
         if download {
@@ -420,10 +418,8 @@ impl Farm {
             }
         }
         let mut st = self.lock();
-        if succeeded {
-            for t in targets {
-                st.made.insert(t.clone(), outputs.to_vec());
-            }
+        for t in targets {
+            st.made.insert(t.clone(), outputs.to_vec());
         }
         if !download {
             for f in outputs {
