@@ -377,7 +377,7 @@ impl Farm {
             self.lock().misses.push(explain::Miss { target: job.target.clone(), outputs, reasons: reasons.unwrap_or_default() });
         }
         if result.exit_code != 0 {
-            tracing::info!(target = %job.target, worker = %result.worker, exit = result.exit_code, "failed on the farm: running it here");
+            tracing::debug!(target = %job.target, worker = %result.worker, exit = result.exit_code, "failed on the farm: running it here");
             self.lock().tally.retried += 1;
             return Ran::RetryHere { needs: remote.closure };
         }
@@ -491,8 +491,12 @@ impl Farm {
             return;
         }
         let _ = std::io::Write::flush(&mut std::io::stdout());
+        let retried = match t.retried {
+            0 => String::new(),
+            n => format!("; {n} failed on the farm and ran again here"),
+        };
         eprintln!(
-            "{}: {} actions: {} cache hits, {} run remotely, {} run locally; hits saved {:.1} s",
+            "{}: {} actions: {} cache hits, {} run remotely, {} run locally; hits saved {:.1} s{retried}",
             self.inner.prefix.0,
             t.actions,
             t.hits,
@@ -500,9 +504,6 @@ impl Farm {
             t.local,
             t.saved_ms as f64 / 1000.0
         );
-        if t.retried > 0 {
-            eprintln!("{}: {} failed on the farm and ran again here", self.inner.prefix.0, t.retried);
-        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
