@@ -18,19 +18,27 @@ fn start(opts: Options) -> Cluster {
     Cluster::start(opts).unwrap_or_else(|e| panic!("starting the cluster: {e:#}"))
 }
 
-#[test]
-fn worker_killed_mid_action_build_still_succeeds() {
-    let _serial = serial();
-    let mut cluster = start(Options {
+/// A build with one slow recipe (3 s) and one fast one, for faults that strike mid-build.
+const SLOW_AND_FAST: &str = "all: slow.txt fast.txt\n\
+    \t@cat slow.txt fast.txt\n\
+    slow.txt:\n\tsleep 3 && echo slow > $@\n\
+    fast.txt:\n\techo fast > $@\n";
+
+/// Two workers of one slot each, with a 2 s lease TTL so a lost action is re-queued quickly.
+fn two_single_slot_workers() -> Cluster {
+    start(Options {
         workers: 2,
         slots: 1,
         lease_ttl_ms: Some(2000),
         ..Options::default()
-    });
-    let makefile = "all: slow.txt fast.txt\n\
-        \t@cat slow.txt fast.txt\n\
-        slow.txt:\n\tsleep 3 && echo slow > $@\n\
-        fast.txt:\n\techo fast > $@\n";
+    })
+}
+
+#[test]
+fn worker_killed_mid_action_build_still_succeeds() {
+    let _serial = serial();
+    let mut cluster = two_single_slot_workers();
+    let makefile = SLOW_AND_FAST;
     let mut pair = Pair::from_files(&[("Makefile", makefile)]).unwrap_or_else(|e| panic!("{e:#}"));
     pair.unordered_stdout = true;
     let args = ["-j2"];
@@ -300,16 +308,8 @@ fn coordinator_restart_between_builds_keeps_the_farm_working() {
 #[test]
 fn coordinator_killed_mid_build_no_hang_and_the_rerun_is_right() {
     let _serial = serial();
-    let mut cluster = start(Options {
-        workers: 2,
-        slots: 1,
-        lease_ttl_ms: Some(2000),
-        ..Options::default()
-    });
-    let makefile = "all: slow.txt fast.txt\n\
-        \t@cat slow.txt fast.txt\n\
-        slow.txt:\n\tsleep 3 && echo slow > $@\n\
-        fast.txt:\n\techo fast > $@\n";
+    let mut cluster = two_single_slot_workers();
+    let makefile = SLOW_AND_FAST;
     let mut pair = Pair::from_files(&[("Makefile", makefile)]).unwrap_or_else(|e| panic!("{e:#}"));
     pair.unordered_stdout = true;
     pair.unordered_stderr = true;
